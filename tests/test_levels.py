@@ -1,0 +1,74 @@
+"""Levels, processes and schedules, checked against diffusers' schedulers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from diffusers import DDIMScheduler, EulerDiscreteScheduler
+
+from zsampling.adapters.analytic import AnalyticModel
+from zsampling.errors import InvalidArgument
+from zsampling.levels import Process, TimestepTable, scaled_linear_alphas_cumprod
+from zsampling.schedules import Karras, Uniform
+
+SD = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1)
+
+
+def test_alphas_cumprod_bit_identical_to_diffusers() -> None:
+    ours = scaled_linear_alphas_cumprod()
+    assert torch.equal(ours, DDIMScheduler(**SD).alphas_cumprod)
+
+
+@pytest.mark.parametrize("name", ["vp", "flow", "ve"])
+def test_process_coefficients_have_ratio_sigma(name: str) -> None:
+    sigma = torch.tensor([0.0, 0.03, 1.0, 14.6], dtype=torch.float64)
+    alpha, s = Process(name).coefficients(sigma)  # type: ignore[arg-type]
+    assert torch.allclose(s / alpha, sigma, rtol=1e-14, atol=0)
+    if name == "vp":
+        assert torch.allclose(alpha**2 + s**2, torch.ones_like(sigma))
+    if name == "flow":
+        assert torch.allclose(alpha + s, torch.ones_like(sigma))
+
+
+def test_flow_pure_noise_is_finite() -> None:
+    alpha, s = Process("flow").coefficients(torch.tensor([float("inf")], dtype=torch.float64))
+    assert alpha.item() == 0.0 and s.item() == 1.0
+
+
+def test_timestep_round_trip_is_exact_on_grid() -> None:
+    table = TimestepTable(scaled_linear_alphas_cumprod())
+    t = torch.arange(0, 1000)
+    back = table.timestep(table.sigma_at(t))
+    assert torch.equal(back, t.to(torch.float64))
+    mid = (table.sigmas[10] * table.sigmas[11]).sqrt()  # geometric middle: t = 10.5
+    assert table.timestep(mid.view(1)).item() == pytest.approx(10.5, abs=1e-12)
+
+
+@pytest.mark.parametrize("spacing", ["leading", "trailing", "linspace"])
+@pytest.mark.parametrize("steps", [1, 7, 10, 50, 999])
+def test_uniform_timesteps_match_ddim_scheduler(
+    analytic: AnalyticModel, spacing: str, steps: int
+) -> None:
+    ref = DDIMScheduler(**SD, timestep_spacing=spacing, set_alpha_to_one=False)
+    ref.set_timesteps(steps)
+    schedule = Uniform(steps=steps, spacing=spacing)  # type: ignore[arg-type]
+    assert torch.equal(schedule.timesteps(analytic), ref.timesteps)
+    sig = schedule.sigmas(analytic)
+    a = ref.alphas_cumprod.to(torch.float64)
+    expected = ((1 - a[ref.timesteps]) / a[ref.timesteps]).sqrt()
+    assert torch.equal(sig[:-1], expected)
+    final = ref.final_alpha_cumprod.to(torch.float64)
+    assert sig[-1].item() == pytest.approx(((1 - final) / final).sqrt().item(), rel=1e-15)
+
+
+def test_uniform_steps_beyond_the_grid_is_a_clear_error(analytic: AnalyticModel) -> None:
+    with pytest.raises(InvalidArgument, match=r"schedule.steps = 1001 .*\[1, 1000\]"):
+        Uniform(steps=1001).sigmas(analytic)
+
+
+def test_karras_matches_diffusers_euler(analytic: AnalyticModel) -> None:
+    ref = EulerDiscreteScheduler(**SD, use_karras_sigmas=True)
+    ref.set_timesteps(12)
+    ours = Karras(steps=12).sigmas(analytic)
+    assert torch.allclose(ours.float(), ref.sigmas, rtol=1e-6, atol=1e-7)
+    assert ours[-1].item() == 0.0

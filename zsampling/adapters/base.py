@@ -1,0 +1,52 @@
+"""The model adapter protocol: any model, answered in one representation of levels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+
+from zsampling.levels import Process, TimestepTable
+from zsampling.prediction import Prediction
+
+Conditioning = dict[str, Tensor]
+"""Batch-first tensors a model is conditioned on; the guider concatenates branches row-wise."""
+
+
+@runtime_checkable
+class ModelAdapter(Protocol):
+    """What samplers need from a model, whatever it predicts and however it is conditioned.
+
+    ``predict`` may be asked about a level other than the one ``x`` sits at (Z-Sampling's
+    ``target`` and ``official`` zags do that on purpose): adapters feed ``x`` to the network as
+    they would at level ``sigma`` and return the pair consistent with that level.
+    """
+
+    process: Process
+    table: TimestepTable | None
+    dtype: torch.dtype
+    device: torch.device
+
+    def latent_shape(self) -> tuple[int, ...]:
+        """Shape of one latent, without the batch dimension."""
+        ...
+
+    def sigma_range(self) -> tuple[float, float]:
+        """Smallest and largest level the model was trained on."""
+        ...
+
+    def encode(
+        self, prompts: Sequence[str], negative_prompts: Sequence[str] | None = None
+    ) -> tuple[Conditioning, Conditioning]:
+        """Encode prompts once per run: ``(cond, uncond)``, one row per prompt."""
+        ...
+
+    def predict(self, x: Tensor, sigma: Tensor, cond: Conditioning) -> Prediction:
+        """One batched network call; ``sigma`` holds one float64 level per row."""
+        ...
+
+    def decode(self, x: Tensor) -> Any:
+        """Turn final latents into outputs (images, or the latents themselves)."""
+        ...

@@ -1,0 +1,201 @@
+"""The sampling path: what a reflective sampler walks on.
+
+A `SamplingPath` owns everything a sampler must not have to know: the levels, the model(s) behind a
+guider, the solver and its multistep history, the noise source and the observers. A sampler only
+chooses the route: ``denoise`` (one level down), ``invert`` (one level up) and ``renoise`` (jump up
+with fresh noise), each with the guidance scale it wants.
+
+Multistep history is keyed by direction and source level: a denoise from level ``i`` uses the
+prediction of the latest denoise from ``i - 1``; an invert from ``i + 1`` that of the latest invert
+from ``i + 2``. So a zigzag's re-denoise reuses the history of the path it is on, an isolated zag
+is first order, and a ``renoise`` (fresh noise: a new path) clears the history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from zsampling.errors import InvalidArgument, check_finite
+from zsampling.guidance import Guider
+from zsampling.levels import Process
+from zsampling.observers import Observer, StepEvent, StepKind
+from zsampling.prediction import Prediction
+from zsampling.solvers import History, LevelPoint, Solver, ddim_step
+
+InversionPoint = Literal["official", "target", "source"]
+INVERSION_POINTS: tuple[InversionPoint, ...] = ("official", "target", "source")
+
+MAIN = "main"
+
+
+def validate_sigmas(sigmas: Tensor) -> Tensor:
+    """Check a schedule: 1-D, at least one step, non-negative, strictly decreasing, no NaN."""
+    if sigmas.ndim != 1 or sigmas.numel() < 2:
+        raise InvalidArgument(
+            "sigmas", tuple(sigmas.shape), "a 1-D tensor of at least 2 levels (1 step)"
+        )
+    s = sigmas.to(torch.float64)
+    if bool(torch.isnan(s).any()) or bool((s < 0).any()):
+        raise InvalidArgument("sigmas", s.tolist(), "levels must be >= 0 and not NaN")
+    if bool(torch.isinf(s[1:]).any()):
+        raise InvalidArgument("sigmas", s.tolist(), "only the first level may be infinite")
+    if not bool((s[1:] < s[:-1]).all()):
+        raise InvalidArgument("sigmas", s.tolist(), "levels must be strictly decreasing")
+    return s
+
+
+class SamplingPath:
+    """Levels plus guided steps both ways; see the module docstring."""
+
+    def __init__(
+        self,
+        sigmas: Tensor,
+        process: Process,
+        guiders: Mapping[str, Guider],
+        solver: Solver,
+        observers: Sequence[Observer] = (),
+        generators: Sequence[torch.Generator] = (),
+        nonfinite_hint: str = "",
+    ) -> None:
+        if MAIN not in guiders:
+            raise InvalidArgument("guiders", sorted(guiders), f"must include {MAIN!r}")
+        self.sigmas = validate_sigmas(sigmas)
+        self.process = process
+        self.guiders = dict(guiders)
+        self.solver = solver
+        self.observers = list(observers)
+        self.generators = list(generators)
+        self.nonfinite_hint = nonfinite_hint
+        alpha, s = process.coefficients(self.sigmas)
+        self._points = [
+            LevelPoint(float(g), float(a), float(n))
+            for g, a, n in zip(self.sigmas, alpha, s, strict=True)
+        ]
+        self._history: dict[tuple[int, int], History] = {}
+
+    @property
+    def steps(self) -> int:
+        """Number of steps T (levels t_0 .. t_T)."""
+        return len(self._points) - 1
+
+    def point(self, i: int) -> LevelPoint:
+        """Level ``i`` with its coefficients."""
+        self._check_index("level", i, 0, self.steps)
+        return self._points[i]
+
+    def predict(self, x: Tensor, at: int, guidance: float, model: str = MAIN) -> Prediction:
+        """Guided prediction for ``x`` with the model evaluated at level ``at``."""
+        return self._guider(model)(x, self.point(at).sigma, guidance)
+
+    def denoise(self, x: Tensor, i: int, guidance: float, model: str = MAIN) -> Tensor:
+        """Step from level ``i`` down to level ``i + 1`` with the solver."""
+        self._check_index("step", i, 0, self.steps - 1)
+        src, dst = self._points[i], self._points[i + 1]
+        pred = self.predict(x, i, guidance, model)
+        out = self.solver.step(x, pred, src, dst, self._history.get((1, i - 1)))
+        self._history[(1, i)] = History(src, pred.x0)
+        return self._emit("denoise", i, i + 1, out, guidance, model)
+
+    def invert(
+        self,
+        x: Tensor,
+        i: int,
+        guidance: float,
+        evaluate_at: InversionPoint = "source",
+        model: str = MAIN,
+    ) -> Tensor:
+        """Step from level ``i + 1`` up to level ``i``.
+
+        ``evaluate_at`` picks where the model is evaluated and which levels the arithmetic uses:
+
+        - ``source``: model at ``t_{i+1}`` (where ``x`` sits), step ``t_{i+1} -> t_i``; textbook
+          DDIM inversion, and the only mode that uses multistep history.
+        - ``target``: model at ``t_i``, step ``t_{i+1} -> t_i`` (the released code's intent).
+        - ``official``: model at ``t_i``, step from ``t_{i+2}`` to ``t_{i+1}``, the result then
+          used as if it sat at ``t_i``: what the released Z-Sampling code computes (its
+          ``DDIMInverseScheduler`` call is one level off). Needs ``i + 2 <= T``.
+        """
+        self._check_index("step", i, 0, self.steps - 1)
+        if evaluate_at not in INVERSION_POINTS:
+            raise InvalidArgument("evaluate_at", evaluate_at, f"one of {list(INVERSION_POINTS)}")
+        history = None
+        if evaluate_at == "source":
+            src, dst = self._points[i + 1], self._points[i]
+            pred = self.predict(x, i + 1, guidance, model)
+            history = self._history.get((-1, i + 2))
+            self._history[(-1, i + 1)] = History(src, pred.x0)
+        elif evaluate_at == "target":
+            src, dst = self._points[i + 1], self._points[i]
+            pred = self._reinterpreted(x, self.predict(x, i, guidance, model), src)
+        else:
+            if i + 2 > self.steps:
+                raise InvalidArgument(
+                    "step", i, f"an official zag needs level i + 2 <= T = {self.steps}"
+                )
+            src, dst = self._points[i + 2], self._points[i + 1]
+            pred = self._reinterpreted(x, self.predict(x, i, guidance, model), src)
+        out = self.solver.step(x, pred, src, dst, history)
+        return self._emit("invert", i + 1, i, out, guidance, model)
+
+    def renoise(self, x: Tensor, src: int, dst: int) -> Tensor:
+        """Jump from level ``src`` up to the noisier level ``dst`` (``dst < src``) with fresh noise.
+
+        Forward diffusion: ``x_dst / alpha_dst = x_src / alpha_src + sqrt(sigma_dst^2 -
+        sigma_src^2) z``. Noise comes from the run's per-item generators, so it is reproducible
+        and independent of batching. It starts a new path, so multistep history is cleared.
+        """
+        self._check_index("src", src, 1, self.steps)
+        self._check_index("dst", dst, 0, src - 1)
+        a, b = self._points[src], self._points[dst]
+        z = self.noise_like(x).to(torch.float64)
+        scale = (b.sigma**2 - a.sigma**2) ** 0.5
+        out = (b.alpha * (x.to(torch.float64) / a.alpha + scale * z)).to(x.dtype)
+        self._history.clear()
+        return self._emit("renoise", src, dst, out, None, MAIN)
+
+    def noise_like(self, x: Tensor) -> Tensor:
+        """Standard normal noise shaped like ``x``, one generator per row when the run has them."""
+        if self.generators and len(self.generators) == x.shape[0]:
+            rows = [
+                torch.randn(x.shape[1:], generator=g, dtype=torch.float32) for g in self.generators
+            ]
+            return torch.stack(rows).to(device=x.device, dtype=x.dtype)
+        return torch.randn(x.shape, dtype=torch.float32).to(device=x.device, dtype=x.dtype)
+
+    def ddim(self, x: Tensor, pred: Prediction, dst: int) -> Tensor:
+        """The bare DDIM move of ``x`` to level ``dst`` with a given prediction (no model call)."""
+        return ddim_step(x, pred, self.point(dst))
+
+    def _reinterpreted(self, x: Tensor, pred: Prediction, at: LevelPoint) -> Prediction:
+        p64 = pred.to(torch.float64)
+        return p64.reinterpret(
+            x.to(torch.float64),
+            torch.tensor(at.alpha, dtype=torch.float64),
+            torch.tensor(at.s, dtype=torch.float64),
+        )
+
+    def _guider(self, model: str) -> Guider:
+        try:
+            return self.guiders[model]
+        except KeyError:
+            raise InvalidArgument("model", model, f"one of {sorted(self.guiders)}") from None
+
+    def _emit(
+        self, kind: StepKind, src: int, dst: int, x: Tensor, guidance: float | None, model: str
+    ) -> Tensor:
+        a, b = self._points[src], self._points[dst]
+        where = f"latent after {kind} step {src}->{dst} (sigma {a.sigma:.4g} -> {b.sigma:.4g})"
+        check_finite(x, where, self.nonfinite_hint)
+        event = StepEvent(kind, src, dst, a.sigma, b.sigma, x, guidance, model)
+        for observer in self.observers:
+            observer(event)
+        return x
+
+    @staticmethod
+    def _check_index(field: str, value: int, lo: int, hi: int) -> None:
+        if not lo <= value <= hi:
+            raise InvalidArgument(field, value, f"an integer in [{lo}, {hi}]")

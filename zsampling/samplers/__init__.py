@@ -1,0 +1,9 @@
+"""Reflective samplers: the route through the levels (see `zsampling.samplers.base`)."""
+
+from zsampling.samplers.base import ReflectiveSampler
+from zsampling.samplers.restart import Restart
+from zsampling.samplers.standard import Standard
+from zsampling.samplers.w2sd import W2SD
+from zsampling.samplers.zigzag import Zigzag
+
+__all__ = ["W2SD", "ReflectiveSampler", "Restart", "Standard", "Zigzag"]

@@ -1,0 +1,114 @@
+"""One sampling run, from seeds to final latents: the function everything else calls."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from zsampling.adapters.base import Conditioning, ModelAdapter
+from zsampling.errors import InvalidArgument, check_finite
+from zsampling.guidance import CFG, EvaluationCounter
+from zsampling.observers import Observer
+from zsampling.path import MAIN, SamplingPath
+from zsampling.samplers.base import ReflectiveSampler
+from zsampling.schedules import Schedule, Uniform
+from zsampling.solvers import DDIM, Solver
+
+
+def initial_noise(
+    shape: Sequence[int], seeds: Sequence[int], dtype: torch.dtype = torch.float32
+) -> tuple[Tensor, list[torch.Generator]]:
+    """One row of standard normal noise per seed, each from its own CPU generator.
+
+    Drawing per item on the CPU (as diffusers' ``randn_tensor`` does with a CPU generator) makes a
+    seed give the same image whatever the batch or device. The generators are returned so later
+    noise (restart) continues the same per-item streams.
+    """
+    generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    rows = [torch.randn(tuple(shape), generator=g, dtype=torch.float32) for g in generators]
+    return torch.stack(rows).to(dtype), generators
+
+
+@dataclass
+class SampleResult:
+    """Final latents and what they cost."""
+
+    latents: Tensor
+    sigmas: Tensor
+    counter: EvaluationCounter = field(default_factory=EvaluationCounter)
+
+
+def sample(
+    model: ModelAdapter,
+    sampler: ReflectiveSampler,
+    *,
+    prompts: Sequence[str] | None = None,
+    negative_prompts: Sequence[str] | None = None,
+    conditioning: tuple[Conditioning, Conditioning | None] | None = None,
+    seeds: Sequence[int] = (0,),
+    noise: Tensor | None = None,
+    schedule: Schedule | None = None,
+    sigmas: Tensor | None = None,
+    solver: Solver | None = None,
+    guider: CFG | None = None,
+    observers: Sequence[Observer] = (),
+    extra_models: Mapping[str, ModelAdapter] | None = None,
+) -> SampleResult:
+    """Sample one batch: ``prompts[k]`` with ``seeds[k]`` (or with row ``k`` of ``noise``).
+
+    Give either ``prompts`` (encoded once here) or ready ``conditioning``; either a ``schedule``
+    or explicit ``sigmas``. ``extra_models`` are further models of the run by name (W2SD's weak
+    model), conditioned on the same prompts.
+    """
+    solver = solver or DDIM()
+    guider = guider or CFG()
+    levels = sigmas if sigmas is not None else (schedule or Uniform()).sigmas(model)
+    check_steps = getattr(sampler, "check_steps", None)
+    if check_steps is not None:
+        check_steps(len(levels) - 1)
+    counter = EvaluationCounter()
+    guiders = {}
+    for name, adapter in {MAIN: model, **(extra_models or {})}.items():
+        if conditioning is not None and name == MAIN:
+            cond, uncond = conditioning
+        elif prompts is not None:
+            cond, uncond = adapter.encode(list(prompts), negative_prompts)
+        else:
+            raise InvalidArgument("prompts", None, "a list of prompts (or conditioning)")
+        guiders[name] = guider.bind(adapter, cond, uncond, counter)
+    batch = int(next(iter(guiders[MAIN].cond.values())).shape[0])
+    if noise is None:
+        if len(seeds) != batch:
+            raise InvalidArgument("seeds", list(seeds), f"one seed per prompt ({batch})")
+        noise, generators = initial_noise(model.latent_shape(), seeds)
+    else:
+        generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        if noise.shape[0] != batch:
+            raise InvalidArgument("noise", tuple(noise.shape), f"a batch of {batch} rows")
+    check_finite(noise, "initial noise")
+    path = SamplingPath(
+        levels,
+        model.process,
+        guiders,
+        solver,
+        observers,
+        generators if len(generators) == batch else (),
+        nonfinite_hint=nonfinite_hint(model),
+    )
+    x = noise.to(device=model.device) * model.process.init_noise_scale(float(path.sigmas[0]))
+    out = sampler.sample(x, path)
+    check_finite(out, "final latents", nonfinite_hint(model))
+    return SampleResult(out, path.sigmas, counter)
+
+
+def nonfinite_hint(model: ModelAdapter) -> str:
+    """The likely cause of NaN/inf latents for this model, and what to do about it."""
+    if model.dtype == torch.float16:
+        return (
+            "likely an fp16 overflow (the SDXL VAE and large guidance scales are known causes); "
+            "run in float32 or bfloat16, or lower the guidance"
+        )
+    return "check the model weights and lower the guidance scale"
