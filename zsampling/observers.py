@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, runtime_checkable
 
+import torch
+from pydantic import BaseModel, ConfigDict
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from zsampling.run import RunItem
 
 StepKind = Literal["denoise", "invert", "renoise"]
 
@@ -59,3 +65,34 @@ class TrajectoryRecorder:
     @property
     def kinds(self) -> list[StepKind]:
         return [e.kind for e in self.events]
+
+
+class StepLog(BaseModel):
+    """Write one JSON line per step (kind, levels, guidance, latent mean/std) next to each output.
+
+    Cheap enough to leave on; the first place to look when a run drifts or turns NaN.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: ClassVar[str] = "step-log"
+
+    def bind(self, item: RunItem) -> Observer:
+        path = item.output_stem.with_suffix(".steps.jsonl")
+
+        def log(event: StepEvent) -> None:
+            x = event.x.to(torch.float64)
+            row = {
+                "kind": event.kind,
+                "src": event.src,
+                "dst": event.dst,
+                "sigma_src": event.sigma_src,
+                "sigma_dst": event.sigma_dst,
+                "guidance": event.guidance,
+                "model": event.model,
+                "mean": float(x.mean()),
+                "std": float(x.std()) if x.numel() > 1 else 0.0,
+            }
+            with path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(row) + "\n")
+
+        return log

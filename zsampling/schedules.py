@@ -27,7 +27,9 @@ class Schedule(Protocol):
     """``sigmas(model)``: ``steps + 1`` strictly decreasing levels for this model."""
 
     name: ClassVar[str]
-    steps: int
+
+    @property
+    def steps(self) -> int: ...
 
     def sigmas(self, model: ModelAdapter) -> Tensor: ...
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
 
 from zsampling.adapters.base import Conditioning
@@ -163,3 +165,50 @@ class AnalyticModel:
 
     def decode(self, x: Tensor) -> Tensor:
         return x
+
+
+class AnalyticAdapter(BaseModel):
+    """The analytic Gaussian-mixture model (``[model] use = "analytic"``).
+
+    Without ``means`` it is the three-class 2-D demo mixture; with ``means`` (one row per
+    component) you describe your own: ``labels`` give each component's class, ``classes`` name
+    them, ``variance`` is shared by every component and dimension.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: ClassVar[str] = "analytic"
+
+    means: list[list[float]] | None = Field(None, description="Component means (K rows of d).")
+    labels: list[int] | None = Field(None, description="Class index of each component.")
+    classes: list[str] | None = Field(None, description="Class names (the valid prompts).")
+    variance: float = Field(0.6, gt=0, description="Per-dimension variance of every component.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AnalyticAdapter:
+        if self.means is None:
+            if self.labels is not None or self.classes is not None:
+                raise ValueError("labels and classes need means")
+            return self
+        if not self.means or len({len(m) for m in self.means}) != 1 or not self.means[0]:
+            raise ValueError("means must be a non-empty list of equal-length, non-empty rows")
+        if self.labels is None or len(self.labels) != len(self.means):
+            raise ValueError(f"labels must give one class per mean ({len(self.means)})")
+        if self.classes is None or sorted(set(self.labels)) != list(range(len(self.classes))):
+            raise ValueError("classes must name every class index used in labels, from 0")
+        return self
+
+    def mixture(self) -> GaussianMixture:
+        if self.means is None:
+            return demo_mixture()
+        assert self.labels is not None and self.classes is not None
+        means = torch.tensor(self.means, dtype=torch.float64)
+        return GaussianMixture(
+            means=means,
+            variances=torch.full_like(means, self.variance),
+            weights=torch.full((len(means),), 1 / len(means), dtype=torch.float64),
+            labels=torch.tensor(self.labels),
+            class_names=tuple(self.classes),
+        )
+
+    def load(self) -> AnalyticModel:
+        return AnalyticModel(self.mixture())

@@ -24,10 +24,19 @@ class ModelAdapter(Protocol):
     they would at level ``sigma`` and return the pair consistent with that level.
     """
 
-    process: Process
-    table: TimestepTable | None
-    dtype: torch.dtype
-    device: torch.device
+    @property
+    def process(self) -> Process: ...
+
+    @property
+    def table(self) -> TimestepTable | None:
+        """The discrete training grid, for models trained on one (None otherwise)."""
+        ...
+
+    @property
+    def dtype(self) -> torch.dtype: ...
+
+    @property
+    def device(self) -> torch.device: ...
 
     def latent_shape(self) -> tuple[int, ...]:
         """Shape of one latent, without the batch dimension."""

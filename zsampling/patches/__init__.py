@@ -1,0 +1,1 @@
+"""Patches: components that change the model before sampling, applied in config order."""
