@@ -27,7 +27,9 @@ EXIT_USAGE = 2
 
 def fail(message: str) -> None:
     """Print a user error as one paragraph (no traceback) and exit with code 2."""
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    from rich.markup import escape
+
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_USAGE)
 
 
@@ -144,8 +146,13 @@ def plugins(
         console.print_json(json.dumps(data))
         return
     for p in registry.plugins:
-        status = f"[red]FAILED: {p.error}[/]" if p.error else "[green]ok[/]"
-        console.print(f"[bold]{p.name}[/] {p.version}  ({p.source})  {status}", highlight=False)
+        from rich.markup import escape
+
+        status = f"[red]FAILED: {escape(p.error)}[/]" if p.error else "[green]ok[/]"
+        console.print(
+            f"[bold]{escape(p.name)}[/] {p.version}  ({escape(p.source)})  {status}",
+            highlight=False,
+        )
         table = Table(show_header=True, box=None, padding=(0, 2))
         for col in ("kind", "name", "settings", "description"):
             table.add_column(col)

@@ -1,0 +1,263 @@
+"""The plugin system as plugin authors and users meet it: hooks, entry points, CLI, configs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import torch
+from pydantic import BaseModel
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from zsampling.cli import app
+from zsampling.config import config_schema, load_config
+from zsampling.plugins import hookimpl
+from zsampling.plugins.manager import build_registry
+from zsampling.run import execute
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "zsampling-self-recurrence"
+
+
+def test_builtins_come_through_the_hooks() -> None:
+    registry = build_registry(entry_points=False)
+    builtin = registry.plugins[0]
+    assert (builtin.name, builtin.source, builtin.error) == ("zsampling", "built-in", None)
+    assert registry.names("sampler") == ["restart", "standard", "w2sd", "zigzag"]
+    assert registry.names("solver") == ["ddim", "dpmpp-2m", "euler"]
+    assert {c.kind for c in builtin.components} == {
+        "adapter",
+        "schedule",
+        "solver",
+        "guider",
+        "sampler",
+        "patch",
+        "observer",
+        "metric",
+    }
+
+
+class Echo(BaseModel):
+    name: ClassVar[str] = "echo"
+
+    def sample(self, x: torch.Tensor, path: Any) -> torch.Tensor:
+        return x
+
+
+class Plugin:
+    @hookimpl
+    def zsampling_register_samplers(self, register: Any) -> None:
+        register(Echo)
+
+
+class Duplicate:
+    @hookimpl
+    def zsampling_register_samplers(self, register: Any) -> None:
+        register(Echo)
+
+
+class Raising:
+    @hookimpl
+    def zsampling_register_schedules(self, register: Any) -> None:
+        raise RuntimeError("boom")
+
+
+class NotPydantic:
+    @hookimpl
+    def zsampling_register_solvers(self, register: Any) -> None:
+        register(dict)
+
+
+def test_in_process_plugin_and_misbehaving_ones() -> None:
+    registry = build_registry(
+        [("mine", Plugin()), ("dup", Duplicate()), ("raising", Raising()), ("bad", NotPydantic())],
+        entry_points=False,
+    )
+    assert registry.get("sampler", "echo").plugin == "mine"
+    errors = {p.name: p.error for p in registry.plugins}
+    assert errors["mine"] is None
+    assert errors["dup"] == (
+        "plugin 'dup' (zsampling_register_samplers): sampler 'echo' is already registered by "
+        "plugin 'mine'"
+    )
+    assert errors["raising"] == (
+        "plugin 'raising' hook zsampling_register_schedules raised RuntimeError: boom"
+    )
+    assert "not a pydantic model class" in (errors["bad"] or "")
+    assert registry.names("sampler") == ["echo", "restart", "standard", "w2sd", "zigzag"]
+
+
+def test_cli_run_equals_python_run(tmp_path: Path) -> None:
+    config = ROOT / "examples" / "analytic-zigzag.toml"
+    cli_out, py_out = tmp_path / "cli", tmp_path / "py"
+    result = CliRunner().invoke(app, ["run", str(config), "--set", f"run.output={cli_out}", "-q"])
+    assert result.exit_code == 0, result.output
+    cfg = load_config(config, build_registry(entry_points=False), [f"run.output={py_out}"])
+    assert [type(p).__name__ for p in cfg.model.patches] == ["DynamicThreshold"]
+    results = execute(cfg)
+    assert len(results) == 9
+    for r in results:
+        assert r.path is not None
+        from_cli = load_file(str(cli_out / r.path.name))["sample"]
+        assert r.latents is not None
+        assert torch.equal(from_cli, r.latents[0])
+        assert r.metrics["class-posterior"] > 0.5
+    manifest = [json.loads(line) for line in (cli_out / "manifest.jsonl").read_text().splitlines()]
+    assert [m["seed"] for m in manifest] == [0, 1, 2] * 3
+    assert manifest[0]["config"]["sampler"] == {
+        "use": "zigzag",
+        "guidance": 2.0,
+        "inversion_guidance": 0.0,
+        "zigzag_steps": None,
+        "rounds": 1,
+        "inversion": "target",
+    }
+    again = CliRunner().invoke(app, ["run", str(config), "--set", f"run.output={cli_out}", "-q"])
+    assert "0 generated, 9 kept" in " ".join(again.output.split())
+
+
+def test_schema_covers_every_component() -> None:
+    result = CliRunner().invoke(app, ["schema"])
+    schema = json.loads(result.output)
+    assert schema["required"] == ["model", "sampler", "run"]
+    refs = [o["$ref"] for o in schema["properties"]["sampler"]["oneOf"]]
+    assert "#/$defs/sampler.zigzag" in refs
+    zig = schema["$defs"]["sampler.zigzag"]
+    assert zig["properties"]["inversion"]["enum"] == ["official", "target", "source"]
+    assert zig["properties"]["inversion_guidance"]["minimum"] == 0
+    assert schema == config_schema(build_registry(entry_points=False))
+
+
+def test_step_log_observer_and_w2sd_from_config(tmp_path: Path) -> None:
+    path = tmp_path / "w2sd.yaml"
+    path.write_text(
+        "model: {use: analytic}\n"
+        "models: {weak: {use: analytic, variance: 1.2}}\n"
+        "schedule: {use: uniform, steps: 6}\n"
+        "sampler: {use: w2sd, guidance: 2.0}\n"
+        "observers: [{use: step-log}]\n"
+        f"run: {{prompts: [green], seeds: [5], output: '{tmp_path / 'out'}'}}\n"
+    )
+    result = CliRunner().invoke(app, ["run", str(path), "-q"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(x) for x in (tmp_path / "out" / "0000-green-seed5.steps.jsonl").open()]
+    assert [r["kind"] for r in rows[:3]] == ["denoise", "invert", "denoise"]
+    assert [r["model"] for r in rows[:3]] == ["main", "weak", "main"]
+    assert len(rows) == 6 + 2 * 5
+
+
+def _env(site: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")])
+    return env
+
+
+def test_broken_entry_point_is_reported_and_the_rest_work(tmp_path: Path) -> None:
+    dist = tmp_path / "broken_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[zsampling]\nbroken = no_such_module_zs\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "zsampling", "plugins", "--json"],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        check=True,
+    )
+    plugins = {p["name"]: p for p in json.loads(out.stdout)}
+    assert plugins["broken"]["version"] == "1.0"
+    assert plugins["broken"]["error"].startswith(
+        "import failed: ModuleNotFoundError: No module named 'no_such_module_zs'"
+    )
+    assert plugins["zsampling"]["error"] is None
+
+
+@pytest.fixture(scope="module")
+def installed_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example plugin really pip-installed (into a target folder put on PYTHONPATH)."""
+    site = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(EXAMPLE),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return site
+
+
+def test_third_party_sampler_found_via_entry_point(installed_example: Path, tmp_path: Path) -> None:
+    env = _env(installed_example)
+    listing = subprocess.run(
+        [sys.executable, "-m", "zsampling", "plugins", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    plugins = {p["name"]: p for p in json.loads(listing.stdout)}
+    mine = plugins["self-recurrence"]
+    assert mine["error"] is None
+    assert mine["version"] == "0.1.0"
+    assert "zsampling-self-recurrence" in mine["source"]
+    [component] = mine["components"]
+    assert (component["kind"], component["name"]) == ("sampler", "self-recurrence")
+    assert set(component["settings"]["properties"]) == {"guidance", "repeats", "recurrent_steps"}
+
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "zsampling",
+            "run",
+            str(ROOT / "examples" / "self-recurrence.toml"),
+            "--set",
+            f"run.output={out}",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert run.returncode == 0, run.stderr
+    files = sorted(p.name for p in out.glob("*.safetensors"))
+    assert files == [
+        "0000-red-seed0.safetensors",
+        "0001-red-seed1.safetensors",
+        "0002-blue-seed0.safetensors",
+        "0003-blue-seed1.safetensors",
+    ]
+    manifest = [json.loads(x) for x in (out / "manifest.jsonl").open()]
+    assert manifest[0]["config"]["sampler"]["use"] == "self-recurrence"
+    assert manifest[0]["config"]["solver"]["use"] == "dpmpp-2m"
+    # 12 denoises + 4 recurrent steps x 2 repeats, each a 2-row guided call
+    assert manifest[0]["evaluations"]["guided_calls"] == 12 + 4 * 2
+    schema = subprocess.run(
+        [sys.executable, "-m", "zsampling", "schema"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    assert "sampler.self-recurrence" in json.loads(schema.stdout)["$defs"]
+
+
+def test_zsampling_never_imports_the_example() -> None:
+    for source in (ROOT / "zsampling").rglob("*.py"):
+        assert "zsampling_self_recurrence" not in source.read_text(), source
