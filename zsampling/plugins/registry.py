@@ -47,8 +47,9 @@ class Component:
 
     @property
     def summary(self) -> str:
-        doc = (self.cls.__doc__ or "").strip()
-        return doc.splitlines()[0] if doc else ""
+        """The first paragraph of the class docstring, on one line."""
+        paragraph = (self.cls.__doc__ or "").strip().split("\n\n")[0]
+        return " ".join(paragraph.split())
 
     def settings_schema(self) -> dict[str, Any]:
         return self.cls.model_json_schema()
