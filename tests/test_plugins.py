@@ -146,7 +146,8 @@ def test_step_log_observer_and_w2sd_from_config(tmp_path: Path) -> None:
     )
     result = CliRunner().invoke(app, ["run", str(path), "-q"])
     assert result.exit_code == 0, result.output
-    rows = [json.loads(x) for x in (tmp_path / "out" / "0000-green-seed5.steps.jsonl").open()]
+    [log] = (tmp_path / "out").glob("green-*-seed5-w2sd-*.steps.jsonl")
+    rows = [json.loads(x) for x in log.open()]
     assert [r["kind"] for r in rows[:3]] == ["denoise", "invert", "denoise"]
     assert [r["model"] for r in rows[:3]] == ["main", "weak", "main"]
     assert len(rows) == 6 + 2 * 5
@@ -236,14 +237,18 @@ def test_third_party_sampler_found_via_entry_point(installed_example: Path, tmp_
         env=env,
     )
     assert run.returncode == 0, run.stderr
-    files = sorted(p.name for p in out.glob("*.safetensors"))
-    assert files == [
-        "0000-red-seed0.safetensors",
-        "0001-red-seed1.safetensors",
-        "0002-blue-seed0.safetensors",
-        "0003-blue-seed1.safetensors",
-    ]
+    assert len(list(out.glob("*.safetensors"))) == 4
     manifest = [json.loads(x) for x in (out / "manifest.jsonl").open()]
+    assert [(m["prompt"], m["seed"]) for m in manifest] == [
+        ("red", 0),
+        ("red", 1),
+        ("blue", 0),
+        ("blue", 1),
+    ]
+    for m in manifest:
+        assert (out / m["file"]).exists()
+        assert m["file"].endswith(".safetensors") and "-self-recurrence-" in m["file"]
+        assert m["versions"]["self-recurrence"] == "0.1.0"
     assert manifest[0]["config"]["sampler"]["use"] == "self-recurrence"
     assert manifest[0]["config"]["solver"]["use"] == "dpmpp-2m"
     # 12 denoises + 4 recurrent steps x 2 repeats, each a 2-row guided call

@@ -25,12 +25,15 @@ errors = Console(stderr=True)
 EXIT_USAGE = 2
 
 
-def fail(message: str) -> None:
-    """Print a user error as one paragraph (no traceback) and exit with code 2."""
+EXIT_FAILURE = 1
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    """Print an error as one paragraph (no traceback) and exit (2: bad input, 1: run failed)."""
     from rich.markup import escape
 
     errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(EXIT_USAGE)
+    raise typer.Exit(code)
 
 
 def _registry() -> Any:
@@ -62,7 +65,7 @@ def run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from zsampling.errors import ZSamplingError
-    from zsampling.run import RunItem, execute, plan_items, progress_counter
+    from zsampling.run import RunFailure, RunItem, execute, plan_items, progress_counter
 
     try:
         cfg = _load(config, set_ or [])
@@ -83,6 +86,9 @@ def run(
                 return progress_counter(lambda done: bar.update(task, completed=done))
 
             results = execute(cfg, overwrite=overwrite, progress=factory, items=items)
+    except RunFailure as exc:
+        fail(str(exc), EXIT_FAILURE)
+        return
     except ZSamplingError as exc:
         fail(str(exc))
         return
@@ -105,6 +111,52 @@ def _summary(results: list[Any], output: Path) -> None:
             str(r.item.index), r.item.prompt, str(r.item.seed), name, *metrics, rows, secs
         )
     console.print(table)
+
+
+@app.command()
+def reproduce(
+    output: Annotated[Path, typer.Argument(help="A PNG or .safetensors written by zsampling.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the re-run (default: OUTPUT's folder/reproduced)."),
+    ] = None,
+) -> None:
+    """Re-run one output from the settings embedded in it and check it is bit-for-bit identical."""
+    from zsampling.config import validate_config
+    from zsampling.errors import ZSamplingError
+    from zsampling.outputs import read_metadata, read_output
+    from zsampling.run import RunFailure, RunItem, execute
+
+    if not output.is_file():
+        fail(f"OUTPUT = {str(output)!r} is invalid: an existing file written by zsampling")
+    try:
+        meta = read_metadata(output)
+    except Exception as exc:
+        fail(f"OUTPUT = {str(output)!r} is invalid: not a readable PNG/safetensors ({exc})")
+        return
+    if not {"config", "prompt", "seed", "index"} <= set(meta):
+        fail(f"OUTPUT = {str(output)!r} is invalid: it carries no zsampling settings")
+    target = out or output.parent / "reproduced"
+    data = dict(meta["config"])
+    data["run"] = {**data["run"], "output": str(target)}
+    try:
+        cfg = validate_config(data, _registry(), f"settings embedded in {output.name}")
+        stem = target / output.name.removesuffix(output.suffix)
+        item = RunItem(int(meta["index"]), str(meta["prompt"]), int(meta["seed"]), stem)
+        [result] = execute(cfg, items=[item])
+    except RunFailure as exc:
+        fail(str(exc), EXIT_FAILURE)
+        return
+    except ZSamplingError as exc:
+        fail(str(exc))
+        return
+    assert result.path is not None
+    a, b = read_output(output), read_output(result.path)
+    if a.shape == b.shape and bool((a == b).all()):
+        console.print(f"identical: {result.path} reproduces {output} bit for bit")
+        return
+    diff = (a.double() - b.double()).abs().max().item() if a.shape == b.shape else "shape"
+    fail(f"{result.path} differs from {output} (max abs difference {diff})", EXIT_FAILURE)
 
 
 @app.command()
