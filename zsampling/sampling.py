@@ -56,12 +56,20 @@ def sample(
     guider: CFG | None = None,
     observers: Sequence[Observer] = (),
     extra_models: Mapping[str, ModelAdapter] | None = None,
+    noise_scale: float | None = None,
 ) -> SampleResult:
     """Sample one batch: ``prompts[k]`` with ``seeds[k]`` (or with row ``k`` of ``noise``).
 
     Give either ``prompts`` (encoded once here) or ready ``conditioning``; either a ``schedule``
     or explicit ``sigmas``. ``extra_models`` are further models of the run by name (W2SD's weak
     model), conditioned on the same prompts.
+
+    ``noise_scale`` multiplies the starting noise (in the model's native space). By default it is
+    the schedule's own ``noise_scale(model)`` when it has one, else the process's. Why it exists:
+    diffusers' Euler-type schedulers with "linspace"/"trailing" spacing start from
+    ``sigma_max * noise`` in their VE space, i.e. ``s(sigma_max) * noise`` (not ``noise``) in the
+    VP space our latents live in; the ``scheduler`` schedule reports that factor, so a run starts
+    from the same latent as the pipeline's own ``__call__``.
     """
     solver = solver or DDIM()
     guider = guider or CFG()
@@ -98,7 +106,14 @@ def sample(
         generators if len(generators) == batch else (),
         nonfinite_hint=nonfinite_hint(model),
     )
-    x = noise.to(device=model.device) * model.process.init_noise_scale(float(path.sigmas[0]))
+    if noise_scale is None:
+        scheduled = getattr(schedule, "noise_scale", None) if sigmas is None else None
+        noise_scale = (
+            float(scheduled(model))
+            if scheduled is not None
+            else model.process.init_noise_scale(float(path.sigmas[0]))
+        )
+    x = noise.to(device=model.device) * noise_scale
     out = sampler.sample(x, path)
     check_finite(out, "final latents", nonfinite_hint(model))
     return SampleResult(out, path.sigmas, counter)

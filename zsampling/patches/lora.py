@@ -1,0 +1,77 @@
+"""The ``lora`` patch: load a LoRA with diffusers' own ``load_lora_weights``.
+
+diffusers does LoRA through the optional ``peft`` package; without it this patch says so (and
+how to install it) instead of failing deep inside diffusers. The LoRA is loaded into the model's
+pipeline *in place* (as ``pipe.load_lora_weights`` does) under ``adapter_name`` with weight
+``scale``: a model without the LoRA (say, W2SD's weak model) must be loaded separately.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from zsampling.errors import InvalidArgument
+from zsampling.patches._common import require_diffusers
+
+if TYPE_CHECKING:
+    from zsampling.adapters.base import ModelAdapter
+
+
+def peft_available() -> bool:
+    """Whether ``peft`` is installed (what diffusers' LoRA loading needs)."""
+    return importlib.util.find_spec("peft") is not None
+
+
+class Lora(BaseModel):
+    """Load a LoRA (safetensors) into the model's UNet and text encoders."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: ClassVar[str] = "lora"
+
+    path: str = Field(description="Local LoRA file (.safetensors) or the folder holding it.")
+    weight_name: str | None = Field(
+        None, description="File name inside a folder; default: diffusers' pytorch_lora_weights."
+    )
+    scale: float = Field(1.0, description="LoRA strength (diffusers' adapter weight).")
+    adapter_name: str = Field("lora", description="Name of the adapter inside the pipeline.")
+
+    def apply(self, model: ModelAdapter) -> ModelAdapter:
+        base = require_diffusers(model, self.name)
+        if not peft_available():
+            raise InvalidArgument(
+                "patches.lora",
+                self.path,
+                "LoRA loading needs the optional 'peft' package: pip install peft",
+            )
+        path = Path(self.path).expanduser()
+        weight_name: str | None
+        if path.is_file():
+            folder, weight_name = path.parent, self.weight_name or path.name
+        elif path.is_dir():
+            folder, weight_name = path, self.weight_name
+        else:
+            raise InvalidArgument(
+                "patches.lora.path", self.path, "an existing local file or folder"
+            )
+        if weight_name is not None and not weight_name.endswith(".safetensors"):
+            raise InvalidArgument(
+                "patches.lora.weight_name", weight_name, "a .safetensors file (pickle is refused)"
+            )
+        pipe = base.pipeline
+        try:
+            pipe.load_lora_weights(
+                str(folder),
+                weight_name=weight_name,
+                adapter_name=self.adapter_name,
+                use_safetensors=True,
+            )
+        except (OSError, ValueError) as err:
+            raise InvalidArgument(
+                "patches.lora.path", self.path, f"a diffusers LoRA: {err}"
+            ) from None
+        pipe.set_adapters([self.adapter_name], adapter_weights=[self.scale])
+        return base

@@ -1,0 +1,1 @@
+"""Helpers for tests and examples: tiny random-weight models that need no download."""
