@@ -42,13 +42,13 @@ CASES: list[tuple[str, str, str, str]] = [
         "missing-use",
         ".toml",
         toml(model="variance = 0.5"),
-        "model.use: missing; registered adapters: analytic",
+        "model.use: missing; registered adapters: analytic, diffusers, digits",
     ),
     (
         "unknown-adapter",
         ".toml",
         toml(model='use = "sd99"'),
-        "model.use: unknown adapter 'sd99'; registered adapters: analytic",
+        "model.use: unknown adapter 'sd99'; registered adapters: analytic, diffusers, digits",
     ),
     (
         "unknown-sampler",
@@ -98,7 +98,8 @@ CASES: list[tuple[str, str, str, str]] = [
         "unknown-schedule",
         ".toml",
         toml(schedule='use = "cosine"'),
-        "schedule.use: unknown schedule 'cosine'; registered schedules: karras, uniform",
+        "schedule.use: unknown schedule 'cosine'; registered schedules: ays, karras,"
+        " scheduler, uniform",
     ),
     (
         "unknown-solver",
@@ -159,7 +160,8 @@ CASES: list[tuple[str, str, str, str]] = [
         "unknown-metric",
         ".toml",
         toml() + '[[metrics]]\nuse = "fid"\n',
-        "metrics.0.use: unknown metric 'fid'; registered metrics: class-posterior, log-density",
+        "metrics.0.use: unknown metric 'fid'; registered metrics: class-posterior,"
+        " digit-alignment, digit-realism, log-density",
     ),
     (
         "observers-not-list",

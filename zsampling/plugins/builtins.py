@@ -3,26 +3,36 @@
 from __future__ import annotations
 
 from zsampling.adapters.analytic import AnalyticAdapter
+from zsampling.adapters.diffusers import DiffusersAdapter
+from zsampling.adapters.digits import DigitsAdapter
 from zsampling.guidance import CFG
-from zsampling.metrics import ClassPosterior, LogDensity
+from zsampling.metrics import ClassPosterior, DigitAlignment, DigitRealism, LogDensity
 from zsampling.observers import StepLog
+from zsampling.patches.lora import Lora
 from zsampling.patches.threshold import DynamicThreshold
+from zsampling.patches.unet_weights import UNetWeights
 from zsampling.plugins import hookimpl
 from zsampling.plugins.hookspecs import Register
 from zsampling.samplers import W2SD, Restart, Standard, Zigzag
 from zsampling.schedules import Karras, Uniform
+from zsampling.schedules_ays import AlignYourSteps
+from zsampling.schedules_diffusers import Scheduler
 from zsampling.solvers import DDIM, DPMSolverPP2M, Euler
 
 
 @hookimpl
 def zsampling_register_adapters(register: Register) -> None:
     register(AnalyticAdapter)
+    register(DigitsAdapter)
+    register(DiffusersAdapter)
 
 
 @hookimpl
 def zsampling_register_schedules(register: Register) -> None:
     register(Uniform)
     register(Karras)
+    register(AlignYourSteps)
+    register(Scheduler)
 
 
 @hookimpl
@@ -48,6 +58,8 @@ def zsampling_register_samplers(register: Register) -> None:
 @hookimpl
 def zsampling_register_patches(register: Register) -> None:
     register(DynamicThreshold)
+    register(UNetWeights)
+    register(Lora)
 
 
 @hookimpl
@@ -59,3 +71,5 @@ def zsampling_register_observers(register: Register) -> None:
 def zsampling_register_metrics(register: Register) -> None:
     register(ClassPosterior)
     register(LogDensity)
+    register(DigitAlignment)
+    register(DigitRealism)
