@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import pytest
 import torch
+from PIL import Image
 from pydantic import BaseModel
 from safetensors.torch import load_file
 from typer.testing import CliRunner
@@ -62,6 +63,54 @@ def assert_complete(out: Path, n: int) -> None:
     assert sorted(r["index"] for r in records) == list(range(n))
     for name in files:
         assert load_file(str(out / name))["sample"].shape == (2,)
+
+
+DIGITS_CONFIG = """
+[model]
+use = "digits"
+[schedule]
+use = "uniform"
+steps = 12
+[sampler]
+use = "zigzag"
+guidance = 2.0
+[run]
+prompts = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
+seeds = [0]
+output = "{out}"
+"""
+
+
+def test_sigkill_then_resume_png(tmp_path: Path) -> None:
+    """The same on the embedded digits model, whose outputs are PNG images."""
+    out = tmp_path / "out"
+    config = tmp_path / "digits.toml"
+    config.write_text(DIGITS_CONFIG.format(out=out))
+    cmd = [sys.executable, "-m", "zsampling", "run", str(config), "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        manifest_path = out / "manifest.jsonl"
+        if manifest_path.exists() and manifest_path.read_text().count("\n") >= 2:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(list(out.glob("*.png")))
+    assert 2 <= done_before < 10, "the kill must land mid-run"
+    again = subprocess.run(cmd, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    pngs = sorted(out.glob("*.png"))
+    assert len(pngs) == 10
+    assert not list(out.glob(".*"))
+    records = manifest(out)
+    assert sorted(r["file"] for r in records) == [p.name for p in pngs]
+    for png in pngs:
+        with Image.open(png) as img:
+            img.verify()
+        with Image.open(png) as img:
+            assert img.size == (8, 8)
+        assert read_metadata(png)["prompt"] in "0123456789"
 
 
 def test_sigkill_then_resume(tmp_path: Path) -> None:
