@@ -160,7 +160,7 @@ CASES: list[tuple[str, str, str, str]] = [
         "unknown-metric",
         ".toml",
         toml() + '[[metrics]]\nuse = "fid"\n',
-        "metrics.0.use: unknown metric 'fid'; registered metrics: class-posterior,"
+        "metrics.0.use: unknown metric 'fid'; registered metrics: class-posterior, clip-score,"
         " digit-alignment, digit-realism, log-density",
     ),
     (

@@ -7,6 +7,7 @@ from zsampling.adapters.diffusers import DiffusersAdapter
 from zsampling.adapters.digits import DigitsAdapter
 from zsampling.guidance import CFG
 from zsampling.metrics import ClassPosterior, DigitAlignment, DigitRealism, LogDensity
+from zsampling.metrics_clip import ClipScore
 from zsampling.observers import StepLog
 from zsampling.patches.lora import Lora
 from zsampling.patches.threshold import DynamicThreshold
@@ -73,3 +74,4 @@ def zsampling_register_metrics(register: Register) -> None:
     register(LogDensity)
     register(DigitAlignment)
     register(DigitRealism)
+    register(ClipScore)
