@@ -57,6 +57,16 @@ config_data = st.dictionaries(
 ).map(lambda d: {**GOOD, **d})
 
 
+def fuzz(examples: int) -> settings:
+    """Deterministic (derandomized) so CI runs the same examples every time."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+
+
 def check_rejection(err: ConfigError) -> None:
     assert err.issues, "a ConfigError with no issue"
     for issue in err.issues:
@@ -67,9 +77,7 @@ def check_rejection(err: ConfigError) -> None:
 def test_fuzz_config_data() -> None:
     counts: Counter[str] = Counter()
 
-    @settings(
-        max_examples=500, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
-    )
+    @fuzz(500)
     @given(config_data)
     def run(data: dict[str, Any]) -> None:
         try:
@@ -136,9 +144,7 @@ def test_fuzz_cli_overrides(tmp_path: Path) -> None:
     )
     counts: Counter[str] = Counter()
 
-    @settings(
-        max_examples=500, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
-    )
+    @fuzz(500)
     @given(st.lists(override, min_size=1, max_size=2))
     def run(overrides: list[str]) -> None:
         args = ["check", str(config)]
@@ -166,9 +172,7 @@ def test_fuzz_cli_overrides(tmp_path: Path) -> None:
 def test_fuzz_file_text(tmp_path: Path) -> None:
     counts: Counter[str] = Counter()
 
-    @settings(
-        max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
-    )
+    @fuzz(300)
     @given(st.text(max_size=80), st.sampled_from([".toml", ".yaml"]))
     def run(text: str, suffix: str) -> None:
         path = tmp_path / f"c{suffix}"

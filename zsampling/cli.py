@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,6 +38,19 @@ def fail(message: str, code: int = EXIT_USAGE) -> None:
     raise typer.Exit(code)
 
 
+@contextmanager
+def reported() -> Iterator[None]:
+    """Report zsampling's errors as one paragraph: exit 2 for bad input, 1 for a failed run."""
+    from zsampling.errors import RunFailure, ZSamplingError
+
+    try:
+        yield
+    except RunFailure as exc:
+        fail(str(exc), EXIT_FAILURE)
+    except ZSamplingError as exc:
+        fail(str(exc))
+
+
 def _registry() -> Any:
     from zsampling.plugins.manager import default_registry
 
@@ -64,10 +79,9 @@ def run(
     """Generate every (prompt, seed) of CONFIG; existing outputs are kept unless --overwrite."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from zsampling.errors import ZSamplingError
-    from zsampling.run import RunFailure, RunItem, execute, plan_items, progress_counter
+    from zsampling.run import RunItem, execute, plan_items, progress_counter
 
-    try:
+    with reported():
         cfg = _load(config, set_ or [])
         items = plan_items(cfg)
         with Progress(
@@ -86,12 +100,6 @@ def run(
                 return progress_counter(lambda done: bar.update(task, completed=done))
 
             results = execute(cfg, overwrite=overwrite, progress=factory, items=items)
-    except RunFailure as exc:
-        fail(str(exc), EXIT_FAILURE)
-        return
-    except ZSamplingError as exc:
-        fail(str(exc))
-        return
     _summary(results, Path(cfg.run.output))
 
 
@@ -123,9 +131,8 @@ def reproduce(
 ) -> None:
     """Re-run one output from the settings embedded in it and check it is bit-for-bit identical."""
     from zsampling.config import validate_config
-    from zsampling.errors import ZSamplingError
     from zsampling.outputs import read_metadata, read_output
-    from zsampling.run import RunFailure, RunItem, execute
+    from zsampling.run import RunItem, execute
 
     if not output.is_file():
         fail(f"OUTPUT = {str(output)!r} is invalid: an existing file written by zsampling")
@@ -139,17 +146,11 @@ def reproduce(
     target = out or output.parent / "reproduced"
     data = dict(meta["config"])
     data["run"] = {**data["run"], "output": str(target)}
-    try:
+    with reported():
         cfg = validate_config(data, _registry(), f"settings embedded in {output.name}")
         stem = target / output.name.removesuffix(output.suffix)
         item = RunItem(int(meta["index"]), str(meta["prompt"]), int(meta["seed"]), stem)
         [result] = execute(cfg, items=[item])
-    except RunFailure as exc:
-        fail(str(exc), EXIT_FAILURE)
-        return
-    except ZSamplingError as exc:
-        fail(str(exc))
-        return
     assert result.path is not None
     a, b = read_output(output), read_output(result.path)
     if a.shape == b.shape and bool((a == b).all()):
@@ -165,13 +166,8 @@ def check(
     set_: SetOption = None,
 ) -> None:
     """Validate CONFIG (and overrides) without loading any model; print the resolved config."""
-    from zsampling.errors import ZSamplingError
-
-    try:
+    with reported():
         cfg = _load(config, set_ or [])
-    except ZSamplingError as exc:
-        fail(str(exc))
-        return
     console.print_json(json.dumps(cfg.as_dict()))
 
 
@@ -262,7 +258,6 @@ def eval_(
     set_: SetOption = None,
 ) -> None:
     """Method vs standard sampling at equal guidance, equal evaluations and calibrated CFG."""
-    from zsampling.errors import ZSamplingError
     from zsampling.evaluate import evaluate
 
     try:
@@ -272,11 +267,8 @@ def eval_(
         return
     if not values or any(v < 0 for v in values):
         fail(f"--scales = {scales!r} is invalid: at least one scale, all >= 0")
-    try:
+    with reported():
         results = evaluate(_load(config, set_ or []), sorted(values), out)
-    except ZSamplingError as exc:
-        fail(str(exc))
-        return
     table = Table(
         title=f"{results['method']['label']} vs standard sampling, {results['items']} paired items"
     )

@@ -23,6 +23,10 @@ class InvalidArgument(ZSamplingError, ValueError):
         super().__init__(f"{field} = {value!r} is invalid: {valid}")
 
 
+class RunFailure(ZSamplingError):
+    """Generation failed for a reason outside the config (memory, a plugin's bug)."""
+
+
 class NonFiniteLatents(ZSamplingError, FloatingPointError):
     """A latent became NaN/inf: we stop rather than hand back a silently wrong sample."""
 

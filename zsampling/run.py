@@ -21,7 +21,7 @@ import torch
 from zsampling.adapters.base import ModelAdapter
 from zsampling.config import ModelSpec, RunConfig
 from zsampling.distributed import Shard, current_shard
-from zsampling.errors import ZSamplingError
+from zsampling.errors import RunFailure, ZSamplingError
 from zsampling.guidance import EvaluationCounter
 from zsampling.observers import Observer, StepEvent
 from zsampling.outputs import (
@@ -37,10 +37,6 @@ from zsampling.plugins.registry import Registry
 from zsampling.sampling import sample
 
 MANIFEST = "manifest.jsonl"
-
-
-class RunFailure(ZSamplingError):
-    """Generation failed for a reason outside the config (memory, a plugin's bug)."""
 
 
 @dataclass(frozen=True)
