@@ -42,13 +42,14 @@ CASES: list[tuple[str, str, str, str]] = [
         "missing-use",
         ".toml",
         toml(model="variance = 0.5"),
-        "model.use: missing; registered adapters: analytic, diffusers, digits",
+        "model.use: missing; registered adapters: analytic, diffusers, digits, k-diffusion, sd3",
     ),
     (
         "unknown-adapter",
         ".toml",
         toml(model='use = "sd99"'),
-        "model.use: unknown adapter 'sd99'; registered adapters: analytic, diffusers, digits",
+        "model.use: unknown adapter 'sd99'; registered adapters: analytic, diffusers,"
+        " digits, k-diffusion, sd3",
     ),
     (
         "unknown-sampler",
@@ -98,8 +99,8 @@ CASES: list[tuple[str, str, str, str]] = [
         "unknown-schedule",
         ".toml",
         toml(schedule='use = "cosine"'),
-        "schedule.use: unknown schedule 'cosine'; registered schedules: ays, karras,"
-        " scheduler, uniform",
+        "schedule.use: unknown schedule 'cosine'; registered schedules: ays, flow-match,"
+        " karras, scheduler, uniform",
     ),
     (
         "unknown-solver",

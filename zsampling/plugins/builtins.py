@@ -5,6 +5,8 @@ from __future__ import annotations
 from zsampling.adapters.analytic import AnalyticAdapter
 from zsampling.adapters.diffusers import DiffusersAdapter
 from zsampling.adapters.digits import DigitsAdapter
+from zsampling.adapters.flow import FlowAdapter, FlowMatch
+from zsampling.adapters.kdiffusion import KDiffusionAdapter
 from zsampling.guidance import CFG
 from zsampling.metrics import ClassPosterior, DigitAlignment, DigitRealism, LogDensity
 from zsampling.metrics_clip import ClipScore
@@ -26,6 +28,8 @@ def zsampling_register_adapters(register: Register) -> None:
     register(AnalyticAdapter)
     register(DigitsAdapter)
     register(DiffusersAdapter)
+    register(FlowAdapter)
+    register(KDiffusionAdapter)
 
 
 @hookimpl
@@ -34,6 +38,7 @@ def zsampling_register_schedules(register: Register) -> None:
     register(Karras)
     register(AlignYourSteps)
     register(Scheduler)
+    register(FlowMatch)
 
 
 @hookimpl

@@ -1,0 +1,361 @@
+"""Flow-matching models (Stable Diffusion 3) from diffusers as zsampling models.
+
+A rectified-flow model sees ``x_t = (1 - t) x0 + t eps`` for ``t`` in [0, 1] (the
+``FlowMatchEulerDiscreteScheduler``'s "sigmas" are these ``t``) and predicts the velocity
+``v = eps - x0``. On zsampling's levels (process ``flow``, see `zsampling.levels`) that is::
+
+    sigma = t / (1 - t)        alpha = 1 - t = 1 / (1 + sigma)        s = t = sigma / (1 + sigma)
+    x0 = x - t v               eps = x + (1 - t) v
+
+(``t = 1``, pure noise, is ``sigma = inf``.) The DDIM/Euler step ``x' = alpha' x0 + s' eps``
+is then exactly the scheduler's Euler step ``x' = x + (t' - t) v``, in both directions, so
+Z-Sampling's inversion, Restart and W2SD all run on flow models with the same solvers.
+
+The ``flow-match`` schedule walks the pipeline scheduler's own (shifted) ``t`` values, converted to
+levels, so ``sample(model, Standard(guidance=g), schedule=FlowMatch(steps=n), seeds=[s])``
+reproduces ``pipe(prompt, guidance_scale=g, num_inference_steps=n, output_type="latent")`` with
+the same noise (tested). For config files the component `FlowAdapter` (``name = "sd3"``) loads a
+``StableDiffusion3Pipeline`` folder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor
+
+from zsampling.adapters.base import Conditioning, ModelAdapter
+from zsampling.errors import InvalidArgument
+from zsampling.levels import Process
+from zsampling.prediction import Prediction
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from zsampling.guidance import CFG
+    from zsampling.samplers.base import ReflectiveSampler
+    from zsampling.schedules import Schedule
+    from zsampling.solvers import Solver
+
+PIPELINES = ("StableDiffusion3Pipeline",)
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
+
+
+def sigma_from_t(t: Tensor) -> Tensor:
+    """Level of a flow time: ``t / (1 - t)`` in float64, ``inf`` at ``t = 1``."""
+    t = t.to(torch.float64)
+    one = t >= 1.0
+    return torch.where(one, torch.full_like(t, torch.inf), t / torch.where(one, 1.0, 1.0 - t))
+
+
+def t_from_sigma(sigma: Tensor) -> Tensor:
+    """Flow time of a level: ``sigma / (1 + sigma)`` (1 at ``sigma = inf``)."""
+    return Process("flow").coefficients(sigma)[1]
+
+
+class FlowMatchModel:
+    """A `ModelAdapter` over a ``StableDiffusion3Pipeline`` (velocity prediction, process ``flow``).
+
+    ``height`` and ``width`` default to the pipeline's default image size;
+    ``max_sequence_length`` is the T5 prompt length (the pipeline's default, 256).
+    """
+
+    process = Process("flow")
+    table = None
+    family: ClassVar[str] = "sd3"
+
+    def __init__(
+        self,
+        pipeline: Any,
+        height: int | None = None,
+        width: int | None = None,
+        max_sequence_length: int = 256,
+    ) -> None:
+        if not any(c.__name__ in PIPELINES for c in type(pipeline).mro()):
+            kind = type(pipeline).__name__
+            raise InvalidArgument("pipeline", kind, f"one of {', '.join(PIPELINES)}")
+        self.pipeline = pipeline
+        scale = pipeline.vae_scale_factor
+        default = pipeline.default_sample_size * scale
+        self.height = int(height or default)
+        self.width = int(width or default)
+        multiple = scale * pipeline.patch_size
+        for field, value in (("height", self.height), ("width", self.width)):
+            if value % multiple:
+                raise InvalidArgument(
+                    field, value, f"a multiple of {multiple} (VAE scale x patch size)"
+                )
+        self.max_sequence_length = int(max_sequence_length)
+        self.dtype: torch.dtype = pipeline.transformer.dtype
+        self.device: torch.device = pipeline.transformer.device
+
+    @property
+    def transformer(self) -> Any:
+        return self.pipeline.transformer
+
+    @property
+    def scheduler_config(self) -> Any:
+        """The pipeline scheduler's config: what the ``flow-match`` schedule builds on."""
+        return self.pipeline.scheduler.config
+
+    @property
+    def num_train_timesteps(self) -> int:
+        return int(self.scheduler_config.get("num_train_timesteps", 1000))
+
+    def latent_shape(self) -> tuple[int, ...]:
+        f = self.pipeline.vae_scale_factor
+        return (int(self.transformer.config.in_channels), self.height // f, self.width // f)
+
+    def image_seq_len(self) -> int:
+        """Number of image tokens (what resolution-dependent shifting is computed from)."""
+        _, h, w = self.latent_shape()
+        p = int(self.transformer.config.patch_size)
+        return (h // p) * (w // p)
+
+    def sigma_range(self) -> tuple[float, float]:
+        """Smallest and largest *finite* trained level.
+
+        The training grid runs from ``t = 1`` (``sigma = inf``, pure noise) down; a Karras-type
+        schedule needs a finite top, so the top is the grid's next level below pure noise.
+        """
+        from diffusers import FlowMatchEulerDiscreteScheduler
+
+        # a fresh scheduler: the pipeline's own one holds the last run's inference levels
+        fresh = FlowMatchEulerDiscreteScheduler.from_config(self.scheduler_config)
+        t = fresh.sigmas.to(torch.float64)
+        finite = sigma_from_t(t[(t < 1.0) & (t > 0.0)])
+        return float(finite.min()), float(finite.max())
+
+    @torch.inference_mode()
+    def encode(
+        self, prompts: Sequence[str], negative_prompts: Sequence[str] | None = None
+    ) -> tuple[Conditioning, Conditioning]:
+        """The pipeline's ``encode_prompt`` (all three text encoders, the same prompt for each);
+        without negative prompts the empty prompt is the unconditional branch, as in diffusers."""
+        prompts = list(prompts)
+        negatives = list(negative_prompts) if negative_prompts is not None else None
+        if negatives is not None and len(negatives) != len(prompts):
+            raise InvalidArgument(
+                "negative_prompts", negatives, f"one negative prompt per prompt ({len(prompts)})"
+            )
+        cond, uncond, pooled, neg_pooled = self.pipeline.encode_prompt(
+            prompt=prompts,
+            prompt_2=None,
+            prompt_3=None,
+            device=self.device,
+            num_images_per_prompt=1,
+            do_classifier_free_guidance=True,
+            negative_prompt=negatives,
+            max_sequence_length=self.max_sequence_length,
+        )
+        return (
+            {"encoder_hidden_states": cond, "pooled_projections": pooled},
+            {"encoder_hidden_states": uncond, "pooled_projections": neg_pooled},
+        )
+
+    def timestep(self, sigma: Tensor) -> Tensor:
+        """The transformer's timestep, ``t * num_train_timesteps``, rounded as diffusers rounds it
+        (``t`` in float32, then the product in float32)."""
+        return t_from_sigma(sigma).to(torch.float32) * self.num_train_timesteps
+
+    @torch.inference_mode()
+    def predict(self, x: Tensor, sigma: Tensor, cond: Conditioning) -> Prediction:
+        """One transformer call; the velocity becomes ``x0 = x - t v``, ``eps = x + (1 - t) v``."""
+        sigma = sigma.to(torch.float64)
+        v = self.transformer(
+            hidden_states=x.to(self.dtype),
+            timestep=self.timestep(sigma).to(x.device),
+            encoder_hidden_states=cond["encoder_hidden_states"],
+            pooled_projections=cond["pooled_projections"],
+            return_dict=False,
+        )[0]
+        t = t_from_sigma(sigma).to(x.device).view(-1, *([1] * (x.ndim - 1)))
+        x64, v64 = x.to(torch.float64), v.to(torch.float64)
+        return Prediction((x64 - t * v64).to(x.dtype), (x64 + (1.0 - t) * v64).to(x.dtype))
+
+    @torch.inference_mode()
+    def decode(self, x: Tensor) -> list[Image]:
+        """Latents to PIL images, as the pipeline's ``__call__`` ends."""
+        pipe = self.pipeline
+        vae = pipe.vae
+        latents = x.to(device=vae.device, dtype=vae.dtype)
+        latents = latents / vae.config.scaling_factor + vae.config.shift_factor
+        image = vae.decode(latents, return_dict=False)[0]
+        images: list[Image] = pipe.image_processor.postprocess(image, output_type="pil")
+        return images
+
+
+def flow_scheduler_sigmas(
+    model: ModelAdapter, steps: int, shift: float | None = None, mu: float | None = None
+) -> Tensor:
+    """The levels of the model's ``FlowMatchEulerDiscreteScheduler`` at ``steps`` steps.
+
+    A fresh scheduler from the model's config (``shift`` overrides the config's) is asked for
+    ``set_timesteps(steps)``; with ``use_dynamic_shifting`` its ``mu`` is computed from the image
+    size as the SD3 pipeline computes it (unless given). Its ``t`` values (ending in 0) become
+    levels with `sigma_from_t`.
+    """
+    config = getattr(model, "scheduler_config", None)
+    if config is None or model.process.name != "flow":
+        raise InvalidArgument(
+            "schedule.use", "flow-match", "a flow-matching model (the 'sd3' adapter)"
+        )
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    overrides = {} if shift is None else {"shift": shift}
+    sched = FlowMatchEulerDiscreteScheduler.from_config(config, **overrides)
+    kwargs: dict[str, float] = {}
+    if sched.config.get("use_dynamic_shifting", False):
+        if mu is None:
+            from diffusers.pipelines.stable_diffusion_3.pipeline_stable_diffusion_3 import (
+                calculate_shift,
+            )
+
+            seq_len = getattr(model, "image_seq_len", None)
+            if seq_len is None:
+                raise InvalidArgument("schedule.mu", None, "mu for dynamic shifting")
+            mu = calculate_shift(
+                seq_len(),
+                sched.config.get("base_image_seq_len", 256),
+                sched.config.get("max_image_seq_len", 4096),
+                sched.config.get("base_shift", 0.5),
+                sched.config.get("max_shift", 1.16),
+            )
+        kwargs["mu"] = float(mu)
+    sched.set_timesteps(steps, **kwargs)
+    return sigma_from_t(sched.sigmas)
+
+
+class FlowMatch(BaseModel):
+    """The flow-matching scheduler's own shifted levels (``FlowMatchEulerDiscreteScheduler``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: ClassVar[str] = "flow-match"
+
+    steps: int = Field(28, ge=1, description="Number of denoising steps T.")
+    shift: float | None = Field(
+        None, gt=0, description="Timestep shift; default: the model's scheduler config."
+    )
+    mu: float | None = Field(
+        None, description="Dynamic-shifting mu; default: from the image size, as the pipeline."
+    )
+
+    def sigmas(self, model: ModelAdapter) -> Tensor:
+        return flow_scheduler_sigmas(model, self.steps, self.shift, self.mu)
+
+
+class FlowAdapter(BaseModel):
+    """A Stable Diffusion 3 pipeline folder (flow matching, velocity prediction).
+
+    The folder is what ``save_pretrained`` writes (``model_index.json`` plus one folder per
+    component); weights must be safetensors. Loading happens in `load`, never on validation.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: ClassVar[str] = "sd3"
+
+    path: str = Field(description="Local pipeline folder (with model_index.json).")
+    dtype: Literal["float32", "float16", "bfloat16"] = Field(
+        "float32", description="Weights dtype."
+    )
+    device: str = Field("cpu", description="Torch device, e.g. 'cpu', 'cuda'.")
+    height: int | None = Field(None, gt=0, description="Image height; default: the model's.")
+    width: int | None = Field(None, gt=0, description="Image width; default: the model's.")
+    max_sequence_length: int = Field(256, ge=1, description="T5 prompt length in tokens.")
+
+    def pipeline_class(self) -> str:
+        folder = Path(self.path).expanduser()
+        index = folder / "model_index.json"
+        if not index.is_file():
+            raise InvalidArgument(
+                "model.path", self.path, "a diffusers pipeline folder with model_index.json"
+            )
+        kind = json.loads(index.read_text(encoding="utf-8")).get("_class_name")
+        if kind not in PIPELINES:
+            raise InvalidArgument(
+                "model.path", self.path, f"a folder of a {' or '.join(PIPELINES)} (found {kind})"
+            )
+        return str(kind)
+
+    def load(self) -> ModelAdapter:
+        import diffusers
+
+        kind = self.pipeline_class()
+        try:
+            device = torch.device(self.device)
+        except (RuntimeError, ValueError):
+            raise InvalidArgument("model.device", self.device, "a torch device") from None
+        try:
+            pipe = getattr(diffusers, kind).from_pretrained(
+                str(Path(self.path).expanduser()),
+                torch_dtype=DTYPES[self.dtype],
+                use_safetensors=True,
+            )
+        except OSError as err:
+            raise InvalidArgument(
+                "model.path", self.path, f"a folder with safetensors weights: {err}"
+            ) from None
+        pipe.set_progress_bar_config(disable=True)
+        return FlowMatchModel(
+            pipe.to(device),
+            height=self.height,
+            width=self.width,
+            max_sequence_length=self.max_sequence_length,
+        )
+
+
+def generate(
+    pipeline: Any,
+    prompt: str | Sequence[str],
+    *,
+    sampler: ReflectiveSampler | None = None,
+    steps: int = 28,
+    seed: int | Sequence[int] = 0,
+    negative_prompt: str | Sequence[str] | None = None,
+    schedule: Schedule | None = None,
+    solver: Solver | None = None,
+    guider: CFG | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    output_type: Literal["pil", "latent"] = "pil",
+) -> list[Image] | Tensor:
+    """Sample with an SD3 pipeline you hold; returns PIL images (or latents).
+
+    ``sampler`` defaults to ``Zigzag()``, ``schedule`` to the pipeline scheduler's own levels at
+    ``steps`` and ``solver`` to Euler (what ``FlowMatchEulerDiscreteScheduler`` computes). Prompt
+    ``k`` uses ``seed[k]`` (an int seed means ``seed + k``), drawn as diffusers draws it.
+    """
+    from zsampling.samplers import Zigzag
+    from zsampling.sampling import sample
+    from zsampling.solvers import Euler
+
+    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+    seeds = [seed + k for k in range(len(prompts))] if isinstance(seed, int) else list(seed)
+    negatives = None
+    if negative_prompt is not None:
+        negatives = (
+            [negative_prompt] * len(prompts)
+            if isinstance(negative_prompt, str)
+            else list(negative_prompt)
+        )
+    model = FlowMatchModel(pipeline, height=height, width=width)
+    result = sample(
+        model,
+        sampler or Zigzag(),
+        prompts=prompts,
+        negative_prompts=negatives,
+        seeds=seeds,
+        schedule=schedule or FlowMatch(steps=steps),
+        solver=solver or Euler(),
+        guider=guider,
+    )
+    return result.latents if output_type == "latent" else model.decode(result.latents)

@@ -1,0 +1,463 @@
+"""zsampling's samplers as k-diffusion sampler functions.
+
+Each function has k-diffusion's signature, ``sample_x(model, x, sigmas, extra_args=None,
+callback=None, disable=None, **options)``, so it drops into any tool that takes a
+``k_diffusion.sampling.sample_*`` function: ``x`` is the starting latent already scaled to
+``sigmas[0]`` (``noise * sigmas[0]``), ``sigmas`` end in 0 (any schedule: Karras, AYS, ...), and the
+result is the denoised latent. Nothing here imports k-diffusion.
+
+For example, with a CompVis-style latent diffusion model::
+
+    from k_diffusion.external import CompVisDenoiser
+    from k_diffusion.sampling import get_sigmas_karras
+    from zsampling.kdiffusion import sample_zigzag
+
+    denoiser = CompVisDenoiser(ldm)                       # returns x0; does no CFG itself
+    sigmas = get_sigmas_karras(30, 0.03, 14.6)
+    x = torch.randn(1, 4, 64, 64) * sigmas[0]
+    out = sample_zigzag(denoiser, x, sigmas,
+                        extra_args={"cond": c, "uncond": uc, "cond_scale": 5.5})
+
+=====================  =============================================================
+function               zsampling sampler
+=====================  =============================================================
+`sample_standard`      `zsampling.Standard` (with ``solver="euler"``: ``sample_euler``)
+`sample_zigzag`        `zsampling.Zigzag` (Z-Sampling)
+`sample_restart`       `zsampling.Restart`
+`sample_w2sd`          `zsampling.W2SD` (a second, weak denoiser inverts)
+=====================  =============================================================
+
+Reflective samplers need the guidance scale *per call* (Z-Sampling denoises at ``guidance`` and
+inverts at ``inversion_guidance``), so how classifier-free guidance reaches the model matters. Two
+conventions, chosen by ``cfg``:
+
+``cfg="split"`` (default): ``model`` is a plain denoiser, ``model(x, sigma, **kwargs) -> x0``, and
+``extra_args`` holds the two branches::
+
+    extra_args = {"cond": C, "uncond": U, "cond_scale": 5.5, **shared}
+
+``C`` and ``U`` are either tensors, passed as ``model(x, sigma, cond=C)`` (k-diffusion's
+``CompVisDenoiser`` convention; the keyword is ``cond_arg``), or dicts of keyword arguments,
+passed as ``model(x, sigma, **C)``. ``uncond`` may be missing or None (then only scale 1 is
+possible). zsampling's guider computes ``x0_u + scale * (x0_c - x0_u)`` with both branches batched
+in one call, and evaluates only one branch at scale 0 or 1. ``shared`` entries go to every call:
+tensors whose first dimension is the batch are batched with the branches, anything else is passed
+as it is.
+
+``cfg="model"``: ``model`` already does CFG and reads its scale from ``extra_args["cond_scale"]``
+(the key is ``scale_key``), as A1111's ``CFGDenoiser`` (``forward(x, sigma, uncond, cond,
+cond_scale, ...)``) and the CFG wrappers of k-diffusion's example scripts do. ``extra_args`` are
+passed unchanged except that ``cond_scale`` is set to the scale of each call.
+
+ComfyUI is neither: its sampler receives a model whose CFG scale lives inside its guider object
+(``CFGGuider.cfg``) and whose call takes no scale argument, so there the functions need a custom
+node that hands them the guider's inner model and conditioning in one of the two forms above.
+
+``guidance`` defaults to ``extra_args["cond_scale"]``, the tool's CFG setting. ``callback``
+receives k-diffusion's dict ``{"x", "i", "sigma", "sigma_hat", "denoised"}`` once per *denoising*
+step, before the step, with the guided ``denoised`` that step used (``sigma_hat == sigma``: no
+churn). A zigzag step calls it again for its re-denoise (same ``i``); inversions do not call it.
+``disable`` turns off the tqdm progress bar (one tick per level reached). ``solver`` is
+``"euler"`` (= ``"ddim"``) or ``"dpmpp-2m"`` (or a solver object).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from zsampling.adapters.base import Conditioning
+from zsampling.adapters.kdiffusion import KDiffusionModel
+from zsampling.errors import InvalidArgument
+from zsampling.guidance import Guider
+from zsampling.observers import StepEvent
+from zsampling.path import MAIN, InversionPoint, SamplingPath
+from zsampling.prediction import Prediction
+from zsampling.samplers import W2SD, Restart, Standard, Zigzag
+from zsampling.samplers.base import ReflectiveSampler
+from zsampling.solvers import DDIM, DPMSolverPP2M, Euler, Solver
+
+CfgMode = Literal["split", "model"]
+Callback = Callable[[dict[str, Any]], Any]
+NoiseSampler = Callable[[Tensor, Tensor], Tensor]
+
+SOLVERS: dict[str, Callable[[], Solver]] = {
+    "euler": Euler,
+    "ddim": DDIM,
+    "dpmpp-2m": DPMSolverPP2M,
+    "dpmpp_2m": DPMSolverPP2M,
+}
+
+__all__ = [
+    "run_sampler",
+    "sample_restart",
+    "sample_standard",
+    "sample_w2sd",
+    "sample_zigzag",
+]
+
+
+@dataclass
+class _KGuider(Guider):
+    """A guider over a k-diffusion denoiser that remembers its last call (for the callback).
+
+    In ``split`` mode it is zsampling's CFG guider; in ``model`` mode the denoiser does CFG and the
+    scale goes in as ``kwargs[scale_key]``.
+    """
+
+    cfg: CfgMode = "split"
+    scale_key: str = "cond_scale"
+    model_kwargs: Mapping[str, Any] | None = None
+    last: tuple[Tensor, Prediction] | None = None
+
+    def __call__(self, x: Tensor, sigma: float, scale: float) -> Prediction:
+        if self.cfg == "split":
+            pred = super().__call__(x, sigma, scale)
+        else:
+            assert isinstance(self.model, KDiffusionModel)
+            self.counter.guided_calls += 1
+            self.counter.model_calls += 1
+            self.counter.rows += x.shape[0]
+            levels = torch.full((x.shape[0],), float(sigma), dtype=torch.float64)
+            kwargs = {**(self.model_kwargs or {}), self.scale_key: scale}
+            pred = self.model.predict_args(x, levels, kwargs)
+        self.last = (x, pred)
+        return pred
+
+
+def _branch(value: Any, cond_arg: str, field: str) -> Conditioning:
+    if isinstance(value, Tensor):
+        return {cond_arg: value}
+    if isinstance(value, Mapping) and all(isinstance(v, Tensor) for v in value.values()):
+        return dict(value)
+    raise InvalidArgument(
+        f"extra_args[{field!r}]",
+        type(value).__name__,
+        f"a tensor (passed as {cond_arg}=...) or a dict of keyword-argument tensors",
+    )
+
+
+def _guider(
+    model: Callable[..., Tensor],
+    x: Tensor,
+    extra_args: Mapping[str, Any],
+    cfg: CfgMode,
+    cond_arg: str,
+    scale_key: str,
+) -> _KGuider:
+    if cfg not in ("split", "model"):
+        raise InvalidArgument("cfg", cfg, "'split' (zsampling's CFG) or 'model' (the model's)")
+    if cfg == "model":
+        adapter = KDiffusionModel(model, x.shape[1:], dtype=x.dtype, device=x.device)
+        return _KGuider(
+            adapter, {}, None, cfg="model", scale_key=scale_key, model_kwargs=dict(extra_args)
+        )
+    extra = dict(extra_args)
+    if "cond" not in extra:
+        raise InvalidArgument(
+            "extra_args",
+            sorted(extra),
+            "{'cond': ..., 'uncond': ..., 'cond_scale': ...} for cfg='split' (or cfg='model' "
+            "for a denoiser that does CFG itself)",
+        )
+    cond = _branch(extra.pop("cond"), cond_arg, "cond")
+    raw_uncond = extra.pop("uncond", None)
+    uncond = None if raw_uncond is None else _branch(raw_uncond, cond_arg, "uncond")
+    if uncond is not None and set(uncond) != set(cond):
+        raise InvalidArgument(
+            "extra_args['uncond']",
+            sorted(uncond),
+            f"the same keys as extra_args['cond']: {sorted(cond)}",
+        )
+    extra.pop(scale_key, None)
+    constants: dict[str, Any] = {}
+    for key, value in extra.items():
+        if isinstance(value, Tensor) and value.ndim > 0 and value.shape[0] == x.shape[0]:
+            cond[key] = value
+            if uncond is not None:
+                uncond[key] = value
+        else:
+            constants[key] = value
+    adapter = KDiffusionModel(
+        model, x.shape[1:], extra_args=constants, dtype=x.dtype, device=x.device
+    )
+    return _KGuider(adapter, cond, uncond)
+
+
+class _KPath(SamplingPath):
+    """A path whose fresh noise can come from a k-diffusion ``noise_sampler(sigma, sigma_next)``,
+    called with the renoise jump's two levels (noisier first, as k-diffusion orders them)."""
+
+    noise_sampler: NoiseSampler | None = None
+    _jump: tuple[float, float] = (0.0, 0.0)
+
+    def renoise(self, x: Tensor, src: int, dst: int) -> Tensor:
+        self._jump = (self.point(dst).sigma, self.point(src).sigma)
+        return super().renoise(x, src, dst)
+
+    def noise_like(self, x: Tensor) -> Tensor:
+        if self.noise_sampler is None:
+            return super().noise_like(x)
+        hi, lo = (torch.tensor(v, dtype=x.dtype, device=x.device) for v in self._jump)
+        return self.noise_sampler(hi, lo).to(x.dtype)
+
+
+def _solver(solver: Solver | str) -> Solver:
+    if isinstance(solver, str):
+        try:
+            return SOLVERS[solver]()
+        except KeyError:
+            raise InvalidArgument("solver", solver, f"one of {sorted(SOLVERS)}") from None
+    return solver
+
+
+def run_sampler(
+    sampler: ReflectiveSampler,
+    model: Callable[..., Tensor],
+    x: Tensor,
+    sigmas: Tensor,
+    extra_args: Mapping[str, Any] | None = None,
+    callback: Callback | None = None,
+    disable: bool | None = None,
+    *,
+    solver: Solver | str = "euler",
+    cfg: CfgMode = "split",
+    cond_arg: str = "cond",
+    scale_key: str = "cond_scale",
+    extra_models: Mapping[str, Callable[..., Tensor]] | None = None,
+    noise_sampler: NoiseSampler | None = None,
+) -> Tensor:
+    """Run any zsampling sampler with k-diffusion's calling convention (see the module docstring).
+
+    ``extra_models`` are further denoisers by name (W2SD's weak model), called with the same
+    ``extra_args``.
+    """
+    extra_args = extra_args or {}
+    check_steps = getattr(sampler, "check_steps", None)
+    if check_steps is not None:
+        check_steps(len(sigmas) - 1)
+    guiders: dict[str, Guider] = {}
+    main = _guider(model, x, extra_args, cfg, cond_arg, scale_key)
+    guiders[MAIN] = main
+    for name, other in (extra_models or {}).items():
+        guiders[name] = _guider(other, x, extra_args, cfg, cond_arg, scale_key)
+    progress = _Progress(main, callback, len(sigmas) - 1, disable)
+    path = _KPath(sigmas.detach().cpu(), main.model.process, guiders, _solver(solver), [progress])
+    path.noise_sampler = noise_sampler
+    try:
+        return sampler.sample(x, path)
+    finally:
+        progress.close()
+
+
+class _Progress:
+    """Calls the k-diffusion callback after each denoise step and ticks a progress bar."""
+
+    def __init__(
+        self, guider: _KGuider, callback: Callback | None, steps: int, disable: bool | None
+    ) -> None:
+        self.guider = guider
+        self.callback = callback
+        self.bar: Any = None
+        self.reached = 0
+        if disable is not True:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:  # pragma: no cover - tqdm comes with diffusers
+                return
+            self.bar = tqdm(total=steps, disable=disable)  # None: off when not a terminal
+
+    def __call__(self, event: StepEvent) -> None:
+        if event.kind != "denoise" or event.model != MAIN:
+            return
+        if self.callback is not None and self.guider.last is not None:
+            x, pred = self.guider.last
+            sigma = torch.tensor(event.sigma_src, dtype=x.dtype)
+            self.callback(
+                {"x": x, "i": event.src, "sigma": sigma, "sigma_hat": sigma, "denoised": pred.x0}
+            )
+        if self.bar is not None and event.dst > self.reached:
+            self.bar.update(event.dst - self.reached)
+            self.reached = event.dst
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _scale(guidance: float | None, extra_args: Mapping[str, Any] | None, scale_key: str) -> float:
+    if guidance is not None:
+        return float(guidance)
+    value = (extra_args or {}).get(scale_key)
+    if value is None:
+        raise InvalidArgument(
+            "guidance", None, f"a guidance scale (or extra_args[{scale_key!r}] to default to)"
+        )
+    return float(value)
+
+
+@torch.no_grad()
+def sample_standard(
+    model: Callable[..., Tensor],
+    x: Tensor,
+    sigmas: Tensor,
+    extra_args: Mapping[str, Any] | None = None,
+    callback: Callback | None = None,
+    disable: bool | None = None,
+    *,
+    guidance: float | None = None,
+    solver: Solver | str = "euler",
+    cfg: CfgMode = "split",
+    cond_arg: str = "cond",
+    scale_key: str = "cond_scale",
+) -> Tensor:
+    """Plain sampling: ``sample_euler`` (no churn) or, with ``solver="dpmpp-2m"``,
+    ``sample_dpmpp_2m``, with zsampling's guider."""
+    sampler = Standard(guidance=_scale(guidance, extra_args, scale_key))
+    return run_sampler(
+        sampler,
+        model,
+        x,
+        sigmas,
+        extra_args,
+        callback,
+        disable,
+        solver=solver,
+        cfg=cfg,
+        cond_arg=cond_arg,
+        scale_key=scale_key,
+    )
+
+
+@torch.no_grad()
+def sample_zigzag(
+    model: Callable[..., Tensor],
+    x: Tensor,
+    sigmas: Tensor,
+    extra_args: Mapping[str, Any] | None = None,
+    callback: Callback | None = None,
+    disable: bool | None = None,
+    *,
+    guidance: float | None = None,
+    inversion_guidance: float = 0.0,
+    zigzag_steps: int | None = None,
+    rounds: int = 1,
+    inversion: InversionPoint = "target",
+    solver: Solver | str = "euler",
+    cfg: CfgMode = "split",
+    cond_arg: str = "cond",
+    scale_key: str = "cond_scale",
+) -> Tensor:
+    """Z-Sampling: denoise at ``guidance``, invert at ``inversion_guidance``, denoise again, on the
+    first ``zigzag_steps`` steps (default: all but the last); see `zsampling.Zigzag`."""
+    sampler = Zigzag(
+        guidance=_scale(guidance, extra_args, scale_key),
+        inversion_guidance=inversion_guidance,
+        zigzag_steps=zigzag_steps,
+        rounds=rounds,
+        inversion=inversion,
+    )
+    return run_sampler(
+        sampler,
+        model,
+        x,
+        sigmas,
+        extra_args,
+        callback,
+        disable,
+        solver=solver,
+        cfg=cfg,
+        cond_arg=cond_arg,
+        scale_key=scale_key,
+    )
+
+
+@torch.no_grad()
+def sample_restart(
+    model: Callable[..., Tensor],
+    x: Tensor,
+    sigmas: Tensor,
+    extra_args: Mapping[str, Any] | None = None,
+    callback: Callback | None = None,
+    disable: bool | None = None,
+    *,
+    guidance: float | None = None,
+    restart_min: float = 0.1,
+    restart_max: float = 2.0,
+    rounds: int = 2,
+    noise_sampler: NoiseSampler | None = None,
+    solver: Solver | str = "euler",
+    cfg: CfgMode = "split",
+    cond_arg: str = "cond",
+    scale_key: str = "cond_scale",
+) -> Tensor:
+    """Restart sampling over ``[restart_min, restart_max]`` (sigmas), ``rounds`` times; fresh noise
+    from ``noise_sampler(sigma, sigma_next)`` (k-diffusion's convention) or ``torch.randn``."""
+    sampler = Restart(
+        guidance=_scale(guidance, extra_args, scale_key),
+        restart_min=restart_min,
+        restart_max=restart_max,
+        rounds=rounds,
+    )
+    return run_sampler(
+        sampler,
+        model,
+        x,
+        sigmas,
+        extra_args,
+        callback,
+        disable,
+        solver=solver,
+        cfg=cfg,
+        cond_arg=cond_arg,
+        scale_key=scale_key,
+        noise_sampler=noise_sampler,
+    )
+
+
+@torch.no_grad()
+def sample_w2sd(
+    model: Callable[..., Tensor],
+    x: Tensor,
+    sigmas: Tensor,
+    extra_args: Mapping[str, Any] | None = None,
+    callback: Callback | None = None,
+    disable: bool | None = None,
+    *,
+    weak_model: Callable[..., Tensor],
+    guidance: float | None = None,
+    weak_guidance: float | None = None,
+    reflection_steps: int | None = None,
+    rounds: int = 1,
+    inversion: InversionPoint = "source",
+    solver: Solver | str = "euler",
+    cfg: CfgMode = "split",
+    cond_arg: str = "cond",
+    scale_key: str = "cond_scale",
+) -> Tensor:
+    """W2SD: invert with ``weak_model`` (same ``extra_args``), denoise with ``model``."""
+    sampler = W2SD(
+        guidance=_scale(guidance, extra_args, scale_key),
+        weak_guidance=weak_guidance,
+        reflection_steps=reflection_steps,
+        rounds=rounds,
+        inversion=inversion,
+    )
+    return run_sampler(
+        sampler,
+        model,
+        x,
+        sigmas,
+        extra_args,
+        callback,
+        disable,
+        solver=solver,
+        cfg=cfg,
+        cond_arg=cond_arg,
+        scale_key=scale_key,
+        extra_models={sampler.weak_model: weak_model},
+    )
