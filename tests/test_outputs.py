@@ -26,6 +26,10 @@ from zsampling.outputs import read_metadata
 from zsampling.plugins import hookimpl
 from zsampling.plugins.manager import build_registry
 
+# Tiny models in child processes: one OpenMP thread each, so a busy machine does not make the
+# children spin against each other (the timing of the kill stays meaningful).
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
+
 CONFIG = """
 [model]
 use = "analytic"
@@ -87,7 +91,9 @@ def test_sigkill_then_resume_png(tmp_path: Path) -> None:
     config = tmp_path / "digits.toml"
     config.write_text(DIGITS_CONFIG.format(out=out))
     cmd = [sys.executable, "-m", "zsampling", "run", str(config), "-q"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ONE_THREAD
+    )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and proc.poll() is None:
         manifest_path = out / "manifest.jsonl"
@@ -98,7 +104,7 @@ def test_sigkill_then_resume_png(tmp_path: Path) -> None:
     proc.wait()
     done_before = len(list(out.glob("*.png")))
     assert 2 <= done_before < 10, "the kill must land mid-run"
-    again = subprocess.run(cmd, capture_output=True, text=True)
+    again = subprocess.run(cmd, capture_output=True, text=True, env=ONE_THREAD)
     assert again.returncode == 0, again.stderr
     pngs = sorted(out.glob("*.png"))
     assert len(pngs) == 10
@@ -116,7 +122,9 @@ def test_sigkill_then_resume_png(tmp_path: Path) -> None:
 def test_sigkill_then_resume(tmp_path: Path) -> None:
     config, out = write_config(tmp_path, steps=150)
     cmd = [sys.executable, "-m", "zsampling", "run", str(config), "-q"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ONE_THREAD
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         done = (
@@ -131,7 +139,7 @@ def test_sigkill_then_resume(tmp_path: Path) -> None:
     proc.wait()
     before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.safetensors")}
     assert 2 <= len(before) < 8, "the kill must land mid-run"
-    again = subprocess.run(cmd, capture_output=True, text=True)
+    again = subprocess.run(cmd, capture_output=True, text=True, env=ONE_THREAD)
     assert again.returncode == 0, again.stderr
     assert_complete(out, 8)
     for name, mtime in before.items():  # finished outputs were kept, not regenerated
