@@ -49,5 +49,8 @@ def test_sdxl_dpo_ays_zigzag_from_the_cli(tmp_path: Path) -> None:
     assert meta["config"]["schedule"] == {"use": "ays", "steps": 10, "model": "auto"}
     assert meta["config"]["solver"]["use"] == "dpmpp-2m"
     assert meta["evaluations"]["guided_calls"] == 3 * 10 - 2
+    base, patch = meta["model"].split("+")  # hashes of the pipeline and DPO UNet folders
+    assert base.startswith("diffusers:") and patch.startswith("unet-weights:")
+    assert len(base.split(":")[1]) == 16
     record = json.loads((out / "manifest.jsonl").read_text())
     assert record["file"] == png.name and record["seed"] == 3

@@ -22,6 +22,7 @@ from zsampling.adapters.base import ModelAdapter
 from zsampling.config import ModelSpec, RunConfig
 from zsampling.distributed import Shard, current_shard
 from zsampling.errors import RunFailure, ZSamplingError
+from zsampling.fingerprint import folder_fingerprint
 from zsampling.guidance import EvaluationCounter
 from zsampling.observers import Observer, StepEvent
 from zsampling.outputs import (
@@ -103,18 +104,20 @@ def existing_output(item: RunItem) -> Path | None:
 
 
 def model_fingerprint(spec: ModelSpec) -> str:
-    """The adapter's own fingerprint (e.g. a folder hash) or one of its settings."""
-    own = getattr(spec.adapter, "fingerprint", None)
-    base = (
-        own()
-        if callable(own)
-        else f"{spec.adapter.name}:{_digest(spec.adapter.model_dump(mode='json'), 16)}"
-    )
-    return (
-        base
-        if not spec.patches
-        else f"{base}+{_digest([p.model_dump(mode='json') for p in spec.patches], 8)}"
-    )
+    """Which weights made an output: the adapter's own fingerprint, else a hash of the folder its
+    ``path`` names (file names, sizes, first and last MiB), else of its settings; patches that
+    read folders (``unet-weights``, ``lora``) add theirs."""
+
+    def of(component: Any) -> str:
+        own = getattr(component, "fingerprint", None)
+        if callable(own):
+            return str(own())
+        folder = getattr(component, "path", None)
+        if isinstance(folder, str) and Path(folder).expanduser().is_dir():
+            return f"{component.name}:{folder_fingerprint(Path(folder).expanduser())}"
+        return f"{component.name}:{_digest(component.model_dump(mode='json'), 16)}"
+
+    return "+".join([of(spec.adapter), *(of(p) for p in spec.patches)])
 
 
 ProgressFactory = Callable[[RunItem, int], Observer]

@@ -121,7 +121,7 @@ class DigitsAdapter(BaseModel):
         return load_digits_model(self.folder(), self.device)
 
     def fingerprint(self) -> str:
-        """Hash of the weight and config files (names, sizes, contents)."""
+        """Hash of the model folder (the shipped one when ``path`` is not set)."""
         from zsampling.fingerprint import folder_fingerprint
 
         return f"digits:{folder_fingerprint(self.folder())}"
