@@ -116,7 +116,7 @@ def test_cli_run_equals_python_run(tmp_path: Path) -> None:
         "inversion_guidance": 0.0,
         "zigzag_steps": None,
         "rounds": 1,
-        "inversion": "target",
+        "inversion": "source",
     }
     again = CliRunner().invoke(app, ["run", str(config), "--set", f"run.output={cli_out}", "-q"])
     assert "0 generated, 9 kept" in " ".join(again.output.split())

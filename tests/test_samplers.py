@@ -77,11 +77,11 @@ def test_w2sd_with_the_same_model_is_zigzag(analytic: AnalyticModel, noise64) ->
     kw = dict(prompts=["red", "green", "blue"] * 2, noise=noise64, schedule=Uniform(steps=8))
     w2sd = sample(
         analytic,
-        W2SD(guidance=3.0, weak_guidance=0.0, inversion="target"),
+        W2SD(guidance=3.0, weak_guidance=0.0, inversion="target"),  # both with the same zag
         extra_models={"weak": analytic},
         **kw,
     )  # type: ignore[arg-type]
-    zig = sample(analytic, Zigzag(guidance=3.0, inversion_guidance=0.0), **kw)  # type: ignore[arg-type]
+    zig = sample(analytic, Zigzag(guidance=3.0, inversion_guidance=0.0, inversion="target"), **kw)  # type: ignore[arg-type]
     torch.testing.assert_close(w2sd.latents, zig.latents, rtol=0, atol=1e-12)
 
 

@@ -346,7 +346,7 @@ def sample_zigzag(
     inversion_guidance: float = 0.0,
     zigzag_steps: int | None = None,
     rounds: int = 1,
-    inversion: InversionPoint = "target",
+    inversion: InversionPoint = "source",
     solver: Solver | str = "euler",
     cfg: CfgMode = "split",
     cond_arg: str = "cond",

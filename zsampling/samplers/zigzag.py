@@ -21,9 +21,10 @@ class Zigzag(BaseModel):
 
     The guidance gap (``guidance - inversion_guidance``) pushes prompt semantics into the latent at
     each of the first ``zigzag_steps`` steps. ``inversion`` chooses where the zag evaluates the
-    model: ``target`` (default: the released code's intent, model at ``t_i``, step from the level
-    the latent really sits at), ``official`` (bit-faithful to the released code, including its
-    one-level offset) or ``source`` (textbook DDIM inversion).
+    model: ``source`` (default: textbook DDIM inversion, the model evaluated where the latent
+    sits; it measured best on both testbeds, see docs/concepts.md), ``target`` (the released
+    code's intent: model at ``t_i``) or ``official`` (bit-faithful to the released code,
+    including its one-level offset).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -38,7 +39,7 @@ class Zigzag(BaseModel):
     )
     rounds: int = Field(1, ge=1, description="T_max: zigzag rounds per step.")
     inversion: InversionPoint = Field(
-        "target", description="Where the zag evaluates the model: official | target | source."
+        "source", description="Where the zag evaluates the model: official | target | source."
     )
 
     def check_steps(self, steps: int) -> int:
