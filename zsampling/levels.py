@@ -21,8 +21,8 @@ levels to the timestep argument the network expects and back.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import torch
@@ -100,10 +100,14 @@ class TimestepTable:
     def num_train_timesteps(self) -> int:
         return int(self.alphas_cumprod.shape[0])
 
-    @property
+    @cached_property
     def sigmas(self) -> Tensor:
-        """Float64 sigma of every training timestep (ascending in t)."""
+        """Float64 sigma of every training timestep (ascending in t); computed once."""
         return sigma_from_alpha_cumprod(self.alphas_cumprod)
+
+    @cached_property
+    def log_sigmas(self) -> Tensor:
+        return self.sigmas.log()
 
     def sigma_at(self, timesteps: Tensor) -> Tensor:
         """Levels of integer timesteps; a negative timestep means the grid's level below ``t=0``.
@@ -126,23 +130,10 @@ class TimestepTable:
         Levels that are grid points map back to exact integers; levels outside the grid are clamped
         to its ends (a model is never asked about levels it was not trained on).
         """
-        log_grid = self.sigmas.log()
+        log_grid = self.log_sigmas
         log_s = sigma.to(torch.float64).clamp(min=float(self.sigmas[0])).log()
         log_s = log_s.clamp(max=float(log_grid[-1]))
         hi = torch.searchsorted(log_grid, log_s).clamp(1, len(log_grid) - 1)
         lo = hi - 1
         w = (log_s - log_grid[lo]) / (log_grid[hi] - log_grid[lo])
         return torch.where(w >= 1.0, hi.to(torch.float64), lo.to(torch.float64) + w)
-
-
-def sigma_bounds(table: TimestepTable) -> tuple[float, float]:
-    """Smallest and largest level of the training grid."""
-    s = table.sigmas
-    return float(s[0]), float(s[-1])
-
-
-def log_sigma(sigma: float) -> float:
-    """``log(sigma)`` that tolerates 0 (-inf) and inf (+inf)."""
-    if sigma == 0.0:
-        return -math.inf
-    return math.log(sigma)
