@@ -1,0 +1,319 @@
+"""Speed, as ratios against a baseline timed in the same run (see bench_util for the protocol).
+
+Each benchmark stores its figures in ``benchmark.extra_info`` (``ratio``, ``target``, ``met`` and
+the details); ``python benchmarks/report.py results.json`` turns them into the docs table. The
+targets are reported, never asserted: only correctness (identical latents) is asserted here.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+import pytest
+import torch
+from bench_util import (
+    GUIDANCE,
+    PROMPTS,
+    SEEDS,
+    Interleaved,
+    latents_noise,
+    official_zigzag,
+    verdict,
+)
+
+from zsampling import CFG, DDIM, Prediction, Standard, Uniform, Zigzag, sample
+from zsampling.adapters.diffusers import DiffusersModel
+from zsampling.schedules_diffusers import Scheduler
+
+STEPS = 10
+ATOL = 1e-4
+
+
+def test_standard_vs_pipeline(benchmark: Any, tiny_sd: Any) -> None:
+    """(a) Standard DDIM sampling: `zsampling.sample` against the pipeline's own ``__call__``."""
+    pipe = tiny_sd.pipeline
+    noise = latents_noise(SEEDS)
+
+    def ours() -> torch.Tensor:
+        return sample(
+            tiny_sd,
+            Standard(guidance=GUIDANCE),
+            prompts=PROMPTS,
+            noise=noise,
+            schedule=Scheduler(steps=STEPS),
+            solver=DDIM(),
+        ).latents
+
+    def diffusers() -> torch.Tensor:
+        out = pipe(
+            PROMPTS,
+            latents=noise.clone(),
+            output_type="latent",
+            guidance_scale=GUIDANCE,
+            num_inference_steps=STEPS,
+        )
+        return out.images
+
+    runs = Interleaved({"zsampling": ours, "diffusers": diffusers})
+    runs.warm_up()
+    benchmark.pedantic(runs.round, rounds=21, iterations=1)
+    diff = float((runs.outputs["zsampling"] - runs.outputs["diffusers"]).abs().max())
+    assert diff <= ATOL, diff
+    ratio = runs.ratio("zsampling", "diffusers")
+    benchmark.extra_info.update(
+        metric="time zsampling / diffusers pipe(), standard DDIM",
+        setup=f"tiny SD, {len(PROMPTS)} prompts, {STEPS} DDIM steps, guidance {GUIDANCE:g}",
+        max_abs_diff=diff,
+        **ratio,
+        **runs.ms(),
+        **verdict(ratio["ratio"], 1.0, "<="),
+    )
+
+
+ZIGZAG_CASES = {
+    # id: (image size px, prompts, rounds, also time zsampling with both CFG branches)
+    "32px": (32, 2, 9, True),
+    "128px": (128, 1, 3, False),
+}
+# Same-latents tolerance. 1e-4 (the parity tests') at 32 px; at 128 px, 16x as many values of the
+# same magnitude (~60) carry the float32 (released loop) vs float64 (zsampling) rounding drift of
+# 28 steps further in the tail (measured 1.2e-4 = 2 ** -13, i.e. 2e-6 relative).
+ZIGZAG_ATOL = {"32px": ATOL, "128px": 5e-4}
+
+
+@pytest.mark.parametrize("case", list(ZIGZAG_CASES))
+def test_zigzag_vs_official_loop(benchmark: Any, tiny_sd: Any, case: str) -> None:
+    """(b) Z-Sampling, gamma2 = 0: zsampling (skipping the unused branch) vs the released loop.
+
+    At 32 px (16x16 latents) a tiny-UNet call has a large fixed cost (Python module dispatch,
+    small kernels), so fewer rows save less time; 128 px (64x64 latents) is closer to the
+    compute-bound regime of real models.
+    """
+    size, n_prompts, rounds, with_both = ZIGZAG_CASES[case]
+    model = DiffusersModel(tiny_sd.pipeline, height=size, width=size)
+    pipe = model.pipeline
+    prompts = PROMPTS[:n_prompts]
+    noise = latents_noise(SEEDS[:n_prompts], model.latent_shape())
+    zig = Zigzag(guidance=GUIDANCE, inversion="official", inversion_guidance=0.0)
+    counters: dict[str, Any] = {}
+    official_rows: list[int] = []
+
+    def ours(skip: bool) -> torch.Tensor:
+        result = sample(
+            model,
+            zig,
+            prompts=prompts,
+            noise=noise,
+            schedule=Uniform(steps=STEPS),
+            guider=CFG(skip_unused_branches=skip),
+        )
+        counters[f"skip={skip}"] = result.counter
+        return result.latents
+
+    def official() -> torch.Tensor:
+        official_rows.clear()
+        return official_zigzag(pipe, prompts, noise, STEPS, GUIDANCE, 0.0, official_rows)
+
+    arms = {"zsampling": lambda: ours(True), "official": official}
+    if with_both:
+        arms["zsampling_both_branches"] = lambda: ours(False)
+    runs = Interleaved(arms)
+    runs.warm_up()
+    benchmark.pedantic(runs.round, rounds=rounds, iterations=1)
+    ref = runs.outputs["official"]
+    diff = max(float((runs.outputs[k] - ref).abs().max()) for k in arms)
+    largest = float(ref.abs().max())
+    skipping = counters["skip=True"]
+    both_rows = 2 * n_prompts * skipping.guided_calls
+    assert both_rows == sum(official_rows)
+    ratio = runs.ratio("zsampling", "official")
+    extra = {}
+    if with_both:
+        extra["both_branches_ratio"] = runs.ratio("zsampling_both_branches", "official")["ratio"]
+    benchmark.extra_info.update(
+        metric="time zsampling (skip unused branch) / released loop, Z-Sampling gamma2=0",
+        setup=f"tiny SD, {size}px, {n_prompts} prompt(s), T={STEPS}, lambda=T-1, "
+        f"gamma1={GUIDANCE:g}",
+        max_abs_diff=diff,
+        atol=ZIGZAG_ATOL[case],
+        max_abs_latent=largest,
+        **ratio,
+        **runs.ms(),
+        **extra,
+        rows_zsampling=skipping.rows,
+        rows_official=sum(official_rows),
+        rows_ratio=skipping.rows / sum(official_rows),
+        guided_calls=skipping.guided_calls,
+        unet_calls_official=len(official_rows),
+        **verdict(ratio["ratio"], 0.85, "<="),
+    )
+    assert diff <= ZIGZAG_ATOL[case], (diff, largest)
+
+
+class PrecomputedModel:
+    """A near-free model: ``predict`` returns one precomputed prediction (the right batch)."""
+
+    def __init__(self, model: Any, pred: Prediction) -> None:
+        self.inner = model
+        self.process = model.process
+        self.table = model.table
+        self.dtype = model.dtype
+        self.device = model.device
+        self.pred = pred
+
+    def latent_shape(self) -> tuple[int, ...]:
+        return self.inner.latent_shape()
+
+    def sigma_range(self) -> tuple[float, float]:
+        return self.inner.sigma_range()
+
+    def encode(self, prompts: Any, negative_prompts: Any = None) -> Any:
+        return self.inner.encode(prompts, negative_prompts)
+
+    def predict(self, x: torch.Tensor, sigma: torch.Tensor, cond: Any) -> Prediction:
+        return self.pred
+
+    def decode(self, x: torch.Tensor) -> Any:
+        return x
+
+
+class StubUNet:
+    """Stands in for the UNet: returns one precomputed output, whatever it is asked."""
+
+    def __init__(self, out: torch.Tensor) -> None:
+        self.out = out
+
+    def __call__(self, *args: Any, **kwargs: Any) -> tuple[torch.Tensor]:
+        return (self.out,)
+
+
+class StubUNetModel(DiffusersModel):
+    """The diffusers adapter, all of its own work included, over a free `StubUNet`."""
+
+    def __init__(self, model: DiffusersModel, out: torch.Tensor) -> None:
+        self.__dict__.update(model.__dict__)
+        self.stub = StubUNet(out)
+
+    @property
+    def unet(self) -> Any:
+        return self.stub
+
+
+def test_framework_overhead_per_step(benchmark: Any, tiny_sd: Any) -> None:
+    """(c) Per-step cost of path + guider + solver with a free model, vs one tiny-UNet call.
+
+    One prompt with CFG: every step is one model call at batch 2. Also measured: the diffusers
+    adapter's own share (``DiffusersModel.predict`` minus the bare UNet call).
+    """
+    steps = 50
+    cond, uncond = tiny_sd.encode(PROMPTS[:1])
+    x1 = latents_noise(SEEDS[:1])
+    x2 = torch.cat([x1, x1])
+    emb2 = torch.cat([uncond["encoder_hidden_states"], cond["encoder_hidden_states"]])
+    both = {"encoder_hidden_states": emb2}
+    sigma2 = torch.full((2,), float(Uniform(steps=steps).sigmas(tiny_sd)[5]), dtype=torch.float64)
+    pred = tiny_sd.predict(x2, sigma2, both)
+    free = PrecomputedModel(tiny_sd, Prediction(pred.x0.clone(), pred.eps.clone()))
+    t = tiny_sd.table.timestep(sigma2).to(torch.float32)
+    with torch.inference_mode():
+        unet_out = tiny_sd.unet(x2, t, encoder_hidden_states=emb2, return_dict=False)[0].clone()
+    stubbed = StubUNetModel(tiny_sd, unet_out)
+    levels = Uniform(steps=steps).sigmas(tiny_sd)
+    zig_calls = 3 * steps - 2
+
+    def framework() -> Any:
+        return sample(
+            free, Standard(guidance=GUIDANCE), conditioning=(cond, uncond), noise=x1, sigmas=levels
+        )
+
+    def with_adapter() -> Any:
+        return sample(
+            stubbed,
+            Standard(guidance=GUIDANCE),
+            conditioning=(cond, uncond),
+            noise=x1,
+            sigmas=levels,
+        )
+
+    def framework_zigzag() -> Any:
+        zig = Zigzag(guidance=GUIDANCE, inversion="official")
+        return sample(free, zig, conditioning=(cond, uncond), noise=x1, sigmas=levels)
+
+    @torch.inference_mode()
+    def unet() -> Any:
+        return tiny_sd.unet(x2, t, encoder_hidden_states=emb2, return_dict=False)[0]
+
+    runs = Interleaved(
+        {
+            "framework": framework,
+            "with_adapter": with_adapter,
+            "zigzag": framework_zigzag,
+            "unet": unet,
+        }
+    )
+    runs.warm_up()
+    benchmark.pedantic(runs.round, rounds=15, iterations=1)
+    ratio = runs.ratio("framework", "unet", scale=1.0 / steps)
+    unet_ms = 1000 * statistics.median(runs.times["unet"])
+    benchmark.extra_info.update(
+        metric="framework time per step (free model) / one tiny-UNet call at batch 2",
+        setup=f"tiny SD UNet, 16x16 latents, batch 2 (1 prompt + CFG), {steps} steps",
+        **ratio,
+        unet_call_ms=unet_ms,
+        framework_step_ms=1000 * statistics.median(runs.times["framework"]) / steps,
+        zigzag_per_guided_call_ratio=runs.ratio("zigzag", "unet", scale=1.0 / zig_calls)["ratio"],
+        with_adapter_ratio=runs.ratio("with_adapter", "unet", scale=1.0 / steps)["ratio"],
+        with_adapter_step_ms=1000 * statistics.median(runs.times["with_adapter"]) / steps,
+        **verdict(ratio["ratio"], 0.05, "<"),
+    )
+
+
+def test_digits_standard_vs_zigzag(benchmark: Any, digits: Any) -> None:
+    """(a') The embedded digits model: Z-Sampling's cost over standard sampling, and rows/image."""
+    steps = 20
+    prompts = [str(d) for d in range(10)]
+    seeds = list(range(10))
+    counters: dict[str, Any] = {}
+
+    def run(name: str, sampler: Any, guider: CFG | None = None) -> torch.Tensor:
+        result = sample(
+            digits,
+            sampler,
+            prompts=prompts,
+            seeds=seeds,
+            schedule=Uniform(steps=steps),
+            guider=guider,
+        )
+        counters[name] = result.counter
+        return result.latents
+
+    zig = Zigzag()
+    runs = Interleaved(
+        {
+            "standard": lambda: run("standard", Standard()),
+            "zigzag": lambda: run("zigzag", zig),
+            "zigzag_both_branches": lambda: run(
+                "zigzag_both_branches", zig, CFG(skip_unused_branches=False)
+            ),
+        }
+    )
+    runs.warm_up()
+    benchmark.pedantic(runs.round, rounds=7, iterations=1)
+    n = len(prompts)
+    rows = {k: c.rows / n for k, c in counters.items()}
+    ratio = runs.ratio("zigzag", "standard")
+    benchmark.extra_info.update(
+        metric="time zigzag / standard, digits model",
+        setup=f"digits UNet, 8x8, {n} images, T={steps}, defaults (gamma1 {zig.guidance:g}, "
+        f"gamma2 {zig.inversion_guidance:g}, {zig.inversion} inversion)",
+        **ratio,
+        **runs.ms(),
+        both_branches_ratio=runs.ratio("zigzag_both_branches", "standard")["ratio"],
+        rows_per_image_standard=rows["standard"],
+        rows_per_image_zigzag=rows["zigzag"],
+        rows_per_image_zigzag_both_branches=rows["zigzag_both_branches"],
+        rows_ratio=rows["zigzag"] / rows["standard"],
+        target="(none: reported)",
+        met=None,
+    )
