@@ -259,51 +259,66 @@ class DiffusersAdapter(BaseModel):
 
     def pipeline_class(self) -> str:
         """The pipeline class named by the folder's ``model_index.json``, checked."""
-        folder = Path(self.path).expanduser()
-        index = folder / "model_index.json"
-        if not folder.is_dir():
-            raise InvalidArgument("model.path", self.path, "an existing local pipeline folder")
-        if not index.is_file():
-            raise InvalidArgument(
-                "model.path",
-                self.path,
-                "a diffusers pipeline folder (model_index.json is missing; a folder with only a "
-                "UNet belongs in the 'unet-weights' patch)",
-            )
-        kind = json.loads(index.read_text(encoding="utf-8")).get("_class_name")
-        if kind not in PIPELINES:
-            raise InvalidArgument(
-                "model.path", self.path, f"a folder of a {' or '.join(PIPELINES)} (found {kind})"
-            )
-        return str(kind)
+        return pipeline_class(self.path, PIPELINES)
 
     def load(self) -> ModelAdapter:
-        import diffusers
-
-        kind = self.pipeline_class()
-        try:
-            device = torch.device(self.device)
-        except (RuntimeError, ValueError):
-            raise InvalidArgument("model.device", self.device, "a torch device") from None
-        try:
-            pipe = getattr(diffusers, kind).from_pretrained(
-                str(Path(self.path).expanduser()),
-                torch_dtype=DTYPES[self.dtype],
-                variant=self.variant,
-                use_safetensors=True,
-            )
-        except OSError as err:  # diffusers' EnvironmentError for missing weight files
-            variant = f" of variant {self.variant!r}" if self.variant else ""
-            raise InvalidArgument(
-                "model.path",
-                self.path,
-                f"a folder with safetensors weights{variant} for every component "
-                f"(pickle .bin weights are refused): {err}",
-            ) from None
-        pipe.set_progress_bar_config(disable=True)
-        if pipe.device != device:
-            pipe = pipe.to(device)
+        pipe = load_pipeline_folder(self.path, PIPELINES, self.dtype, self.device, self.variant)
         return DiffusersModel(pipe, height=self.height, width=self.width)
+
+
+def pipeline_class(path: str, accepted: Sequence[str]) -> str:
+    """Check that ``path`` is a local pipeline folder of one of the ``accepted`` classes."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise InvalidArgument("model.path", path, "an existing local pipeline folder")
+    index = folder / "model_index.json"
+    if not index.is_file():
+        raise InvalidArgument(
+            "model.path",
+            path,
+            "a diffusers pipeline folder (model_index.json is missing; a folder with only a "
+            "UNet belongs in the 'unet-weights' patch)",
+        )
+    kind = json.loads(index.read_text(encoding="utf-8")).get("_class_name")
+    if kind not in accepted:
+        raise InvalidArgument(
+            "model.path", path, f"a folder of a {' or '.join(accepted)} (found {kind})"
+        )
+    return str(kind)
+
+
+def load_pipeline_folder(
+    path: str, accepted: Sequence[str], dtype: str, device: str, variant: str | None = None
+) -> Any:
+    """A checked pipeline folder loaded with ``from_pretrained`` (safetensors only) on ``device``.
+
+    Every failure a user can cause (missing folder, wrong pipeline, missing or pickle-only weights,
+    a bad device) is an `InvalidArgument` naming the setting.
+    """
+    import diffusers
+
+    kind = pipeline_class(path, accepted)
+    try:
+        target = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise InvalidArgument("model.device", device, "a torch device") from None
+    try:
+        pipe = getattr(diffusers, kind).from_pretrained(
+            str(Path(path).expanduser()),
+            torch_dtype=DTYPES[dtype],
+            variant=variant,
+            use_safetensors=True,
+        )
+    except OSError as err:  # diffusers' EnvironmentError for missing weight files
+        of_variant = f" of variant {variant!r}" if variant else ""
+        raise InvalidArgument(
+            "model.path",
+            path,
+            f"a folder with safetensors weights{of_variant} for every component "
+            f"(pickle .bin weights are refused): {err}",
+        ) from None
+    pipe.set_progress_bar_config(disable=True)
+    return pipe if pipe.device == target else pipe.to(target)
 
 
 def default_solver(pipeline: Any) -> Solver:

@@ -20,9 +20,7 @@ the same noise (tested). For config files the component `FlowAdapter` (``name = 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
@@ -43,11 +41,6 @@ if TYPE_CHECKING:
     from zsampling.solvers import Solver
 
 PIPELINES = ("StableDiffusion3Pipeline",)
-DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-}
 
 
 def sigma_from_t(t: Tensor) -> Tensor:
@@ -272,41 +265,12 @@ class FlowAdapter(BaseModel):
     width: int | None = Field(None, gt=0, description="Image width; default: the model's.")
     max_sequence_length: int = Field(256, ge=1, description="T5 prompt length in tokens.")
 
-    def pipeline_class(self) -> str:
-        folder = Path(self.path).expanduser()
-        index = folder / "model_index.json"
-        if not index.is_file():
-            raise InvalidArgument(
-                "model.path", self.path, "a diffusers pipeline folder with model_index.json"
-            )
-        kind = json.loads(index.read_text(encoding="utf-8")).get("_class_name")
-        if kind not in PIPELINES:
-            raise InvalidArgument(
-                "model.path", self.path, f"a folder of a {' or '.join(PIPELINES)} (found {kind})"
-            )
-        return str(kind)
-
     def load(self) -> ModelAdapter:
-        import diffusers
+        from zsampling.adapters.diffusers import load_pipeline_folder
 
-        kind = self.pipeline_class()
-        try:
-            device = torch.device(self.device)
-        except (RuntimeError, ValueError):
-            raise InvalidArgument("model.device", self.device, "a torch device") from None
-        try:
-            pipe = getattr(diffusers, kind).from_pretrained(
-                str(Path(self.path).expanduser()),
-                torch_dtype=DTYPES[self.dtype],
-                use_safetensors=True,
-            )
-        except OSError as err:
-            raise InvalidArgument(
-                "model.path", self.path, f"a folder with safetensors weights: {err}"
-            ) from None
-        pipe.set_progress_bar_config(disable=True)
+        pipe = load_pipeline_folder(self.path, PIPELINES, self.dtype, self.device)
         return FlowMatchModel(
-            pipe.to(device),
+            pipe,
             height=self.height,
             width=self.width,
             max_sequence_length=self.max_sequence_length,
