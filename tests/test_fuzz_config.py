@@ -88,6 +88,7 @@ def test_fuzz_config_data() -> None:
             counts["rejected"] += 1
 
     run()
+    print(counts)
     assert counts["accepted"] + counts["rejected"] >= 500
     assert counts["rejected"] > 100 and counts["accepted"] > 5, counts
 
@@ -164,6 +165,7 @@ def test_fuzz_cli_overrides(tmp_path: Path) -> None:
             check_rejection(err)
 
     run()
+    print(counts)
     assert counts["accepted"] + counts["rejected"] >= 500
     assert counts["rejected"] > 100 and counts["accepted"] > 10, counts
     assert not (tmp_path / "never").exists()
@@ -186,6 +188,7 @@ def test_fuzz_file_text(tmp_path: Path) -> None:
             counts["rejected"] += 1
 
     run()
+    print(counts)
     assert counts["rejected"] >= 290, counts
 
 

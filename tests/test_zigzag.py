@@ -134,7 +134,7 @@ def test_zigzag_raises_true_class_posterior(analytic: AnalyticModel) -> None:
         alignment(analytic, std.latents, prompts),
         alignment(analytic, zig.latents, prompts),
     )
-    assert a_zig > a_std + 0.05, (a_std, a_zig)  # measured: 0.857 -> 0.964
+    assert a_zig > a_std + 0.05, (a_std, a_zig)  # measured: 0.858 -> 0.958 (target zag: 0.964)
 
 
 def test_trajectory_alternates_denoise_and_invert(analytic: AnalyticModel) -> None:
