@@ -387,8 +387,9 @@ def test_restart_and_w2sd_functions(
         reflection_steps=4, inversion="target",
     )  # fmt: skip
     zz = sample_zigzag(
-        denoiser, x, sigmas, split, disable=True, inversion_guidance=1.0, zigzag_steps=4
-    )
+        denoiser, x, sigmas, split, disable=True, inversion_guidance=1.0, zigzag_steps=4,
+        inversion="target",
+    )  # fmt: skip
     assert max_diff(w2sd, zz) <= 1e-6
     assert W2SD().name == "w2sd"
 
