@@ -124,17 +124,22 @@ def print_table(arms: list[Arm], title: str, console: Console, legend: str) -> N
 def digit_grid(
     arms: list[Arm], classes: int, seeds: int, show: int = 4, scale: int = 4
 ) -> Image.Image:
-    """Rows: classes; columns: ``show`` seeds of standard | the same seeds with zigzag."""
-    cell, gap = 8 * scale, 6
-    width = 2 * show * cell + gap
-    img = Image.new("L", (width, classes * cell), 40)
+    """Rows: classes; columns: ``show`` seeds of standard | the same seeds with zigzag.
+
+    Tiles are separated by a thin grey line (8x8 digits on black would otherwise run into
+    each other) and the two samplers by a wider gap.
+    """
+    cell, line, gap = 8 * scale, 2, 10
+    step = cell + line
+    width = 2 * show * step + gap
+    img = Image.new("L", (width, classes * step), 90)
     for col, arm in enumerate(arms[:2]):
         pixels = ((arm.latents.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
         for c in range(classes):
             for s in range(min(show, seeds)):
                 tile = Image.fromarray(pixels[c * seeds + s, 0].numpy(), mode="L")
                 tile = tile.resize((cell, cell), Image.Resampling.NEAREST)
-                img.paste(tile, (col * (show * cell + gap) + s * cell, c * cell))
+                img.paste(tile, (col * (show * step + gap) + s * step, c * step))
     return img
 
 
