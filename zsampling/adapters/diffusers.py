@@ -346,6 +346,22 @@ def default_solver(pipeline: Any) -> Solver:
     )
 
 
+def batch_arguments(
+    prompt: str | Sequence[str],
+    seed: int | Sequence[int],
+    negative_prompt: str | Sequence[str] | None,
+) -> tuple[list[str], list[int], list[str] | None]:
+    """``generate``'s arguments as per-item lists: an int seed means ``seed + k`` for prompt
+    ``k``; one negative prompt applies to every prompt."""
+    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+    seeds = [seed + k for k in range(len(prompts))] if isinstance(seed, int) else list(seed)
+    if negative_prompt is None:
+        return prompts, seeds, None
+    if isinstance(negative_prompt, str):
+        return prompts, seeds, [negative_prompt] * len(prompts)
+    return prompts, seeds, list(negative_prompt)
+
+
 def generate(
     pipeline: Any,
     prompt: str | Sequence[str],
@@ -371,15 +387,7 @@ def generate(
     from zsampling.sampling import sample
     from zsampling.schedules_diffusers import Scheduler
 
-    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-    seeds = [seed + k for k in range(len(prompts))] if isinstance(seed, int) else list(seed)
-    negatives = None
-    if negative_prompt is not None:
-        negatives = (
-            [negative_prompt] * len(prompts)
-            if isinstance(negative_prompt, str)
-            else list(negative_prompt)
-        )
+    prompts, seeds, negatives = batch_arguments(prompt, seed, negative_prompt)
     model = DiffusersModel(pipeline, height=height, width=width)
     result = sample(
         model,

@@ -298,19 +298,12 @@ def generate(
     ``steps`` and ``solver`` to Euler (what ``FlowMatchEulerDiscreteScheduler`` computes). Prompt
     ``k`` uses ``seed[k]`` (an int seed means ``seed + k``), drawn as diffusers draws it.
     """
+    from zsampling.adapters.diffusers import batch_arguments
     from zsampling.samplers import Zigzag
     from zsampling.sampling import sample
     from zsampling.solvers import Euler
 
-    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-    seeds = [seed + k for k in range(len(prompts))] if isinstance(seed, int) else list(seed)
-    negatives = None
-    if negative_prompt is not None:
-        negatives = (
-            [negative_prompt] * len(prompts)
-            if isinstance(negative_prompt, str)
-            else list(negative_prompt)
-        )
+    prompts, seeds, negatives = batch_arguments(prompt, seed, negative_prompt)
     model = FlowMatchModel(pipeline, height=height, width=width)
     result = sample(
         model,
