@@ -27,7 +27,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_util import GUIDANCE, PROMPTS, latents_noise, official_zigzag
+from bench_util import GUIDANCE, PROMPTS
+
+from zsampling.testing.released_loop import released_zigzag
+from zsampling.testing.tiny import latents_noise
 
 
 def status_kb(field: str) -> int:
@@ -48,7 +51,7 @@ def trim_heap() -> bool:
 def main(arm: str, folder: str, size: int, n_prompts: int, steps: int) -> dict[str, Any]:
     from zsampling import DDIM, Standard, Uniform, Zigzag, sample
     from zsampling.adapters.diffusers import DiffusersAdapter
-    from zsampling.schedules_diffusers import Scheduler
+    from zsampling.schedules.diffusers import Scheduler
 
     torch.set_num_threads(1)
     model: Any = DiffusersAdapter(path=folder, height=size, width=size).load()
@@ -80,7 +83,7 @@ def main(arm: str, folder: str, size: int, n_prompts: int, steps: int) -> dict[s
                 model, zig, prompts=prompts, noise=noise, schedule=Uniform(steps=steps)
             ).latents
         if arm == "official-zigzag":
-            return official_zigzag(pipe, prompts, noise, steps, GUIDANCE, 0.0)
+            return released_zigzag(pipe, prompts, noise, steps, GUIDANCE, 0.0)
         raise SystemExit(f"unknown arm {arm!r}")
 
     run()

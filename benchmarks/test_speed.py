@@ -17,14 +17,14 @@ from bench_util import (
     PROMPTS,
     SEEDS,
     Interleaved,
-    latents_noise,
-    official_zigzag,
     verdict,
 )
 
 from zsampling import CFG, DDIM, Prediction, Standard, Uniform, Zigzag, sample
 from zsampling.adapters.diffusers import DiffusersModel
-from zsampling.schedules_diffusers import Scheduler
+from zsampling.schedules.diffusers import Scheduler
+from zsampling.testing.released_loop import released_zigzag
+from zsampling.testing.tiny import latents_noise
 
 STEPS = 10
 ATOL = 1e-4
@@ -113,7 +113,7 @@ def test_zigzag_vs_official_loop(benchmark: Any, tiny_sd: Any, case: str) -> Non
 
     def official() -> torch.Tensor:
         official_rows.clear()
-        return official_zigzag(pipe, prompts, noise, STEPS, GUIDANCE, 0.0, official_rows)
+        return released_zigzag(pipe, prompts, noise, STEPS, GUIDANCE, 0.0, official_rows)
 
     arms = {"zsampling": lambda: ours(True), "official": official}
     if with_both:

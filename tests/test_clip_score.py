@@ -10,8 +10,8 @@ from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcesso
 
 from zsampling import Standard, Uniform, sample
 from zsampling.adapters.digits import DigitsAdapter
-from zsampling.errors import InvalidArgument
-from zsampling.metrics_clip import ClipScore
+from zsampling.core.errors import InvalidArgument
+from zsampling.metrics.clip import ClipScore
 from zsampling.testing.tiny import tiny_tokenizer
 
 

@@ -99,8 +99,8 @@ CASES: list[tuple[str, str, str, str]] = [
         "unknown-schedule",
         ".toml",
         toml(schedule='use = "cosine"'),
-        "schedule.use: unknown schedule 'cosine'; registered schedules: ays, flow-match,"
-        " karras, scheduler, uniform",
+        "schedule.use: unknown schedule 'cosine'; registered schedules: align-your-steps (or"
+        " ays), flow-match, karras, scheduler, uniform",
     ),
     (
         "unknown-solver",

@@ -11,13 +11,14 @@ from pydantic import BaseModel, ValidationError
 from tiny_pipelines import latents_noise, load_tiny, write_tiny_unet
 
 from zsampling import NonFiniteLatents, Uniform, Zigzag, sample
-from zsampling.adapters.base import ModelAdapter
-from zsampling.adapters.diffusers import DiffusersAdapter, DiffusersModel, generate
-from zsampling.errors import InvalidArgument
-from zsampling.levels import Process
+from zsampling.adapters.diffusers import DiffusersAdapter, DiffusersModel
+from zsampling.core.errors import InvalidArgument
+from zsampling.core.levels import Process
+from zsampling.core.model import ModelAdapter
+from zsampling.integrations.diffusers import generate
 from zsampling.patches import Lora, UNetWeights
-from zsampling.schedules_ays import AlignYourSteps
-from zsampling.schedules_diffusers import Scheduler
+from zsampling.schedules.ays import AlignYourSteps
+from zsampling.schedules.diffusers import Scheduler
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -72,7 +73,7 @@ def test_wrapping_something_else() -> None:
         (DiffusersAdapter, "diffusers"),
         (UNetWeights, "unet-weights"),
         (Lora, "lora"),
-        (AlignYourSteps, "ays"),
+        (AlignYourSteps, "align-your-steps"),
         (Scheduler, "scheduler"),
     ],
 )

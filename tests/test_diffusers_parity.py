@@ -17,9 +17,10 @@ from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteS
 from tiny_pipelines import latents_noise, with_scheduler
 
 from zsampling import DDIM, DPMSolverPP2M, Euler, Standard, sample
-from zsampling.adapters.diffusers import DiffusersModel, generate
-from zsampling.schedules_ays import AlignYourSteps, ays_timesteps
-from zsampling.schedules_diffusers import Scheduler
+from zsampling.adapters.diffusers import DiffusersModel
+from zsampling.integrations.diffusers import generate
+from zsampling.schedules.ays import AlignYourSteps, ays_timesteps
+from zsampling.schedules.diffusers import Scheduler
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

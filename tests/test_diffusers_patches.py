@@ -11,7 +11,7 @@ from tiny_pipelines import latents_noise, load_tiny, tiny_sd_unet, write_tiny_un
 
 from zsampling.adapters.analytic import AnalyticModel
 from zsampling.adapters.diffusers import DiffusersModel
-from zsampling.errors import InvalidArgument
+from zsampling.core.errors import InvalidArgument
 from zsampling.patches import Lora, UNetWeights
 from zsampling.patches import lora as lora_module
 

@@ -10,9 +10,9 @@ from diffusers.schedulers import AysSchedules
 from zsampling import Uniform
 from zsampling.adapters.analytic import AnalyticModel
 from zsampling.adapters.diffusers import DiffusersModel
-from zsampling.errors import InvalidArgument
-from zsampling.schedules_ays import AlignYourSteps, ays_timesteps
-from zsampling.schedules_diffusers import Scheduler
+from zsampling.core.errors import InvalidArgument
+from zsampling.schedules.ays import AlignYourSteps, ays_timesteps
+from zsampling.schedules.diffusers import Scheduler
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

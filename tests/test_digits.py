@@ -11,10 +11,10 @@ import torch
 
 from zsampling import Standard, Uniform, Zigzag, sample
 from zsampling.adapters.digits import PACKAGED, DigitsAdapter
+from zsampling.core.errors import InvalidArgument
 from zsampling.digits.data import CLASSES, splits
 from zsampling.digits.judge import judge
 from zsampling.digits.train import train
-from zsampling.errors import InvalidArgument
 
 
 def test_judge_is_accurate_on_held_out_digits() -> None:

@@ -10,7 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from zsampling.cli import app
-from zsampling.outputs import read_metadata
+from zsampling.runs.outputs import read_metadata
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sdxl-dpo-ays-zigzag"
 
@@ -46,7 +46,7 @@ def test_sdxl_dpo_ays_zigzag_from_the_cli(tmp_path: Path) -> None:
         img.verify()
     meta = read_metadata(png)
     assert meta["config"]["model"]["patches"][0]["use"] == "unet-weights"
-    assert meta["config"]["schedule"] == {"use": "ays", "steps": 10, "model": "auto"}
+    assert meta["config"]["schedule"] == {"use": "align-your-steps", "steps": 10, "model": "auto"}
     assert meta["config"]["solver"]["use"] == "dpmpp-2m"
     assert meta["evaluations"]["guided_calls"] == 3 * 10 - 2
     base, patch = meta["model"].split("+")  # hashes of the pipeline and DPO UNet folders

@@ -16,18 +16,13 @@ import torch
 from torch import Tensor
 
 from zsampling import Euler, Karras, Standard, Zigzag, sample
-from zsampling.adapters.flow import (
-    FlowAdapter,
-    FlowMatch,
-    FlowMatchModel,
-    generate,
-    sigma_from_t,
-    t_from_sigma,
-)
-from zsampling.errors import InvalidArgument
-from zsampling.guidance import CFG
-from zsampling.levels import Process
-from zsampling.path import SamplingPath
+from zsampling.adapters.flow import FlowMatchModel, SD3Adapter
+from zsampling.core.errors import InvalidArgument
+from zsampling.core.guidance import CFG
+from zsampling.core.levels import Process, sigma_from_t, t_from_sigma
+from zsampling.core.path import SamplingPath
+from zsampling.integrations.diffusers import generate
+from zsampling.schedules import FlowMatch
 from zsampling.testing.tiny import BOS, EOS, tiny_tokenizer
 
 TOKENS = 32  # T5 prompt length for the tiny model (the pipeline's default is 256)
@@ -139,7 +134,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def model(folder: Path) -> FlowMatchModel:
-    loaded = FlowAdapter(path=str(folder), max_sequence_length=TOKENS).load()
+    loaded = SD3Adapter(path=str(folder), max_sequence_length=TOKENS).load()
     assert isinstance(loaded, FlowMatchModel)
     return loaded
 
@@ -215,7 +210,7 @@ def test_generate_draws_noise_as_the_pipeline_does(model: FlowMatchModel) -> Non
 def test_dynamic_shifting_matches_the_pipeline(folder: Path) -> None:
     from diffusers import FlowMatchEulerDiscreteScheduler
 
-    model = FlowAdapter(path=str(folder), max_sequence_length=TOKENS).load()
+    model = SD3Adapter(path=str(folder), max_sequence_length=TOKENS).load()
     assert isinstance(model, FlowMatchModel)
     pipe = model.pipeline
     pipe.scheduler = FlowMatchEulerDiscreteScheduler.from_config(
@@ -373,6 +368,6 @@ def test_clear_errors(folder: Path, tmp_path: Path) -> None:
         FlowMatch(steps=4).sigmas(AnalyticModel(demo_mixture()))
     (tmp_path / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
     with pytest.raises(InvalidArgument, match="StableDiffusion3Pipeline"):
-        FlowAdapter(path=str(tmp_path)).load()
+        SD3Adapter(path=str(tmp_path)).load()
     with pytest.raises(InvalidArgument, match="multiple of 4"):
-        FlowAdapter(path=str(folder), height=30).load()
+        SD3Adapter(path=str(folder), height=30).load()

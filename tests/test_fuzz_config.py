@@ -13,8 +13,14 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from zsampling.cli import app
-from zsampling.config import SECTIONS, ConfigError, apply_overrides, read_config, validate_config
 from zsampling.plugins.manager import build_registry
+from zsampling.runs.config import (
+    SECTIONS,
+    ConfigError,
+    apply_overrides,
+    read_config,
+    validate_config,
+)
 
 REGISTRY = build_registry(entry_points=False)
 FIELDS = sorted(

@@ -38,14 +38,14 @@ from zsampling.adapters.kdiffusion import (  # noqa: E402
     UNetEps,
     table_from_sigmas,
 )
-from zsampling.kdiffusion import (  # noqa: E402
+from zsampling.core.levels import scaled_linear_alphas_cumprod  # noqa: E402
+from zsampling.integrations.kdiffusion import (  # noqa: E402
     sample_restart,
     sample_standard,
     sample_w2sd,
     sample_zigzag,
 )
-from zsampling.levels import scaled_linear_alphas_cumprod  # noqa: E402
-from zsampling.schedules_ays import AlignYourSteps  # noqa: E402
+from zsampling.schedules.ays import AlignYourSteps  # noqa: E402
 from zsampling.testing.tiny import tiny_sd_unet, write_tiny_pipeline  # noqa: E402
 
 TOL = 1e-5
@@ -418,7 +418,7 @@ def test_adapter_predicts_a_consistent_pair_at_zero(
 
 
 def test_table_from_sigmas_rejects_a_bad_table() -> None:
-    from zsampling.errors import InvalidArgument
+    from zsampling.core.errors import InvalidArgument
 
     with pytest.raises(InvalidArgument, match="ascending"):
         table_from_sigmas(torch.tensor([2.0, 1.0]))

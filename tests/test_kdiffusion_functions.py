@@ -18,9 +18,9 @@ from torch import Tensor, nn
 from zsampling import Euler, Karras, Standard, Zigzag, sample
 from zsampling.adapters.analytic import NULL_CLASS, AnalyticModel, demo_mixture
 from zsampling.adapters.kdiffusion import KDiffusionAdapter, KDiffusionModel
-from zsampling.errors import InvalidArgument
-from zsampling.kdiffusion import sample_standard, sample_zigzag
-from zsampling.levels import Process
+from zsampling.core.errors import InvalidArgument
+from zsampling.core.levels import Process
+from zsampling.integrations.kdiffusion import sample_standard, sample_zigzag
 
 LABELS = torch.tensor([0, 1, 2, 1])
 NULL = torch.full_like(LABELS, NULL_CLASS)

@@ -7,8 +7,8 @@ import torch
 from diffusers import DDIMScheduler, EulerDiscreteScheduler
 
 from zsampling.adapters.analytic import AnalyticModel
-from zsampling.errors import InvalidArgument
-from zsampling.levels import Process, TimestepTable, scaled_linear_alphas_cumprod
+from zsampling.core.errors import InvalidArgument
+from zsampling.core.levels import Process, TimestepTable, scaled_linear_alphas_cumprod
 from zsampling.schedules import Karras, Uniform
 
 SD = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1)

@@ -22,9 +22,9 @@ from typer.testing import CliRunner
 
 from zsampling.adapters.analytic import AnalyticAdapter
 from zsampling.cli import app
-from zsampling.outputs import read_metadata
 from zsampling.plugins import hookimpl
 from zsampling.plugins.manager import build_registry
+from zsampling.runs.outputs import read_metadata
 
 # Tiny models in child processes: one OpenMP thread each, so a busy machine does not make the
 # children spin against each other (the timing of the kill stays meaningful).

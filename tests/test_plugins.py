@@ -16,10 +16,10 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from zsampling.cli import app
-from zsampling.config import config_schema, load_config
 from zsampling.plugins import hookimpl
 from zsampling.plugins.manager import build_registry
-from zsampling.run import execute
+from zsampling.runs.config import config_schema, load_config
+from zsampling.runs.run import execute
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "zsampling-self-recurrence"
@@ -91,6 +91,74 @@ def test_in_process_plugin_and_misbehaving_ones() -> None:
     )
     assert "not a pydantic model class" in (errors["bad"] or "")
     assert registry.names("sampler") == ["echo", "restart", "standard", "w2sd", "zigzag"]
+
+
+class WrongSignature(BaseModel):
+    name: ClassVar[str] = "wrong-signature"
+
+    def sample(self, x: torch.Tensor) -> torch.Tensor:  # no path: cannot be a sampler
+        return x
+
+
+class MissingMethod(BaseModel):
+    name: ClassVar[str] = "no-sigmas"
+    steps: int = 5
+
+
+class ExtraRequired(BaseModel):
+    name: ClassVar[str] = "extra-required"
+
+    def step(self, x: Any, pred: Any, src: Any, dst: Any, history: Any, more: Any) -> Any:
+        return x
+
+
+class Misshapen:
+    @hookimpl
+    def zsampling_register_samplers(self, register: Any) -> None:
+        register(WrongSignature)
+
+
+class NoSigmas:
+    @hookimpl
+    def zsampling_register_schedules(self, register: Any) -> None:
+        register(MissingMethod)
+
+
+class TooMany:
+    @hookimpl
+    def zsampling_register_solvers(self, register: Any) -> None:
+        register(ExtraRequired)
+
+
+def test_components_are_checked_against_their_protocol_at_registration() -> None:
+    """A plugin whose class does not fit its kind's protocol is named at start-up, with what the
+    protocol expects; the built-ins (checked the same way) all pass."""
+    registry = build_registry(
+        [("misshapen", Misshapen()), ("no-sigmas", NoSigmas()), ("too-many", TooMany())],
+        entry_points=False,
+    )
+    errors = {p.name: p.error for p in registry.plugins}
+    assert errors["zsampling"] is None
+    assert "sampler 'wrong-signature' method sample() takes (self, x" in (errors["misshapen"] or "")
+    assert "expected (self, x, path)" in (errors["misshapen"] or "")
+    assert "schedule 'no-sigmas' has no method sigmas()" in (errors["no-sigmas"] or "")
+    assert "expected (self, x, pred, src, dst, history)" in (errors["too-many"] or "")
+    assert "wrong-signature" not in registry.names("sampler")
+
+
+def test_a_renamed_component_answers_to_its_old_name(tmp_path: Path) -> None:
+    """``ays`` was renamed ``align-your-steps``: old configs validate, resolved to the new name."""
+    registry = build_registry(entry_points=False)
+    assert registry.get("schedule", "ays") is registry.get("schedule", "align-your-steps")
+    config = tmp_path / "old.toml"
+    config.write_text(
+        '[model]\nuse = "analytic"\n[schedule]\nuse = "ays"\nsteps = 6\n'
+        '[sampler]\nuse = "standard"\n[run]\nprompts = ["red"]\n'
+    )
+    resolved = load_config(config, registry).as_dict()
+    assert resolved["schedule"] == {"use": "align-your-steps", "steps": 6, "model": "auto"}
+    names = config_schema(registry)["$defs"]["schedule.align-your-steps"]["properties"]["use"]
+    assert names == {"enum": ["align-your-steps", "ays"]}
 
 
 def test_cli_run_equals_python_run(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from pydantic import ValidationError
 
 from zsampling import CFG, NonFiniteLatents, Standard, Uniform, Zigzag, sample
 from zsampling.adapters.analytic import AnalyticModel
-from zsampling.errors import InvalidArgument
-from zsampling.observers import TrajectoryRecorder
+from zsampling.core.errors import InvalidArgument
+from zsampling.core.events import TrajectoryRecorder
 
 
 def restated_zigzag(

@@ -10,10 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from zsampling.adapters.diffusers import DiffusersAdapter, DiffusersModel
 from zsampling.testing.tiny import (
+    latents_noise,
     tiny_sd_pipeline,
     tiny_sd_unet,
     tiny_sdxl_pipeline,
@@ -49,10 +48,3 @@ def with_scheduler(model: DiffusersModel, scheduler_class: type, **options: Any)
     other = type(pipe).from_pipe(pipe, scheduler=scheduler)
     other.set_progress_bar_config(disable=True)
     return other
-
-
-def latents_noise(seeds: list[int], shape: tuple[int, ...] = (4, 16, 16)) -> torch.Tensor:
-    """Starting noise as diffusers draws it: one CPU generator per seed."""
-    return torch.stack(
-        [torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds]
-    )

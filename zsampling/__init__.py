@@ -1,7 +1,8 @@
 """zsampling: composable reflective diffusion samplers (Z-Sampling, Restart, W2SD, ...).
 
 The public names below are imported on first use (PEP 562), so that ``zsampling --help`` and
-other light commands do not pay for importing torch.
+other light commands do not pay for importing torch. This module is the top of the layer map
+(see docs/architecture.md): it may name anything, and nothing inside the package imports it.
 """
 
 from __future__ import annotations
@@ -9,46 +10,56 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from zsampling.core.version import VERSION
+
+__version__ = VERSION
 
 _EXPORTS: dict[str, str] = {
-    "CFG": "zsampling.guidance",
-    "DDIM": "zsampling.solvers",
-    "DPMSolverPP2M": "zsampling.solvers",
-    "Euler": "zsampling.solvers",
-    "EvaluationCounter": "zsampling.guidance",
-    "Guider": "zsampling.guidance",
-    "InvalidArgument": "zsampling.errors",
+    "AlignYourSteps": "zsampling.schedules",
+    "CFG": "zsampling.core.guidance",
+    "Component": "zsampling.core.component",
+    "DDIM": "zsampling.core.solvers",
+    "DPMSolverPP2M": "zsampling.core.solvers",
+    "Euler": "zsampling.core.solvers",
+    "EvaluationCounter": "zsampling.core.guidance",
+    "Guider": "zsampling.core.guidance",
+    "InvalidArgument": "zsampling.core.errors",
     "Karras": "zsampling.schedules",
-    "NonFiniteLatents": "zsampling.errors",
-    "Prediction": "zsampling.prediction",
-    "Process": "zsampling.levels",
-    "ReflectiveSampler": "zsampling.samplers",
+    "ModelAdapter": "zsampling.core.model",
+    "NonFiniteLatents": "zsampling.core.errors",
+    "Prediction": "zsampling.core.prediction",
+    "Process": "zsampling.core.levels",
+    "ReflectiveSampler": "zsampling.core.sampler",
     "Restart": "zsampling.samplers",
-    "SampleResult": "zsampling.sampling",
-    "SamplingPath": "zsampling.path",
+    "SampleResult": "zsampling.core.sampling",
+    "SamplingPath": "zsampling.core.path",
+    "Schedule": "zsampling.core.schedule",
     "Standard": "zsampling.samplers",
-    "StepEvent": "zsampling.observers",
-    "TimestepTable": "zsampling.levels",
-    "TrajectoryRecorder": "zsampling.observers",
+    "StepEvent": "zsampling.core.events",
+    "TimestepTable": "zsampling.core.levels",
+    "TrajectoryRecorder": "zsampling.core.events",
     "Uniform": "zsampling.schedules",
     "W2SD": "zsampling.samplers",
-    "ZSamplingError": "zsampling.errors",
+    "ZSamplingError": "zsampling.core.errors",
     "Zigzag": "zsampling.samplers",
-    "initial_noise": "zsampling.sampling",
-    "sample": "zsampling.sampling",
+    "generate": "zsampling.integrations.diffusers",
+    "initial_noise": "zsampling.core.sampling",
+    "sample": "zsampling.core.sampling",
 }
 
 __all__ = [
     "CFG",
     "DDIM",
     "W2SD",
+    "AlignYourSteps",
+    "Component",
     "DPMSolverPP2M",
     "Euler",
     "EvaluationCounter",
     "Guider",
     "InvalidArgument",
     "Karras",
+    "ModelAdapter",
     "NonFiniteLatents",
     "Prediction",
     "Process",
@@ -56,6 +67,7 @@ __all__ = [
     "Restart",
     "SampleResult",
     "SamplingPath",
+    "Schedule",
     "Standard",
     "StepEvent",
     "TimestepTable",
@@ -63,6 +75,7 @@ __all__ = [
     "Uniform",
     "ZSamplingError",
     "Zigzag",
+    "generate",
     "initial_noise",
     "sample",
 ]
@@ -81,13 +94,18 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from zsampling.errors import InvalidArgument, NonFiniteLatents, ZSamplingError
-    from zsampling.guidance import CFG, EvaluationCounter, Guider
-    from zsampling.levels import Process, TimestepTable
-    from zsampling.observers import StepEvent, TrajectoryRecorder
-    from zsampling.path import SamplingPath
-    from zsampling.prediction import Prediction
-    from zsampling.samplers import W2SD, ReflectiveSampler, Restart, Standard, Zigzag
-    from zsampling.sampling import SampleResult, initial_noise, sample
-    from zsampling.schedules import Karras, Uniform
-    from zsampling.solvers import DDIM, DPMSolverPP2M, Euler
+    from zsampling.core.component import Component
+    from zsampling.core.errors import InvalidArgument, NonFiniteLatents, ZSamplingError
+    from zsampling.core.events import StepEvent, TrajectoryRecorder
+    from zsampling.core.guidance import CFG, EvaluationCounter, Guider
+    from zsampling.core.levels import Process, TimestepTable
+    from zsampling.core.model import ModelAdapter
+    from zsampling.core.path import SamplingPath
+    from zsampling.core.prediction import Prediction
+    from zsampling.core.sampler import ReflectiveSampler
+    from zsampling.core.sampling import SampleResult, initial_noise, sample
+    from zsampling.core.schedule import Schedule
+    from zsampling.core.solvers import DDIM, DPMSolverPP2M, Euler
+    from zsampling.integrations.diffusers import generate
+    from zsampling.samplers import W2SD, Restart, Standard, Zigzag
+    from zsampling.schedules import AlignYourSteps, Karras, Uniform

@@ -41,7 +41,7 @@ def fail(message: str, code: int = EXIT_USAGE) -> None:
 @contextmanager
 def reported() -> Iterator[None]:
     """Report zsampling's errors as one paragraph: exit 2 for bad input, 1 for a failed run."""
-    from zsampling.errors import RunFailure, ZSamplingError
+    from zsampling.core.errors import RunFailure, ZSamplingError
 
     try:
         yield
@@ -58,7 +58,7 @@ def _registry() -> Any:
 
 
 def _load(config: Path, overrides: list[str]) -> Any:
-    from zsampling.config import load_config
+    from zsampling.runs.config import load_config
 
     return load_config(config, _registry(), overrides)
 
@@ -79,7 +79,7 @@ def run(
     """Generate every (prompt, seed) of CONFIG; existing outputs are kept unless --overwrite."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from zsampling.run import RunItem, execute, plan_items, progress_counter
+    from zsampling.runs.run import RunItem, execute, plan_items, progress_counter
 
     with reported():
         cfg = _load(config, set_ or [])
@@ -130,9 +130,9 @@ def reproduce(
     ] = None,
 ) -> None:
     """Re-run one output from the settings embedded in it and check it is bit-for-bit identical."""
-    from zsampling.config import validate_config
-    from zsampling.outputs import read_metadata, read_output
-    from zsampling.run import RunItem, execute
+    from zsampling.runs.config import validate_config
+    from zsampling.runs.outputs import read_metadata, read_output
+    from zsampling.runs.run import RunItem, execute
 
     if not output.is_file():
         fail(f"OUTPUT = {str(output)!r} is invalid: an existing file written by zsampling")
@@ -219,7 +219,7 @@ def plugins(
 @app.command()
 def schema() -> None:
     """Print the JSON schema of run configs (installed plugins' settings included)."""
-    from zsampling.config import config_schema
+    from zsampling.runs.config import config_schema
 
     sys.stdout.write(json.dumps(config_schema(_registry()), indent=2) + "\n")
 
@@ -233,7 +233,7 @@ def demo(
     guidance: Annotated[float, typer.Option(min=0, help="gamma1 for every sampler.")] = 2.0,
 ) -> None:
     """Standard sampling vs Z-Sampling from the same noise: a table and a picture."""
-    from zsampling import demo as demos
+    from zsampling.evaluation import demo as demos
 
     wide = Console(width=max(console.width, 120))
     if model == "digits":
@@ -258,7 +258,7 @@ def eval_(
     set_: SetOption = None,
 ) -> None:
     """Method vs standard sampling at equal guidance, equal evaluations and calibrated CFG."""
-    from zsampling.evaluate import evaluate
+    from zsampling.evaluation.evaluate import evaluate
 
     try:
         values = [float(v) for v in scales.split(",") if v.strip()]

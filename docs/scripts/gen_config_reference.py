@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from zsampling.config import SECTIONS, RunSettings, config_schema
 from zsampling.plugins.manager import build_registry
 from zsampling.plugins.registry import KINDS
+from zsampling.runs.config import SECTIONS, RunSettings, config_schema
 
 PAGE = Path(__file__).resolve().parents[1] / "config-reference.md"
 SECTION_OF = {
@@ -84,7 +84,8 @@ def render() -> str:
         lines += ["", f"## {plural}: `{section}`"]
         for name, comp in sorted(registry.components[kind].items()):
             body = schema["$defs"][f"{kind}.{name}"]
-            lines += ["", f'### `use = "{name}"`', "", comp.summary, "", *_table(body)]
+            also = f" (older name: {', '.join(comp.aliases)})" if comp.aliases else ""
+            lines += ["", f'### `use = "{name}"`', "", comp.summary + also, "", *_table(body)]
     return "\n".join(lines) + "\n"
 
 

@@ -33,7 +33,7 @@ from torch import Tensor
 
 from zsampling import Standard, Uniform, Zigzag, sample
 from zsampling.adapters.analytic import AnalyticModel, demo_mixture
-from zsampling.samplers.base import ReflectiveSampler
+from zsampling.core.sampler import ReflectiveSampler
 
 STEPS = 25
 ITEMS = 300

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from torch import Tensor
 
-from zsampling.adapters.base import Conditioning
-from zsampling.errors import InvalidArgument
-from zsampling.levels import Process, TimestepTable, scaled_linear_alphas_cumprod
-from zsampling.prediction import Prediction
+from zsampling.core.component import Component
+from zsampling.core.errors import InvalidArgument
+from zsampling.core.levels import Process, TimestepTable, scaled_linear_alphas_cumprod
+from zsampling.core.model import Conditioning
+from zsampling.core.prediction import Prediction
 
 NULL_CLASS = -1
 
@@ -167,7 +168,7 @@ class AnalyticModel:
         return x
 
 
-class AnalyticAdapter(BaseModel):
+class AnalyticAdapter(Component):
     """The analytic Gaussian-mixture model (``[model] use = "analytic"``).
 
     Without ``means`` it is the three-class 2-D demo mixture; with ``means`` (one row per
@@ -175,7 +176,6 @@ class AnalyticAdapter(BaseModel):
     them, ``variance`` is shared by every component and dimension.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     name: ClassVar[str] = "analytic"
 
     means: list[list[float]] | None = Field(None, description="Component means (K rows of d).")

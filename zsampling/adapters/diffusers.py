@@ -1,22 +1,11 @@
 """Stable Diffusion and SDXL pipelines from diffusers as zsampling models.
 
-Two lines for a diffusers user who already holds a pipeline::
-
-    from zsampling import Zigzag
-    from zsampling.adapters.diffusers import generate
-
-    images = generate(pipe, "a cat", sampler=Zigzag(guidance=5.5), steps=50, seed=0)
-
-``generate`` walks the levels of the pipeline's own scheduler class and config and, unless told
-otherwise, the solver that scheduler implements (DDIM, Euler or DPM-Solver++ 2M). So
-``generate(pipe, p, sampler=Standard(guidance=g), steps=n, seed=s)`` reproduces
-``pipe(p, guidance_scale=g, num_inference_steps=n, generator=torch.Generator().manual_seed(s))``
-(tested to 1e-4 on the latents), and swapping the sampler is the only change Z-Sampling needs.
+(To sample with a pipeline you hold in two lines, see `zsampling.integrations.diffusers.generate`.)
 
 For config files the component `DiffusersAdapter` (``name = "diffusers"``) loads a pipeline
-folder; `DiffusersModel` is the `zsampling.adapters.base.ModelAdapter` over a pipeline object.
+folder; `DiffusersModel` is the `zsampling.core.model.ModelAdapter` over a pipeline object.
 
-How the model is answered (see `zsampling.levels`): latents stay in diffusers' VP latent space
+How the model is answered (see `zsampling.core.levels`): latents stay in diffusers' VP latent space
 (``x = alpha * x0 + s * eps``, ``alpha^2 + s^2 = 1``); a level ``sigma`` becomes the UNet timestep
 ``table.timestep(sigma)`` (exact integers on the training grid); epsilon or v predictions (the
 scheduler config's ``prediction_type``) become the pair ``(x0, eps)`` in float64 and are returned
@@ -26,35 +15,24 @@ the VAE decodes once, at the end, with the pipeline's image processor.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import Tensor
 
-from zsampling.adapters.base import Conditioning, ModelAdapter
-from zsampling.errors import InvalidArgument
-from zsampling.levels import Process, TimestepTable
-from zsampling.prediction import Prediction
+from zsampling.adapters.folders import PipelineFolder, load_pipeline_folder, pipeline_class
+from zsampling.core.errors import InvalidArgument
+from zsampling.core.levels import Process, TimestepTable
+from zsampling.core.model import Conditioning, ModelAdapter
+from zsampling.core.prediction import Prediction
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-    from zsampling.guidance import CFG
-    from zsampling.samplers.base import ReflectiveSampler
-    from zsampling.schedules import Schedule
-    from zsampling.solvers import Solver
-
 PIPELINES = ("StableDiffusionPipeline", "StableDiffusionXLPipeline")
 PREDICTION_TYPES = ("epsilon", "v_prediction")
-DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-}
 
 
 class DiffusersModel:
@@ -235,7 +213,7 @@ def _is_sdxl(pipeline: Any) -> bool:
     return any(c.__name__ == "StableDiffusionXLPipeline" for c in type(pipeline).mro())
 
 
-class DiffusersAdapter(BaseModel):
+class DiffusersAdapter(PipelineFolder):
     """A Stable Diffusion (1.x/2.x, epsilon or v-prediction) or SDXL pipeline folder.
 
     The folder is what ``save_pretrained`` writes (``model_index.json`` plus one folder per
@@ -243,19 +221,11 @@ class DiffusersAdapter(BaseModel):
     config file can be checked without touching the weights.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     name: ClassVar[str] = "diffusers"
 
-    path: str = Field(description="Local pipeline folder (with model_index.json).")
-    dtype: Literal["float32", "float16", "bfloat16"] = Field(
-        "float32", description="Weights dtype; fp16 SDXL decodes with its VAE upcast to float32."
-    )
-    device: str = Field("cpu", description="Torch device, e.g. 'cpu', 'cuda', 'cuda:1'.")
     variant: str | None = Field(
         None, description="Weights variant to load, e.g. 'fp16' (diffusion_pytorch_model.fp16.*)."
     )
-    height: int | None = Field(None, gt=0, description="Image height; default: the model's.")
-    width: int | None = Field(None, gt=0, description="Image width; default: the model's.")
 
     def pipeline_class(self) -> str:
         """The pipeline class named by the folder's ``model_index.json``, checked."""
@@ -264,139 +234,3 @@ class DiffusersAdapter(BaseModel):
     def load(self) -> ModelAdapter:
         pipe = load_pipeline_folder(self.path, PIPELINES, self.dtype, self.device, self.variant)
         return DiffusersModel(pipe, height=self.height, width=self.width)
-
-
-def pipeline_class(path: str, accepted: Sequence[str]) -> str:
-    """Check that ``path`` is a local pipeline folder of one of the ``accepted`` classes."""
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
-        raise InvalidArgument("model.path", path, "an existing local pipeline folder")
-    index = folder / "model_index.json"
-    if not index.is_file():
-        raise InvalidArgument(
-            "model.path",
-            path,
-            "a diffusers pipeline folder (model_index.json is missing; a folder with only a "
-            "UNet belongs in the 'unet-weights' patch)",
-        )
-    kind = json.loads(index.read_text(encoding="utf-8")).get("_class_name")
-    if kind not in accepted:
-        raise InvalidArgument(
-            "model.path", path, f"a folder of a {' or '.join(accepted)} (found {kind})"
-        )
-    return str(kind)
-
-
-def load_pipeline_folder(
-    path: str, accepted: Sequence[str], dtype: str, device: str, variant: str | None = None
-) -> Any:
-    """A checked pipeline folder loaded with ``from_pretrained`` (safetensors only) on ``device``.
-
-    Every failure a user can cause (missing folder, wrong pipeline, missing or pickle-only weights,
-    a bad device) is an `InvalidArgument` naming the setting.
-    """
-    import diffusers
-
-    kind = pipeline_class(path, accepted)
-    try:
-        target = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise InvalidArgument("model.device", device, "a torch device") from None
-    try:
-        pipe = getattr(diffusers, kind).from_pretrained(
-            str(Path(path).expanduser()),
-            torch_dtype=DTYPES[dtype],
-            variant=variant,
-            use_safetensors=True,
-        )
-    except OSError as err:  # diffusers' EnvironmentError for missing weight files
-        of_variant = f" of variant {variant!r}" if variant else ""
-        raise InvalidArgument(
-            "model.path",
-            path,
-            f"a folder with safetensors weights{of_variant} for every component "
-            f"(pickle .bin weights are refused): {err}",
-        ) from None
-    pipe.set_progress_bar_config(disable=True)
-    return pipe if pipe.device == target else pipe.to(target)
-
-
-def default_solver(pipeline: Any) -> Solver:
-    """The zsampling solver that computes what the pipeline's scheduler computes."""
-    from zsampling.solvers import DDIM, DPMSolverPP2M, Euler
-
-    sched = pipeline.scheduler
-    kind = type(sched).__name__
-    if kind == "DDIMScheduler":
-        return DDIM()
-    if kind == "EulerDiscreteScheduler":
-        return Euler()
-    if (
-        kind == "DPMSolverMultistepScheduler"
-        and sched.config.algorithm_type == "dpmsolver++"
-        and sched.config.solver_order == 2
-    ):
-        return DPMSolverPP2M()
-    raise InvalidArgument(
-        "solver",
-        None,
-        f"a solver for the pipeline's {kind}: pass solver=DDIM(), Euler() or DPMSolverPP2M() "
-        "(the schedulers with a zsampling equivalent are DDIMScheduler, EulerDiscreteScheduler and "
-        "DPMSolverMultistepScheduler with dpmsolver++ order 2)",
-    )
-
-
-def batch_arguments(
-    prompt: str | Sequence[str],
-    seed: int | Sequence[int],
-    negative_prompt: str | Sequence[str] | None,
-) -> tuple[list[str], list[int], list[str] | None]:
-    """``generate``'s arguments as per-item lists: an int seed means ``seed + k`` for prompt
-    ``k``; one negative prompt applies to every prompt."""
-    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-    seeds = [seed + k for k in range(len(prompts))] if isinstance(seed, int) else list(seed)
-    if negative_prompt is None:
-        return prompts, seeds, None
-    if isinstance(negative_prompt, str):
-        return prompts, seeds, [negative_prompt] * len(prompts)
-    return prompts, seeds, list(negative_prompt)
-
-
-def generate(
-    pipeline: Any,
-    prompt: str | Sequence[str],
-    *,
-    sampler: ReflectiveSampler | None = None,
-    steps: int = 50,
-    seed: int | Sequence[int] = 0,
-    negative_prompt: str | Sequence[str] | None = None,
-    schedule: Schedule | None = None,
-    solver: Solver | None = None,
-    guider: CFG | None = None,
-    height: int | None = None,
-    width: int | None = None,
-    output_type: Literal["pil", "latent"] = "pil",
-) -> list[Image] | Tensor:
-    """Sample with a diffusers pipeline you already hold; returns PIL images (or latents).
-
-    ``sampler`` defaults to ``Zigzag()``; ``schedule`` to the pipeline's own scheduler at
-    ``steps`` steps and ``solver`` to the matching zsampling solver, so only the route changes.
-    Prompt ``k`` uses ``seed[k]`` (an int seed means ``seed + k``), drawn as diffusers draws it.
-    """
-    from zsampling.samplers import Zigzag
-    from zsampling.sampling import sample
-    from zsampling.schedules_diffusers import Scheduler
-
-    prompts, seeds, negatives = batch_arguments(prompt, seed, negative_prompt)
-    model = DiffusersModel(pipeline, height=height, width=width)
-    result = sample(
-        model,
-        sampler or Zigzag(),
-        prompts=prompts,
-        negative_prompts=negatives,
-        seeds=seeds,
-        schedule=schedule or Scheduler(steps=steps),
-        solver=solver or default_solver(pipeline),
-        guider=guider,
-    )
-    return result.latents if output_type == "latent" else model.decode(result.latents)

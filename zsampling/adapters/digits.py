@@ -12,14 +12,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import Tensor
 
-from zsampling.adapters.base import Conditioning
+from zsampling.core.component import Component
+from zsampling.core.errors import InvalidArgument
+from zsampling.core.levels import Process, TimestepTable
+from zsampling.core.model import Conditioning
+from zsampling.core.prediction import Prediction
 from zsampling.digits.data import CLASSES, NAMES, NULL_CLASS, class_index
-from zsampling.errors import InvalidArgument
-from zsampling.levels import Process, TimestepTable
-from zsampling.prediction import Prediction
 
 PACKAGED = Path(__file__).resolve().parents[1] / "models" / "digits"
 
@@ -105,10 +106,9 @@ def load_digits_model(path: Path, device: str = "cpu") -> DigitsModel:
     return DigitsModel(unet, table, int(unet.config.num_class_embeds) - 1)
 
 
-class DigitsAdapter(BaseModel):
+class DigitsAdapter(Component):
     """The embedded class-conditional digits model (or any folder trained like it)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     name: ClassVar[str] = "digits"
 
     path: str | None = Field(None, description="Model folder; default: the one zsampling ships.")
@@ -119,9 +119,3 @@ class DigitsAdapter(BaseModel):
 
     def load(self) -> DigitsModel:
         return load_digits_model(self.folder(), self.device)
-
-    def fingerprint(self) -> str:
-        """Hash of the model folder (the shipped one when ``path`` is not set)."""
-        from zsampling.fingerprint import folder_fingerprint
-
-        return f"digits:{folder_fingerprint(self.folder())}"

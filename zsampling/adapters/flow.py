@@ -2,7 +2,7 @@
 
 A rectified-flow model sees ``x_t = (1 - t) x0 + t eps`` for ``t`` in [0, 1] (the
 ``FlowMatchEulerDiscreteScheduler``'s "sigmas" are these ``t``) and predicts the velocity
-``v = eps - x0``. On zsampling's levels (process ``flow``, see `zsampling.levels`) that is::
+``v = eps - x0``. On zsampling's levels (process ``flow``, see `zsampling.core.levels`) that is::
 
     sigma = t / (1 - t)        alpha = 1 - t = 1 / (1 + sigma)        s = t = sigma / (1 + sigma)
     x0 = x - t v               eps = x + (1 - t) v
@@ -11,48 +11,33 @@ A rectified-flow model sees ``x_t = (1 - t) x0 + t eps`` for ``t`` in [0, 1] (th
 is then exactly the scheduler's Euler step ``x' = x + (t' - t) v``, in both directions, so
 Z-Sampling's inversion, Restart and W2SD all run on flow models with the same solvers.
 
-The ``flow-match`` schedule walks the pipeline scheduler's own (shifted) ``t`` values, converted to
-levels, so ``sample(model, Standard(guidance=g), schedule=FlowMatch(steps=n), seeds=[s])``
-reproduces ``pipe(prompt, guidance_scale=g, num_inference_steps=n, output_type="latent")`` with
-the same noise (tested). For config files the component `FlowAdapter` (``name = "sd3"``) loads a
+The ``flow-match`` schedule (`zsampling.schedules.flow_match`) walks the pipeline scheduler's own
+(shifted) ``t`` values, converted to levels, so
+``sample(model, Standard(guidance=g), schedule=FlowMatch(steps=n), seeds=[s])`` reproduces
+``pipe(prompt, guidance_scale=g, num_inference_steps=n, output_type="latent")`` with the same
+noise (tested). For config files the component `SD3Adapter` (``name = "sd3"``) loads a
 ``StableDiffusion3Pipeline`` folder.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import Tensor
 
-from zsampling.adapters.base import Conditioning, ModelAdapter
-from zsampling.errors import InvalidArgument
-from zsampling.levels import Process
-from zsampling.prediction import Prediction
+from zsampling.adapters.folders import PipelineFolder, load_pipeline_folder
+from zsampling.core.errors import InvalidArgument
+from zsampling.core.levels import Process, sigma_from_t, t_from_sigma
+from zsampling.core.model import Conditioning, ModelAdapter
+from zsampling.core.prediction import Prediction
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-    from zsampling.guidance import CFG
-    from zsampling.samplers.base import ReflectiveSampler
-    from zsampling.schedules import Schedule
-    from zsampling.solvers import Solver
-
 PIPELINES = ("StableDiffusion3Pipeline",)
-
-
-def sigma_from_t(t: Tensor) -> Tensor:
-    """Level of a flow time: ``t / (1 - t)`` in float64, ``inf`` at ``t = 1``."""
-    t = t.to(torch.float64)
-    one = t >= 1.0
-    return torch.where(one, torch.full_like(t, torch.inf), t / torch.where(one, 1.0, 1.0 - t))
-
-
-def t_from_sigma(sigma: Tensor) -> Tensor:
-    """Flow time of a level: ``sigma / (1 + sigma)`` (1 at ``sigma = inf``)."""
-    return Process("flow").coefficients(sigma)[1]
 
 
 class FlowMatchModel:
@@ -187,87 +172,18 @@ class FlowMatchModel:
         return images
 
 
-def flow_scheduler_sigmas(
-    model: ModelAdapter, steps: int, shift: float | None = None, mu: float | None = None
-) -> Tensor:
-    """The levels of the model's ``FlowMatchEulerDiscreteScheduler`` at ``steps`` steps.
-
-    A fresh scheduler from the model's config (``shift`` overrides the config's) is asked for
-    ``set_timesteps(steps)``; with ``use_dynamic_shifting`` its ``mu`` is computed from the image
-    size as the SD3 pipeline computes it (unless given). Its ``t`` values (ending in 0) become
-    levels with `sigma_from_t`.
-    """
-    config = getattr(model, "scheduler_config", None)
-    if config is None or model.process.name != "flow":
-        raise InvalidArgument(
-            "schedule.use", "flow-match", "a flow-matching model (the 'sd3' adapter)"
-        )
-    from diffusers import FlowMatchEulerDiscreteScheduler
-
-    overrides = {} if shift is None else {"shift": shift}
-    sched = FlowMatchEulerDiscreteScheduler.from_config(config, **overrides)
-    kwargs: dict[str, float] = {}
-    if sched.config.get("use_dynamic_shifting", False):
-        if mu is None:
-            from diffusers.pipelines.stable_diffusion_3.pipeline_stable_diffusion_3 import (
-                calculate_shift,
-            )
-
-            seq_len = getattr(model, "image_seq_len", None)
-            if seq_len is None:
-                raise InvalidArgument("schedule.mu", None, "mu for dynamic shifting")
-            mu = calculate_shift(
-                seq_len(),
-                sched.config.get("base_image_seq_len", 256),
-                sched.config.get("max_image_seq_len", 4096),
-                sched.config.get("base_shift", 0.5),
-                sched.config.get("max_shift", 1.16),
-            )
-        kwargs["mu"] = float(mu)
-    sched.set_timesteps(steps, **kwargs)
-    return sigma_from_t(sched.sigmas)
-
-
-class FlowMatch(BaseModel):
-    """The flow-matching scheduler's own shifted levels (``FlowMatchEulerDiscreteScheduler``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    name: ClassVar[str] = "flow-match"
-
-    steps: int = Field(28, ge=1, description="Number of denoising steps T.")
-    shift: float | None = Field(
-        None, gt=0, description="Timestep shift; default: the model's scheduler config."
-    )
-    mu: float | None = Field(
-        None, description="Dynamic-shifting mu; default: from the image size, as the pipeline."
-    )
-
-    def sigmas(self, model: ModelAdapter) -> Tensor:
-        return flow_scheduler_sigmas(model, self.steps, self.shift, self.mu)
-
-
-class FlowAdapter(BaseModel):
+class SD3Adapter(PipelineFolder):
     """A Stable Diffusion 3 pipeline folder (flow matching, velocity prediction).
 
     The folder is what ``save_pretrained`` writes (``model_index.json`` plus one folder per
     component); weights must be safetensors. Loading happens in `load`, never on validation.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     name: ClassVar[str] = "sd3"
 
-    path: str = Field(description="Local pipeline folder (with model_index.json).")
-    dtype: Literal["float32", "float16", "bfloat16"] = Field(
-        "float32", description="Weights dtype."
-    )
-    device: str = Field("cpu", description="Torch device, e.g. 'cpu', 'cuda'.")
-    height: int | None = Field(None, gt=0, description="Image height; default: the model's.")
-    width: int | None = Field(None, gt=0, description="Image width; default: the model's.")
     max_sequence_length: int = Field(256, ge=1, description="T5 prompt length in tokens.")
 
     def load(self) -> ModelAdapter:
-        from zsampling.adapters.diffusers import load_pipeline_folder
-
         pipe = load_pipeline_folder(self.path, PIPELINES, self.dtype, self.device)
         return FlowMatchModel(
             pipe,
@@ -275,44 +191,3 @@ class FlowAdapter(BaseModel):
             width=self.width,
             max_sequence_length=self.max_sequence_length,
         )
-
-
-def generate(
-    pipeline: Any,
-    prompt: str | Sequence[str],
-    *,
-    sampler: ReflectiveSampler | None = None,
-    steps: int = 28,
-    seed: int | Sequence[int] = 0,
-    negative_prompt: str | Sequence[str] | None = None,
-    schedule: Schedule | None = None,
-    solver: Solver | None = None,
-    guider: CFG | None = None,
-    height: int | None = None,
-    width: int | None = None,
-    output_type: Literal["pil", "latent"] = "pil",
-) -> list[Image] | Tensor:
-    """Sample with an SD3 pipeline you hold; returns PIL images (or latents).
-
-    ``sampler`` defaults to ``Zigzag()``, ``schedule`` to the pipeline scheduler's own levels at
-    ``steps`` and ``solver`` to Euler (what ``FlowMatchEulerDiscreteScheduler`` computes). Prompt
-    ``k`` uses ``seed[k]`` (an int seed means ``seed + k``), drawn as diffusers draws it.
-    """
-    from zsampling.adapters.diffusers import batch_arguments
-    from zsampling.samplers import Zigzag
-    from zsampling.sampling import sample
-    from zsampling.solvers import Euler
-
-    prompts, seeds, negatives = batch_arguments(prompt, seed, negative_prompt)
-    model = FlowMatchModel(pipeline, height=height, width=width)
-    result = sample(
-        model,
-        sampler or Zigzag(),
-        prompts=prompts,
-        negative_prompts=negatives,
-        seeds=seeds,
-        schedule=schedule or FlowMatch(steps=steps),
-        solver=solver or Euler(),
-        guider=guider,
-    )
-    return result.latents if output_type == "latent" else model.decode(result.latents)

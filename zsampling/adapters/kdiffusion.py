@@ -3,7 +3,7 @@
 A k-diffusion *denoiser* is any callable ``denoiser(x, sigma, **extra_args) -> x0`` in
 k-diffusion's VE space (``x = x0 + sigma * eps``): ``k_diffusion.external.CompVisDenoiser``,
 ``DiscreteEpsDDPMDenoiser`` / ``DiscreteVDDPMDenoiser`` around a diffusers UNet, a trained
-``k_diffusion`` model, ... `KDiffusionModel` answers the `zsampling.adapters.base.ModelAdapter`
+``k_diffusion`` model, ... `KDiffusionModel` answers the `zsampling.core.model.ModelAdapter`
 protocol for it, so every zsampling sampler, solver and schedule runs on it::
 
     from k_diffusion.external import DiscreteEpsDDPMDenoiser
@@ -21,7 +21,7 @@ How conditioning works: a `Conditioning` is the dict of keyword arguments the de
 branch (``{"cond": c}`` for ``CompVisDenoiser``, ``{"encoder_hidden_states": c}`` for
 `UNetEps`); zsampling's guider concatenates the two branches row-wise and applies its own scale
 on every call, so the denoiser itself must not do CFG. (Tools whose denoiser already does CFG use
-the sampler functions of `zsampling.kdiffusion` with ``cfg="model"``.)
+the sampler functions of `zsampling.integrations.kdiffusion` with ``cfg="model"``.)
 
 Levels are k-diffusion sigmas, the latent is k-diffusion's (process ``ve``: alpha = 1, s = sigma;
 the starting noise is ``sigma_max * noise`` as in k-diffusion). ``predict`` returns
@@ -29,24 +29,24 @@ the starting noise is ``sigma_max * noise`` as in k-diffusion). ``predict`` retu
 latent) eps is taken from the denoiser at the model's smallest level.
 
 A denoiser with a discrete ``sigmas`` table (every ``k_diffusion.external.DiscreteSchedule``) gets
-a `TimestepTable` built from it, so the ``uniform``, ``scheduler``-free ``ays`` and ``karras``
-schedules all work; pass ``family="sd"`` or ``"sdxl"`` for the ``ays`` schedule's auto choice.
+a `TimestepTable` built from it, so the ``uniform``, ``scheduler``-free ``align-your-steps`` and ``karras``
+schedules all work; pass ``family="sd"`` or ``"sdxl"`` for the ``align-your-steps`` schedule's auto choice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import Tensor, nn
 
-from zsampling.adapters.base import Conditioning, ModelAdapter
-from zsampling.errors import InvalidArgument
-from zsampling.levels import Process, TimestepTable
-from zsampling.prediction import Prediction
+from zsampling.adapters.folders import PipelineFolder
+from zsampling.core.errors import InvalidArgument
+from zsampling.core.levels import Process, TimestepTable
+from zsampling.core.model import Conditioning, ModelAdapter
+from zsampling.core.prediction import Prediction
 
 Encoder = Callable[[list[str], list[str] | None], tuple[Conditioning, Conditioning]]
 """``encoder(prompts, negative_prompts) -> (cond, uncond)``, one row per prompt; the same contract
@@ -227,7 +227,7 @@ def import_kdiffusion_external() -> Any:
     return external
 
 
-class KDiffusionAdapter(BaseModel):
+class KDiffusionAdapter(PipelineFolder):
     """A diffusers SD / SDXL pipeline folder whose UNet runs through k-diffusion's own wrapper
     (``DiscreteEpsDDPMDenoiser`` or, for v-prediction, ``DiscreteVDDPMDenoiser``).
 
@@ -235,16 +235,8 @@ class KDiffusionAdapter(BaseModel):
     by the pipeline itself (as the ``diffusers`` adapter does); latents are k-diffusion's VE ones.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     name: ClassVar[str] = "k-diffusion"
 
-    path: str = Field(description="Local pipeline folder (with model_index.json).")
-    dtype: Literal["float32", "float16", "bfloat16"] = Field(
-        "float32", description="Weights dtype."
-    )
-    device: str = Field("cpu", description="Torch device, e.g. 'cpu', 'cuda'.")
-    height: int | None = Field(None, gt=0, description="Image height; default: the model's.")
-    width: int | None = Field(None, gt=0, description="Image width; default: the model's.")
     quantize: bool = Field(
         False, description="Round timesteps to the training grid (k-diffusion's quantize)."
     )
@@ -253,13 +245,8 @@ class KDiffusionAdapter(BaseModel):
         from zsampling.adapters.diffusers import DiffusersAdapter
 
         external = import_kdiffusion_external()
-        pipeline_model = DiffusersAdapter(
-            path=str(Path(self.path)),
-            dtype=self.dtype,
-            device=self.device,
-            height=self.height,
-            width=self.width,
-        ).load()
+        folder = self.model_dump(include=set(PipelineFolder.model_fields))
+        pipeline_model = DiffusersAdapter(**folder).load()
         return kdiffusion_model_from_pipeline(pipeline_model, external, self.quantize)
 
 

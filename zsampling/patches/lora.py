@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from zsampling.errors import InvalidArgument
-from zsampling.patches._common import require_diffusers
-
-if TYPE_CHECKING:
-    from zsampling.adapters.base import ModelAdapter
+from zsampling.core.component import Component
+from zsampling.core.errors import InvalidArgument
+from zsampling.core.model import ModelAdapter
+from zsampling.patches.requires import require_diffusers
 
 
 def peft_available() -> bool:
@@ -26,10 +25,9 @@ def peft_available() -> bool:
     return importlib.util.find_spec("peft") is not None
 
 
-class Lora(BaseModel):
+class Lora(Component):
     """Load a LoRA (safetensors) into the model's UNet and text encoders."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     name: ClassVar[str] = "lora"
 
     path: str = Field(description="Local LoRA file (.safetensors) or the folder holding it.")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import Tensor
 
-from zsampling.adapters.base import Conditioning, ModelAdapter
-from zsampling.prediction import Prediction
+from zsampling.core.component import Component
+from zsampling.core.model import Conditioning, ModelAdapter
+from zsampling.core.prediction import Prediction
 
 
 class ThresholdedModel:
@@ -44,12 +45,11 @@ class ThresholdedModel:
         return Prediction(x0.to(x.dtype), eps.to(x.dtype))
 
 
-class DynamicThreshold(BaseModel):
+class DynamicThreshold(Component):
     """Clamp each predicted ``x0`` at its ``percentile`` of absolute values (never below
     ``threshold``) and rescale into ``[-threshold, threshold]``: keeps high guidance scales from
     saturating. Works on every adapter."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     name: ClassVar[str] = "dynamic-threshold"
 
     percentile: float = Field(0.995, gt=0, le=1, description="Quantile of |x0| used as the bound.")

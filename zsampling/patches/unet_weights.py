@@ -14,24 +14,22 @@ refused unless ``allow_pickle`` is set; even then diffusers loads them with
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from zsampling.errors import InvalidArgument
-from zsampling.patches._common import require_diffusers
-
-if TYPE_CHECKING:
-    from zsampling.adapters.base import ModelAdapter
+from zsampling.core.component import Component
+from zsampling.core.errors import InvalidArgument
+from zsampling.core.model import ModelAdapter
+from zsampling.patches.requires import require_diffusers
 
 #: UNet config keys that must agree with the model's for the new UNet to fit the pipeline.
 MUST_MATCH = ("in_channels", "out_channels", "cross_attention_dim", "addition_embed_type")
 
 
-class UNetWeights(BaseModel):
+class UNetWeights(Component):
     """Replace the model's UNet by one loaded from a local folder (e.g. Diffusion-DPO)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     name: ClassVar[str] = "unet-weights"
 
     path: str = Field(description="Local folder of a UNet2DConditionModel (config.json + weights).")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from zsampling.adapters.analytic import AnalyticAdapter
 from zsampling.adapters.diffusers import DiffusersAdapter
 from zsampling.adapters.digits import DigitsAdapter
-from zsampling.adapters.flow import FlowAdapter, FlowMatch
+from zsampling.adapters.flow import SD3Adapter
 from zsampling.adapters.kdiffusion import KDiffusionAdapter
-from zsampling.guidance import CFG
-from zsampling.metrics import ClassPosterior, DigitAlignment, DigitRealism, LogDensity
-from zsampling.metrics_clip import ClipScore
+from zsampling.core.guidance import CFG
+from zsampling.core.kinds import Kind
+from zsampling.core.solvers import DDIM, DPMSolverPP2M, Euler
+from zsampling.metrics import ClassPosterior, ClipScore, DigitAlignment, DigitRealism, LogDensity
 from zsampling.observers import StepLog
 from zsampling.patches.lora import Lora
 from zsampling.patches.threshold import DynamicThreshold
@@ -17,66 +18,61 @@ from zsampling.patches.unet_weights import UNetWeights
 from zsampling.plugins import hookimpl
 from zsampling.plugins.hookspecs import Register
 from zsampling.samplers import W2SD, Restart, Standard, Zigzag
-from zsampling.schedules import Karras, Uniform
-from zsampling.schedules_ays import AlignYourSteps
-from zsampling.schedules_diffusers import Scheduler
-from zsampling.solvers import DDIM, DPMSolverPP2M, Euler
+from zsampling.schedules import AlignYourSteps, FlowMatch, Karras, Scheduler, Uniform
+
+BUILTINS: dict[Kind, tuple[type, ...]] = {
+    "adapter": (AnalyticAdapter, DigitsAdapter, DiffusersAdapter, SD3Adapter, KDiffusionAdapter),
+    "schedule": (Uniform, Karras, AlignYourSteps, Scheduler, FlowMatch),
+    "solver": (DDIM, Euler, DPMSolverPP2M),
+    "guider": (CFG,),
+    "sampler": (Standard, Zigzag, Restart, W2SD),
+    "patch": (DynamicThreshold, UNetWeights, Lora),
+    "observer": (StepLog,),
+    "metric": (ClassPosterior, LogDensity, DigitAlignment, DigitRealism, ClipScore),
+}
+"""zsampling's components by kind, in the order listings show them."""
+
+
+def _register(kind: Kind, register: Register) -> None:
+    for cls in BUILTINS[kind]:
+        register(cls)
 
 
 @hookimpl
 def zsampling_register_adapters(register: Register) -> None:
-    register(AnalyticAdapter)
-    register(DigitsAdapter)
-    register(DiffusersAdapter)
-    register(FlowAdapter)
-    register(KDiffusionAdapter)
+    _register("adapter", register)
 
 
 @hookimpl
 def zsampling_register_schedules(register: Register) -> None:
-    register(Uniform)
-    register(Karras)
-    register(AlignYourSteps)
-    register(Scheduler)
-    register(FlowMatch)
+    _register("schedule", register)
 
 
 @hookimpl
 def zsampling_register_solvers(register: Register) -> None:
-    register(DDIM)
-    register(Euler)
-    register(DPMSolverPP2M)
+    _register("solver", register)
 
 
 @hookimpl
 def zsampling_register_guiders(register: Register) -> None:
-    register(CFG)
+    _register("guider", register)
 
 
 @hookimpl
 def zsampling_register_samplers(register: Register) -> None:
-    register(Standard)
-    register(Zigzag)
-    register(Restart)
-    register(W2SD)
+    _register("sampler", register)
 
 
 @hookimpl
 def zsampling_register_patches(register: Register) -> None:
-    register(DynamicThreshold)
-    register(UNetWeights)
-    register(Lora)
+    _register("patch", register)
 
 
 @hookimpl
 def zsampling_register_observers(register: Register) -> None:
-    register(StepLog)
+    _register("observer", register)
 
 
 @hookimpl
 def zsampling_register_metrics(register: Register) -> None:
-    register(ClassPosterior)
-    register(LogDensity)
-    register(DigitAlignment)
-    register(DigitRealism)
-    register(ClipScore)
+    _register("metric", register)

@@ -15,8 +15,10 @@ from typing import Any
 
 import pluggy
 
+from zsampling.core.kinds import KINDS, Kind
+from zsampling.core.version import VERSION
 from zsampling.plugins import hookspecs
-from zsampling.plugins.registry import KINDS, Kind, PluginError, PluginInfo, Registry
+from zsampling.plugins.registry import PluginError, PluginInfo, Registry
 
 ENTRY_POINT_GROUP = "zsampling"
 HOOKS: dict[Kind, str] = {kind: f"zsampling_register_{kind}s" for kind in KINDS}
@@ -27,9 +29,7 @@ def _version() -> str:
     try:
         return md.version("zsampling")
     except md.PackageNotFoundError:  # running from a source tree
-        from zsampling import __version__
-
-        return __version__
+        return VERSION
 
 
 def build_registry(

@@ -1,37 +1,23 @@
-"""The registry: which components exist, who provided them, and their settings schemas."""
+"""The registry: which components exist, who provided them, and their settings schemas.
+
+Every component is checked when it registers, against the protocol of its kind
+(`zsampling.core.kinds.PROTOCOLS`): a pydantic model class with a string ``name`` and each method
+of the protocol, callable with the protocol's arguments. A plugin that gets this wrong is named at
+start-up, not at its first use in someone's run.
+"""
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 
-from zsampling.errors import InvalidArgument
+from zsampling.core.errors import InvalidArgument
+from zsampling.core.kinds import KINDS, PROTOCOLS, Kind
 
-Kind = Literal["adapter", "schedule", "solver", "guider", "sampler", "patch", "observer", "metric"]
-KINDS: tuple[Kind, ...] = (
-    "adapter",
-    "schedule",
-    "solver",
-    "guider",
-    "sampler",
-    "patch",
-    "observer",
-    "metric",
-)
-
-# The method a component of each kind must have: checked at registration, not at first use.
-REQUIRED_METHOD: dict[Kind, str] = {
-    "adapter": "load",
-    "schedule": "sigmas",
-    "solver": "step",
-    "guider": "bind",
-    "sampler": "sample",
-    "patch": "apply",
-    "observer": "bind",
-    "metric": "score",
-}
+__all__ = ["KINDS", "Kind", "PluginError", "PluginInfo", "Registered", "Registry"]
 
 
 class PluginError(Exception):
@@ -39,11 +25,14 @@ class PluginError(Exception):
 
 
 @dataclass(frozen=True)
-class Component:
+class Registered:
+    """One registered component class, with where it came from."""
+
     kind: Kind
     name: str
     cls: type[BaseModel]
     plugin: str
+    aliases: tuple[str, ...] = ()
 
     @property
     def summary(self) -> str:
@@ -63,14 +52,47 @@ class PluginInfo:
     version: str
     source: str
     error: str | None = None
-    components: list[Component] = field(default_factory=list)
+    components: list[Registered] = field(default_factory=list)
+
+
+def protocol_methods(protocol: type) -> dict[str, inspect.Signature]:
+    """The methods a protocol asks for, with their signatures (``name`` and dunders aside)."""
+    return {
+        attr: inspect.signature(member)
+        for attr, member in vars(protocol).items()
+        if callable(member) and not attr.startswith("_") and not isinstance(member, property)
+    }
+
+
+def signature_problem(method: Any, wanted: inspect.Signature) -> str | None:
+    """Why ``method`` (an unbound function) cannot be called as ``wanted`` says, or None.
+
+    The protocol's arguments are passed positionally (after ``self``); the method may take more,
+    as long as they have defaults.
+    """
+    try:
+        sig = inspect.signature(method)
+    except (TypeError, ValueError):
+        return None  # builtins and C callables: nothing to check
+    wanted_n = len(wanted.parameters) - 1  # without self
+    params = list(sig.parameters.values())[1:]
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return None
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    required_kw = [p for p in params if p.kind is p.KEYWORD_ONLY and p.default is p.empty]
+    expected = ", ".join(["self", *list(wanted.parameters)[1:]])
+    if len(positional) < wanted_n or len(required) > wanted_n or required_kw:
+        return f"takes ({', '.join(['self', *(str(p) for p in params)])}); expected ({expected})"
+    return None
 
 
 @dataclass
 class Registry:
-    components: dict[Kind, dict[str, Component]] = field(
+    components: dict[Kind, dict[str, Registered]] = field(
         default_factory=lambda: {k: {} for k in KINDS}
     )
+    aliases: dict[Kind, dict[str, str]] = field(default_factory=lambda: {k: {} for k in KINDS})
     plugins: list[PluginInfo] = field(default_factory=list)
 
     def add(self, kind: Kind, cls: Any, plugin: PluginInfo, hook: str) -> None:
@@ -80,27 +102,48 @@ class Registry:
         name = getattr(cls, "name", None)
         if not isinstance(name, str) or not name:
             raise PluginError(f"{where}: {cls.__name__} has no string class attribute 'name'")
-        method = REQUIRED_METHOD[kind]
-        if not callable(getattr(cls, method, None)):
-            raise PluginError(f"{where}: {kind} {name!r} has no method {method}()")
-        existing = self.components[kind].get(name)
-        if existing is not None:
-            raise PluginError(
-                f"{where}: {kind} {name!r} is already registered by plugin {existing.plugin!r}"
-            )
-        component = Component(kind, name, cls, plugin.name)
+        for method, wanted in protocol_methods(PROTOCOLS[kind]).items():
+            impl = getattr(cls, method, None)
+            if not callable(impl):
+                raise PluginError(f"{where}: {kind} {name!r} has no method {method}()")
+            problem = signature_problem(impl, wanted)
+            if problem:
+                raise PluginError(f"{where}: {kind} {name!r} method {method}() {problem}")
+        aliases = tuple(getattr(cls, "aliases", ()) or ())
+        for taken in (name, *aliases):
+            owner = self.lookup(kind, taken)
+            if owner is not None:
+                raise PluginError(
+                    f"{where}: {kind} {taken!r} is already registered by plugin {owner.plugin!r}"
+                )
+        component = Registered(kind, name, cls, plugin.name, aliases)
         self.components[kind][name] = component
+        for alias in aliases:
+            self.aliases[kind][alias] = name
         plugin.components.append(component)
 
     def names(self, kind: Kind) -> list[str]:
         return sorted(self.components[kind])
 
-    def get(self, kind: Kind, name: str, field_path: str = "") -> Component:
-        try:
-            return self.components[kind][name]
-        except KeyError:
+    def labels(self, kind: Kind) -> list[str]:
+        """Registered names for messages, each with its aliases: ``align-your-steps (or ays)``."""
+        labels = []
+        for name in self.names(kind):
+            aliases = self.components[kind][name].aliases
+            labels.append(f"{name} (or {', '.join(aliases)})" if aliases else name)
+        return labels
+
+    def lookup(self, kind: Kind, name: str) -> Registered | None:
+        """The component registered under ``name`` or one of its aliases, or None."""
+        canonical = self.aliases[kind].get(name, name)
+        return self.components[kind].get(canonical)
+
+    def get(self, kind: Kind, name: str, field_path: str = "") -> Registered:
+        found = self.lookup(kind, name)
+        if found is None:
             raise InvalidArgument(
                 field_path or f"{kind}.use",
                 name,
-                f"a registered {kind}: {', '.join(self.names(kind)) or '(none)'}",
-            ) from None
+                f"a registered {kind}: {', '.join(self.labels(kind)) or '(none)'}",
+            )
+        return found

@@ -1,6 +1,6 @@
-"""Reflective samplers: the route through the levels (see `zsampling.samplers.base`)."""
+"""Reflective samplers: the route through the levels (see `zsampling.core.sampler`)."""
 
-from zsampling.samplers.base import ReflectiveSampler
+from zsampling.core.sampler import ReflectiveSampler
 from zsampling.samplers.restart import Restart
 from zsampling.samplers.standard import Standard
 from zsampling.samplers.w2sd import W2SD

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from zsampling.path import InversionPoint, SamplingPath
+from zsampling.core.path import InversionPoint, SamplingPath
 
 
 def reflect(

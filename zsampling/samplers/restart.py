@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from torch import Tensor
 
-from zsampling.errors import InvalidArgument
+from zsampling.core.component import Component
+from zsampling.core.errors import InvalidArgument
+from zsampling.core.path import SamplingPath
 
-if TYPE_CHECKING:
-    from zsampling.path import SamplingPath
 
-
-class Restart(BaseModel):
+class Restart(Component):
     """Deterministic steps, plus ``rounds`` restarts of the interval [restart_min, restart_max].
 
     When the path reaches the first level at or below ``restart_min``, it jumps back with fresh
@@ -21,7 +20,6 @@ class Restart(BaseModel):
     the accumulated error of the ODE steps is contracted by the added noise. Levels are sigmas.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     name: ClassVar[str] = "restart"
 
     guidance: float = Field(5.5, ge=0, description="Classifier-free guidance scale.")

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from zsampling.path import SamplingPath
+from zsampling.core.component import Component
+from zsampling.core.path import SamplingPath
 
 
-class Standard(BaseModel):
+class Standard(Component):
     """Denoise through every level with one guidance scale."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     name: ClassVar[str] = "standard"
 
     guidance: float = Field(5.5, ge=0, description="Classifier-free guidance scale.")

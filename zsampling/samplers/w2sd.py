@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import Tensor
 
-from zsampling.errors import InvalidArgument
-from zsampling.samplers.base import check_reflection_steps
+from zsampling.core.component import Component
+from zsampling.core.errors import InvalidArgument
+from zsampling.core.path import InversionPoint, SamplingPath
+from zsampling.core.sampler import check_reflection_steps
 from zsampling.samplers.reflection import reflect
 
-if TYPE_CHECKING:
-    from zsampling.path import InversionPoint, SamplingPath
-else:
-    from zsampling.path import InversionPoint
 
-
-class W2SD(BaseModel):
+class W2SD(Component):
     """Invert with a weak model, denoise with the strong one.
 
     The weak-to-strong gap (for example base weights vs Diffusion-DPO weights, or a model without
@@ -26,7 +23,6 @@ class W2SD(BaseModel):
     run, named by ``weak_model``.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     name: ClassVar[str] = "w2sd"
 
     guidance: float = Field(5.5, ge=0, description="CFG scale of the strong model's denoise.")

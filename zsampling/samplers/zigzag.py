@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import Tensor
 
-from zsampling.samplers.base import check_reflection_steps
+from zsampling.core.component import Component
+from zsampling.core.path import InversionPoint, SamplingPath
+from zsampling.core.sampler import check_reflection_steps
 from zsampling.samplers.reflection import reflect
 
-if TYPE_CHECKING:
-    from zsampling.path import InversionPoint, SamplingPath
-else:  # pydantic needs the Literal at runtime
-    from zsampling.path import InversionPoint
 
-
-class Zigzag(BaseModel):
+class Zigzag(Component):
     """Denoise with a strong guidance, invert with a weak one, denoise again.
 
     The guidance gap (``guidance - inversion_guidance``) pushes prompt semantics into the latent at
@@ -27,7 +24,6 @@ class Zigzag(BaseModel):
     including its one-level offset).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     name: ClassVar[str] = "zigzag"
 
     guidance: float = Field(5.5, ge=0, description="gamma1: CFG scale of every denoise (zig).")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -86,23 +87,26 @@ def _text_config(tokenizer: Any, projection: bool) -> Any:
     return config
 
 
+#: What the tiny SD and SDXL UNets share: 4 latent channels, 16x16 latents, blocks (32, 64).
+TINY_UNET = dict(
+    sample_size=IMAGE_SIZE // 2,
+    in_channels=4,
+    out_channels=4,
+    block_out_channels=(32, 64),
+    layers_per_block=1,
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+    attention_head_dim=(2, 4),
+    norm_num_groups=32,
+)
+
+
 def tiny_sd_unet(seed: int = 0) -> Any:
     """An SD-style UNet: 4 latent channels, 16x16 latents, cross-attention on 32-dim text."""
     from diffusers import UNet2DConditionModel
 
     torch.manual_seed(seed)
-    unet: Any = UNet2DConditionModel(
-        sample_size=IMAGE_SIZE // 2,
-        in_channels=4,
-        out_channels=4,
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=TEXT_DIM,
-        attention_head_dim=(2, 4),
-        norm_num_groups=32,
-    )
+    unet: Any = UNet2DConditionModel(**TINY_UNET, cross_attention_dim=TEXT_DIM)
     return unet.eval()
 
 
@@ -112,21 +116,13 @@ def tiny_sdxl_unet(seed: int = 0) -> Any:
 
     torch.manual_seed(seed)
     unet: Any = UNet2DConditionModel(
-        sample_size=IMAGE_SIZE // 2,
-        in_channels=4,
-        out_channels=4,
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        attention_head_dim=(2, 4),
+        **TINY_UNET,
         use_linear_projection=True,
         addition_embed_type="text_time",
         addition_time_embed_dim=8,
         transformer_layers_per_block=(1, 2),
         projection_class_embeddings_input_dim=6 * 8 + TEXT_DIM,
         cross_attention_dim=2 * TEXT_DIM,
-        norm_num_groups=32,
     )
     return unet.eval()
 
@@ -228,3 +224,11 @@ def write_tiny_unet(
     unet = tiny_sdxl_unet(seed) if family == "sdxl" else tiny_sd_unet(seed)
     unet.save_pretrained(str(folder), safe_serialization=safetensors)
     return Path(folder)
+
+
+def latents_noise(seeds: Sequence[int], shape: tuple[int, ...] = (4, 16, 16)) -> torch.Tensor:
+    """Starting noise as diffusers draws it: one CPU generator per seed (tiny SD latents by
+    default)."""
+    return torch.stack(
+        [torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds]
+    )

@@ -1,4 +1,4 @@
-"""The ``ays`` schedule: Align Your Steps (Sabour, Fidler, Kreis, ICML 2024).
+"""The ``align-your-steps`` schedule (alias ``ays``): Align Your Steps (Sabour et al., ICML 2024).
 
 AYS publishes optimised 10-step schedules per model; diffusers ships them as
 ``diffusers.schedulers.AysSchedules``. At 10 steps we use its integer timesteps on the model's own
@@ -11,16 +11,15 @@ to 0 (as ComfyUI's AlignYourSteps node does), so 10 steps is the same schedule e
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import Tensor
 
-from zsampling.errors import InvalidArgument
-
-if TYPE_CHECKING:
-    from zsampling.adapters.base import ModelAdapter
+from zsampling.core.component import Component
+from zsampling.core.errors import InvalidArgument
+from zsampling.core.model import ModelAdapter
 
 AYS_TIMESTEPS = {"sd": "StableDiffusionTimesteps", "sdxl": "StableDiffusionXLTimesteps"}
 
@@ -44,11 +43,11 @@ def loglinear_interp(levels: Tensor, n: int) -> Tensor:
     return new_ys.exp().flip(0)
 
 
-class AlignYourSteps(BaseModel):
+class AlignYourSteps(Component):
     """Align-Your-Steps levels for SD 1.x/2.x or SDXL; log-linear for step counts other than 10."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    name: ClassVar[str] = "ays"
+    name: ClassVar[str] = "align-your-steps"
+    aliases: ClassVar[tuple[str, ...]] = ("ays",)
 
     steps: int = Field(10, ge=1, description="Number of denoising steps T (10 = the published).")
     model: Literal["auto", "sd", "sdxl"] = Field(

@@ -1,15 +1,19 @@
-"""The model adapter protocol: any model, answered in one representation of levels."""
+"""What a model is to zsampling: the `ModelAdapter` protocol, and the components that make one.
+
+An *adapter component* (``[model] use = "..."``) is settings whose ``load()`` builds a
+`ModelAdapter`; a *patch* (``[[model.patches]]``) turns one `ModelAdapter` into another.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
 
-from zsampling.levels import Process, TimestepTable
-from zsampling.prediction import Prediction
+from zsampling.core.levels import Process, TimestepTable
+from zsampling.core.prediction import Prediction
 
 Conditioning = dict[str, Tensor]
 """Batch-first tensors a model is conditioned on; the guider concatenates branches row-wise."""
@@ -59,3 +63,21 @@ class ModelAdapter(Protocol):
     def decode(self, x: Tensor) -> Any:
         """Turn final latents into outputs (images, or the latents themselves)."""
         ...
+
+
+@runtime_checkable
+class AdapterComponent(Protocol):
+    """``[model] use = "..."``: settings whose ``load()`` builds the model (never on validation)."""
+
+    name: ClassVar[str]
+
+    def load(self) -> ModelAdapter: ...
+
+
+@runtime_checkable
+class Patch(Protocol):
+    """``[[model.patches]]``: ``apply(model)`` returns the changed model, in config order."""
+
+    name: ClassVar[str]
+
+    def apply(self, model: ModelAdapter) -> ModelAdapter: ...

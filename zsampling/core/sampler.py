@@ -2,21 +2,19 @@
 
 A sampler is a pydantic model (its fields are its settings, validated from config files) with a
 ``name`` and a ``sample(x, path)`` method. Everything else, the model, guidance, solver, levels,
-noise and observers, comes through `zsampling.path.SamplingPath`, so a third-party sampler is
+noise and observers, comes through `zsampling.core.path.SamplingPath`, so a third-party sampler is
 written against this protocol alone. Optionally a sampler may define ``check_steps(steps)`` to
 reject settings that do not fit the schedule before any model is loaded.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 from torch import Tensor
 
-from zsampling.errors import InvalidArgument
-
-if TYPE_CHECKING:
-    from zsampling.path import SamplingPath
+from zsampling.core.errors import InvalidArgument
+from zsampling.core.path import SamplingPath
 
 
 @runtime_checkable

@@ -18,7 +18,7 @@ import tomllib
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from zsampling.errors import InvalidArgument, ZSamplingError
+from zsampling.core.errors import InvalidArgument, ZSamplingError
 from zsampling.plugins.registry import Kind, Registry
 
 SECTIONS: dict[str, str] = {
@@ -203,16 +203,17 @@ class _Validator:
             return None
         settings = dict(section)
         name = settings.pop("use", default)
-        names = ", ".join(self.registry.names(kind))
+        names = ", ".join(self.registry.labels(kind))
         if name is None:
             self.issues.append(ConfigIssue(f"{path}.use", f"missing; registered {kind}s: {names}"))
             return None
-        if not isinstance(name, str) or name not in self.registry.components[kind]:
+        found = self.registry.lookup(kind, name) if isinstance(name, str) else None
+        if found is None:
             self.issues.append(
                 ConfigIssue(f"{path}.use", f"unknown {kind} {name!r}; registered {kind}s: {names}")
             )
             return None
-        cls = self.registry.components[kind][name].cls
+        cls = found.cls
         try:
             return cls.model_validate(settings)
         except ValidationError as err:
@@ -335,8 +336,9 @@ def config_schema(registry: Registry) -> dict[str, Any]:
             schema = comp.cls.model_json_schema(ref_template=f"#/$defs/{key}.{{model}}")
             for sub, body in schema.pop("$defs", {}).items():
                 defs[f"{key}.{sub}"] = body
+            use = {"enum": [name, *comp.aliases]} if comp.aliases else {"const": name}
             schema["properties"] = {
-                "use": {"const": name},
+                "use": use,
                 **schema.get("properties", {}),
                 **(extra or {}),
             }

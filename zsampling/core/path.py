@@ -19,12 +19,12 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from zsampling.errors import InvalidArgument, check_finite
-from zsampling.guidance import Guider
-from zsampling.levels import Process
-from zsampling.observers import Observer, StepEvent, StepKind
-from zsampling.prediction import Prediction
-from zsampling.solvers import History, LevelPoint, Solver, ddim_step
+from zsampling.core.errors import InvalidArgument, check_finite
+from zsampling.core.events import Observer, StepEvent, StepKind
+from zsampling.core.guidance import Guider
+from zsampling.core.levels import Process
+from zsampling.core.prediction import Prediction
+from zsampling.core.solvers import History, LevelPoint, Solver, ddim_step
 
 InversionPoint = Literal["official", "target", "source"]
 INVERSION_POINTS: tuple[InversionPoint, ...] = ("official", "target", "source")

@@ -8,7 +8,6 @@ sampling at the guidance one zigzag round acts like to first order (``2 * gamma1
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,10 +19,11 @@ from PIL import Image, ImageDraw
 from rich.console import Console
 from rich.table import Table
 
-from zsampling.adapters.base import ModelAdapter
-from zsampling.outputs import atomic_write
+from zsampling.core.model import ModelAdapter
+from zsampling.core.sampling import initial_noise, sample
+from zsampling.evaluation.stats import wilson
+from zsampling.runs.outputs import atomic_write
 from zsampling.samplers import ReflectiveSampler, Standard, Zigzag
-from zsampling.sampling import initial_noise, sample
 from zsampling.schedules import Uniform
 
 Scorer = Callable[[torch.Tensor], tuple[dict[str, np.ndarray], dict[str, float]]]
@@ -38,16 +38,6 @@ class Arm:
     set_scores: dict[str, float] = field(default_factory=dict)
     rows_per_item: float = 0.0
     seconds_per_item: float = 0.0
-
-
-def wilson(wins: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a winning rate."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = wins / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def standard_runs(guidance: float, steps: int) -> list[tuple[str, ReflectiveSampler, int]]:

@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from zsampling.adapters.base import Conditioning, ModelAdapter
-from zsampling.errors import InvalidArgument, check_finite
-from zsampling.guidance import CFG, EvaluationCounter
-from zsampling.observers import Observer
-from zsampling.path import MAIN, SamplingPath
-from zsampling.samplers.base import ReflectiveSampler
-from zsampling.schedules import Schedule, Uniform
-from zsampling.solvers import DDIM, Solver
+from zsampling.core.errors import InvalidArgument, check_finite
+from zsampling.core.events import Observer
+from zsampling.core.guidance import CFG, EvaluationCounter, GuiderComponent
+from zsampling.core.model import Conditioning, ModelAdapter
+from zsampling.core.path import MAIN, SamplingPath
+from zsampling.core.sampler import ReflectiveSampler
+from zsampling.core.schedule import Schedule
+from zsampling.core.solvers import DDIM, Solver
 
 
 def initial_noise(
@@ -53,16 +53,17 @@ def sample(
     schedule: Schedule | None = None,
     sigmas: Tensor | None = None,
     solver: Solver | None = None,
-    guider: CFG | None = None,
+    guider: GuiderComponent | None = None,
     observers: Sequence[Observer] = (),
     extra_models: Mapping[str, ModelAdapter] | None = None,
     noise_scale: float | None = None,
 ) -> SampleResult:
     """Sample one batch: ``prompts[k]`` with ``seeds[k]`` (or with row ``k`` of ``noise``).
 
-    Give either ``prompts`` (encoded once here) or ready ``conditioning``; either a ``schedule``
-    or explicit ``sigmas``. ``extra_models`` are further models of the run by name (W2SD's weak
-    model), conditioned on the same prompts.
+    Give either ``prompts`` (encoded once here) or ready ``conditioning``, and either a
+    ``schedule`` (for example ``zsampling.Uniform(steps=50)``) or explicit ``sigmas``.
+    ``extra_models`` are further models of the run by name (W2SD's weak model), conditioned on the
+    same prompts.
 
     ``noise_scale`` multiplies the starting noise (in the model's native space). By default it is
     the schedule's own ``noise_scale(model)`` when it has one, else the process's. Why it exists:
@@ -73,7 +74,14 @@ def sample(
     """
     solver = solver or DDIM()
     guider = guider or CFG()
-    levels = sigmas if sigmas is not None else (schedule or Uniform()).sigmas(model)
+    if sigmas is not None:
+        levels = sigmas
+    elif schedule is not None:
+        levels = schedule.sigmas(model)
+    else:
+        raise InvalidArgument(
+            "schedule", None, "a schedule (e.g. zsampling.Uniform(steps=50)) or explicit sigmas"
+        )
     check_steps = getattr(sampler, "check_steps", None)
     if check_steps is not None:
         check_steps(len(levels) - 1)

@@ -22,13 +22,13 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from zsampling.config import RunConfig
-from zsampling.demo import wilson
-from zsampling.errors import InvalidArgument
-from zsampling.outputs import atomic_write
-from zsampling.run import load_model, plan_items
+from zsampling.core.errors import InvalidArgument
+from zsampling.core.sampling import sample
+from zsampling.evaluation.stats import wilson
+from zsampling.runs.config import RunConfig
+from zsampling.runs.outputs import atomic_write
+from zsampling.runs.run import load_model, plan_items
 from zsampling.samplers import ReflectiveSampler, Standard
-from zsampling.sampling import sample
 
 
 @dataclass

@@ -1,17 +1,17 @@
-"""Per-step hooks: progress bars, previews, and trajectory recording for tests."""
+"""Step events and who watches them: observers, the trajectory recorder, observer components.
+
+Every move of a `zsampling.core.path.SamplingPath` emits a `StepEvent` to the run's observers
+(progress bars, previews, step logs, the recorder tests use). An observer *component*
+(``[[observers]]``) makes one observer per generated item from an `ObservedItem`.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, runtime_checkable
+from pathlib import Path
+from typing import ClassVar, Literal, Protocol, runtime_checkable
 
-import torch
-from pydantic import BaseModel, ConfigDict
 from torch import Tensor
-
-if TYPE_CHECKING:
-    from zsampling.run import RunItem
 
 StepKind = Literal["denoise", "invert", "renoise"]
 
@@ -67,32 +67,28 @@ class TrajectoryRecorder:
         return [e.kind for e in self.events]
 
 
-class StepLog(BaseModel):
-    """Write one JSON line per step (kind, levels, guidance, latent mean/std) next to each output.
+class ObservedItem(Protocol):
+    """What an observer component learns about the item it watches (a run's item has these)."""
 
-    Cheap enough to leave on; the first place to look when a run drifts or turns NaN.
-    """
+    @property
+    def index(self) -> int: ...
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    name: ClassVar[str] = "step-log"
+    @property
+    def prompt(self) -> str: ...
 
-    def bind(self, item: RunItem) -> Observer:
-        path = item.output_stem.with_suffix(".steps.jsonl")
+    @property
+    def seed(self) -> int: ...
 
-        def log(event: StepEvent) -> None:
-            x = event.x.to(torch.float64)
-            row = {
-                "kind": event.kind,
-                "src": event.src,
-                "dst": event.dst,
-                "sigma_src": event.sigma_src,
-                "sigma_dst": event.sigma_dst,
-                "guidance": event.guidance,
-                "model": event.model,
-                "mean": float(x.mean()),
-                "std": float(x.std()) if x.numel() > 1 else 0.0,
-            }
-            with path.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(row) + "\n")
+    @property
+    def output_stem(self) -> Path:
+        """Where the item's output goes, without a suffix (side files sit next to it)."""
+        ...
 
-        return log
+
+@runtime_checkable
+class ObserverComponent(Protocol):
+    """``[[observers]]``: ``bind(item)`` makes the observer for one generated item."""
+
+    name: ClassVar[str]
+
+    def bind(self, item: ObservedItem) -> Observer: ...

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import Tensor
 
-from zsampling.adapters.base import ModelAdapter
-from zsampling.errors import InvalidArgument
+from zsampling.core.component import Component
+from zsampling.core.errors import InvalidArgument
+from zsampling.core.model import ModelAdapter
 
 
 @lru_cache(maxsize=2)
@@ -47,10 +48,9 @@ def clip_score(model: Any, processor: Any, images: list[Any], prompts: list[str]
     return 100.0 * cos.clamp(min=0)
 
 
-class ClipScore(BaseModel):
+class ClipScore(Component):
     """CLIP score of each image with its prompt, from a CLIP model in a local folder."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     name: ClassVar[str] = "clip-score"
 
     path: str = Field(description="Local folder with a transformers CLIPModel and CLIPProcessor.")

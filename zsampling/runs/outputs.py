@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from filelock import FileLock
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -102,22 +102,26 @@ def read_output(path: Path) -> torch.Tensor:
         return torch.from_numpy(np.array(img))
 
 
+def manifest_lock(path: Path) -> FileLock:
+    """The inter-process lock every manifest writer holds (``filelock``: POSIX and Windows).
+
+    It lives next to the manifest as ``<manifest>.lock``, an empty file that stays behind.
+    """
+    return FileLock(str(path.with_name(path.name + ".lock")))
+
+
 def append_manifest(path: Path, record: dict[str, Any]) -> None:
-    """Append one JSON line under an exclusive lock (safe with several processes), synced."""
+    """Append one JSON line under the manifest lock (safe with several processes), synced."""
     line = json.dumps(record, sort_keys=True) + "\n"
-    with path.open("a+b") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            end = fh.seek(0, os.SEEK_END)
-            if end > 0:
-                fh.seek(end - 1)
-                if fh.read(1) != b"\n":  # a torn line from a killed writer: end it first
-                    line = "\n" + line
-            fh.write(line.encode("utf-8"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with manifest_lock(path), path.open("a+b") as fh:
+        end = fh.seek(0, os.SEEK_END)
+        if end > 0:
+            fh.seek(end - 1)
+            if fh.read(1) != b"\n":  # a torn line from a killed writer: end it first
+                line = "\n" + line
+        fh.write(line.encode("utf-8"))
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def read_manifest(path: Path) -> dict[str, dict[str, Any]]:
@@ -136,11 +140,14 @@ def read_manifest(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def compact_manifest(path: Path) -> None:
-    """Rewrite the manifest atomically: one record per existing file, ordered by item index."""
+    """Rewrite the manifest atomically: one record per existing file, ordered by item index.
+
+    Read and rewrite happen under the manifest lock, so no line another process appends in
+    between is lost.
+    """
     folder = path.parent
-    records = [r for f, r in read_manifest(path).items() if (folder / f).exists()]
-    records.sort(key=lambda r: (r.get("index", 0), r["file"]))
-    text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
-    with path.open("a", encoding="utf-8") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with manifest_lock(path):
+        records = [r for f, r in read_manifest(path).items() if (folder / f).exists()]
+        records.sort(key=lambda r: (r.get("index", 0), r["file"]))
+        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
         atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))

@@ -2,7 +2,7 @@
 
 A solver sees the latent, the model's prediction at the step's source level, both levels'
 coefficients and, for multistep methods, the previous prediction made *in the same direction* at
-the neighbouring level (kept by `zsampling.path.SamplingPath`, never hidden inside the solver).
+the neighbouring level (kept by `zsampling.core.path.SamplingPath`, never hidden inside the solver).
 
 All arithmetic runs in float64 and the result comes back in the caller's dtype.
 """
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import ClassVar, Protocol, runtime_checkable
 
 import torch
-from pydantic import BaseModel, ConfigDict
 from torch import Tensor
 
-from zsampling.prediction import Prediction
+from zsampling.core.component import Component
+from zsampling.core.prediction import Prediction
 
 
 @dataclass(frozen=True)
@@ -69,14 +69,13 @@ def ddim_step(x: Tensor, pred: Prediction, dst: LevelPoint) -> Tensor:
     return out.to(x.dtype)
 
 
-class DDIM(BaseModel):
+class DDIM(Component):
     """First-order step (DDIM; equal to k-diffusion's deterministic Euler in exact arithmetic).
 
     It inverts exactly by the same formula: the step from ``a`` to ``b`` and back, with the model
     evaluated at the same points, returns the start.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     name: ClassVar[str] = "ddim"
     order: ClassVar[int] = 1
 
@@ -92,7 +91,7 @@ class Euler(DDIM):
     name: ClassVar[str] = "euler"
 
 
-class DPMSolverPP2M(BaseModel):
+class DPMSolverPP2M(Component):
     """DPM-Solver++(2M), the data-prediction multistep solver (k-diffusion ``sample_dpmpp_2m``).
 
     The second-order correction extrapolates ``x0`` from the previous step *in the same
@@ -103,7 +102,6 @@ class DPMSolverPP2M(BaseModel):
     k-diffusion and diffusers.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     name: ClassVar[str] = "dpmpp-2m"
     order: ClassVar[int] = 2
 

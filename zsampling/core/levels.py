@@ -137,3 +137,16 @@ class TimestepTable:
         lo = hi - 1
         w = (log_s - log_grid[lo]) / (log_grid[hi] - log_grid[lo])
         return torch.where(w >= 1.0, hi.to(torch.float64), lo.to(torch.float64) + w)
+
+
+def sigma_from_t(t: Tensor) -> Tensor:
+    """Level of a rectified-flow time ``t`` (``x_t = (1 - t) x0 + t eps``): ``t / (1 - t)`` in
+    float64, ``inf`` at ``t = 1``."""
+    t = t.to(torch.float64)
+    one = t >= 1.0
+    return torch.where(one, torch.full_like(t, torch.inf), t / torch.where(one, 1.0, 1.0 - t))
+
+
+def t_from_sigma(sigma: Tensor) -> Tensor:
+    """Rectified-flow time of a level: ``sigma / (1 + sigma)`` (1 at ``sigma = inf``)."""
+    return Process("flow").coefficients(sigma)[1]

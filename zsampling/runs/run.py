@@ -18,14 +18,17 @@ from typing import Any
 
 import torch
 
-from zsampling.adapters.base import ModelAdapter
-from zsampling.config import ModelSpec, RunConfig
-from zsampling.distributed import Shard, current_shard
-from zsampling.errors import RunFailure, ZSamplingError
-from zsampling.fingerprint import folder_fingerprint
-from zsampling.guidance import EvaluationCounter
-from zsampling.observers import Observer, StepEvent
-from zsampling.outputs import (
+from zsampling.core.errors import RunFailure, ZSamplingError
+from zsampling.core.events import Observer, StepEvent
+from zsampling.core.guidance import EvaluationCounter
+from zsampling.core.model import ModelAdapter
+from zsampling.core.sampling import sample
+from zsampling.core.version import VERSION
+from zsampling.plugins.registry import Registry
+from zsampling.runs.config import ModelSpec, RunConfig
+from zsampling.runs.distributed import Shard, current_shard
+from zsampling.runs.fingerprint import folder_fingerprint
+from zsampling.runs.outputs import (
     append_manifest,
     compact_manifest,
     read_manifest,
@@ -34,8 +37,6 @@ from zsampling.outputs import (
     save_output,
     slug,
 )
-from zsampling.plugins.registry import Registry
-from zsampling.sampling import sample
 
 MANIFEST = "manifest.jsonl"
 
@@ -105,15 +106,16 @@ def existing_output(item: RunItem) -> Path | None:
 
 def model_fingerprint(spec: ModelSpec) -> str:
     """Which weights made an output: the adapter's own fingerprint, else a hash of the folder its
-    ``path`` names (file names, sizes, first and last MiB), else of its settings; patches that
-    read folders (``unet-weights``, ``lora``) add theirs."""
+    ``folder()`` or ``path`` names (file names, sizes, first and last MiB), else of its settings;
+    patches that read folders (``unet-weights``, ``lora``) add theirs."""
 
     def of(component: Any) -> str:
         own = getattr(component, "fingerprint", None)
         if callable(own):
             return str(own())
-        folder = getattr(component, "path", None)
-        if isinstance(folder, str) and Path(folder).expanduser().is_dir():
+        folder_of = getattr(component, "folder", None)  # a resolved folder (digits, unet-weights)
+        folder = folder_of() if callable(folder_of) else getattr(component, "path", None)
+        if isinstance(folder, (str, Path)) and Path(folder).expanduser().is_dir():
             return f"{component.name}:{folder_fingerprint(Path(folder).expanduser())}"
         return f"{component.name}:{_digest(component.model_dump(mode='json'), 16)}"
 
@@ -170,8 +172,6 @@ def _generate(
     progress: ProgressFactory | None,
     registry: Registry,
 ) -> list[ItemResult]:
-    from zsampling import __version__
-
     model = load_model(config.model)
     extra = {name: load_model(spec) for name, spec in config.models.items()}
     negative = [config.run.negative_prompt] if config.run.negative_prompt else None
@@ -182,7 +182,7 @@ def _generate(
         "method": method_id(config),
         "config": settings,
         "model": model_fingerprint(config.model),
-        "versions": {"zsampling": __version__}
+        "versions": {"zsampling": VERSION}
         | {p.name: p.version for p in registry.plugins if not p.error},
     }
     results = []

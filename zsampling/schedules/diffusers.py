@@ -13,17 +13,16 @@ integer timesteps even though diffusers keeps its sigmas in float32.
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import Tensor
 
-from zsampling.errors import InvalidArgument
-from zsampling.levels import TimestepTable, sigma_from_alpha_cumprod
-
-if TYPE_CHECKING:
-    from zsampling.adapters.base import ModelAdapter
+from zsampling.core.component import Component
+from zsampling.core.errors import InvalidArgument
+from zsampling.core.levels import TimestepTable, sigma_from_alpha_cumprod
+from zsampling.core.model import ModelAdapter
 
 #: Relative distance within which a float32 scheduler sigma is taken for a training-grid level.
 SNAP_RTOL = 1e-5
@@ -65,10 +64,9 @@ def snap_to_grid(levels: Tensor, timesteps: Tensor, table: TimestepTable) -> Ten
     return out
 
 
-class Scheduler(BaseModel):
+class Scheduler(Component):
     """Levels of a diffusers scheduler class built from the model's own scheduler config."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     name: ClassVar[str] = "scheduler"
 
     steps: int = Field(50, ge=1, description="Number of denoising steps T.")

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Protocol, runtime_checkable
 
 import torch
-from pydantic import BaseModel, ConfigDict
 from torch import Tensor
 
-from zsampling.adapters.base import Conditioning, ModelAdapter
-from zsampling.errors import InvalidArgument
-from zsampling.prediction import Prediction
+from zsampling.core.component import Component
+from zsampling.core.errors import InvalidArgument
+from zsampling.core.model import Conditioning, ModelAdapter
+from zsampling.core.prediction import Prediction
 
 
 @dataclass
@@ -73,10 +73,24 @@ class Guider:
         return self.model.predict(x, levels, cond)
 
 
-class CFG(BaseModel):
+@runtime_checkable
+class GuiderComponent(Protocol):
+    """``[guider]``: settings whose ``bind`` makes the run's `Guider` for one model's branches."""
+
+    name: ClassVar[str]
+
+    def bind(
+        self,
+        model: ModelAdapter,
+        cond: Conditioning,
+        uncond: Conditioning | None,
+        counter: EvaluationCounter | None = None,
+    ) -> Guider: ...
+
+
+class CFG(Component):
     """Classifier-free guidance settings (the guider component registered as ``cfg``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     name: ClassVar[str] = "cfg"
 
     skip_unused_branches: bool = True

@@ -10,7 +10,7 @@ For example, with a CompVis-style latent diffusion model::
 
     from k_diffusion.external import CompVisDenoiser
     from k_diffusion.sampling import get_sigmas_karras
-    from zsampling.kdiffusion import sample_zigzag
+    from zsampling.integrations.kdiffusion import sample_zigzag
 
     denoiser = CompVisDenoiser(ldm)                       # returns x0; does no CFG itself
     sigmas = get_sigmas_karras(30, 0.03, 14.6)
@@ -63,6 +63,7 @@ churn). A zigzag step calls it again for its re-denoise (same ``i``); inversions
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -70,16 +71,16 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from zsampling.adapters.base import Conditioning
 from zsampling.adapters.kdiffusion import KDiffusionModel
-from zsampling.errors import InvalidArgument
-from zsampling.guidance import Guider
-from zsampling.observers import StepEvent
-from zsampling.path import MAIN, InversionPoint, SamplingPath
-from zsampling.prediction import Prediction
+from zsampling.core.errors import InvalidArgument
+from zsampling.core.events import StepEvent
+from zsampling.core.guidance import Guider
+from zsampling.core.model import Conditioning
+from zsampling.core.path import MAIN, SamplingPath
+from zsampling.core.prediction import Prediction
+from zsampling.core.sampler import ReflectiveSampler
+from zsampling.core.solvers import DDIM, DPMSolverPP2M, Euler, Solver
 from zsampling.samplers import W2SD, Restart, Standard, Zigzag
-from zsampling.samplers.base import ReflectiveSampler
-from zsampling.solvers import DDIM, DPMSolverPP2M, Euler, Solver
 
 CfgMode = Literal["split", "model"]
 Callback = Callable[[dict[str, Any]], Any]
@@ -300,164 +301,114 @@ def _scale(guidance: float | None, extra_args: Mapping[str, Any] | None, scale_k
     return float(value)
 
 
-@torch.no_grad()
-def sample_standard(
-    model: Callable[..., Tensor],
-    x: Tensor,
-    sigmas: Tensor,
-    extra_args: Mapping[str, Any] | None = None,
-    callback: Callback | None = None,
-    disable: bool | None = None,
+_RUN_OPTIONS = (
+    inspect.Parameter("solver", inspect.Parameter.KEYWORD_ONLY, default="euler"),
+    inspect.Parameter("cfg", inspect.Parameter.KEYWORD_ONLY, default="split"),
+    inspect.Parameter("cond_arg", inspect.Parameter.KEYWORD_ONLY, default="cond"),
+    inspect.Parameter("scale_key", inspect.Parameter.KEYWORD_ONLY, default="cond_scale"),
+)
+_KDIFFUSION_ARGS = (
+    inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+    inspect.Parameter("x", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+    inspect.Parameter("sigmas", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+    inspect.Parameter("extra_args", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
+    inspect.Parameter("callback", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
+    inspect.Parameter("disable", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
+)
+
+
+def sampler_function(
+    cls: type[ReflectiveSampler],
+    name: str,
+    doc: str,
     *,
-    guidance: float | None = None,
-    solver: Solver | str = "euler",
-    cfg: CfgMode = "split",
-    cond_arg: str = "cond",
-    scale_key: str = "cond_scale",
-) -> Tensor:
+    exclude: tuple[str, ...] = (),
+    extra: tuple[inspect.Parameter, ...] = (),
+    models: Callable[[ReflectiveSampler, dict[str, Any]], dict[str, Callable[..., Tensor]]]
+    | None = None,
+) -> Callable[..., Tensor]:
+    """A k-diffusion sampler function for the reflective sampler class ``cls``.
+
+    The function's ``__signature__`` is explicit, as k-diffusion's hand-written ones are: the six
+    k-diffusion arguments, then ``extra`` run options (``noise_sampler``, ``weak_model``), the
+    sampler's own settings (its pydantic fields but ``exclude``; ``guidance`` defaults to
+    ``extra_args["cond_scale"]``) and the run options ``solver``, ``cfg``, ``cond_arg``,
+    ``scale_key``. Tools that inspect a sampler's parameters (to decide what to pass) see them
+    all; a misspelt option is a ``TypeError``, as with any function. ``models`` maps the bound
+    options to further denoisers by name (W2SD's weak model).
+    """
+    fields = [
+        inspect.Parameter(
+            field,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None if field == "guidance" else info.default,
+            annotation=float | None if field == "guidance" else info.annotation,
+        )
+        for field, info in cls.model_fields.items()  # type: ignore[attr-defined]
+        if field not in exclude
+    ]
+    signature = inspect.Signature([*_KDIFFUSION_ARGS, *extra, *fields, *_RUN_OPTIONS])
+    settings = [p.name for p in fields]
+    options = [p.name for p in extra if p.name != "weak_model"]
+
+    @torch.no_grad()
+    def function(*args: Any, **kwargs: Any) -> Tensor:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        a = bound.arguments
+        values = {k: a[k] for k in settings}
+        values["guidance"] = _scale(values.get("guidance"), a["extra_args"], a["scale_key"])
+        sampler = cls(**values)
+        return run_sampler(
+            sampler,
+            a["model"],
+            a["x"],
+            a["sigmas"],
+            a["extra_args"],
+            a["callback"],
+            a["disable"],
+            solver=a["solver"],
+            cfg=a["cfg"],
+            cond_arg=a["cond_arg"],
+            scale_key=a["scale_key"],
+            extra_models=models(sampler, a) if models is not None else None,
+            **{k: a[k] for k in options},
+        )
+
+    function.__signature__ = signature  # type: ignore[attr-defined]
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = doc
+    function.__module__ = __name__
+    return function
+
+
+sample_standard = sampler_function(
+    Standard,
+    "sample_standard",
     """Plain sampling: ``sample_euler`` (no churn) or, with ``solver="dpmpp-2m"``,
-    ``sample_dpmpp_2m``, with zsampling's guider."""
-    sampler = Standard(guidance=_scale(guidance, extra_args, scale_key))
-    return run_sampler(
-        sampler,
-        model,
-        x,
-        sigmas,
-        extra_args,
-        callback,
-        disable,
-        solver=solver,
-        cfg=cfg,
-        cond_arg=cond_arg,
-        scale_key=scale_key,
-    )
+    ``sample_dpmpp_2m``, with zsampling's guider.""",
+)
 
-
-@torch.no_grad()
-def sample_zigzag(
-    model: Callable[..., Tensor],
-    x: Tensor,
-    sigmas: Tensor,
-    extra_args: Mapping[str, Any] | None = None,
-    callback: Callback | None = None,
-    disable: bool | None = None,
-    *,
-    guidance: float | None = None,
-    inversion_guidance: float = 0.0,
-    zigzag_steps: int | None = None,
-    rounds: int = 1,
-    inversion: InversionPoint = "source",
-    solver: Solver | str = "euler",
-    cfg: CfgMode = "split",
-    cond_arg: str = "cond",
-    scale_key: str = "cond_scale",
-) -> Tensor:
+sample_zigzag = sampler_function(
+    Zigzag,
+    "sample_zigzag",
     """Z-Sampling: denoise at ``guidance``, invert at ``inversion_guidance``, denoise again, on the
-    first ``zigzag_steps`` steps (default: all but the last); see `zsampling.Zigzag`."""
-    sampler = Zigzag(
-        guidance=_scale(guidance, extra_args, scale_key),
-        inversion_guidance=inversion_guidance,
-        zigzag_steps=zigzag_steps,
-        rounds=rounds,
-        inversion=inversion,
-    )
-    return run_sampler(
-        sampler,
-        model,
-        x,
-        sigmas,
-        extra_args,
-        callback,
-        disable,
-        solver=solver,
-        cfg=cfg,
-        cond_arg=cond_arg,
-        scale_key=scale_key,
-    )
+    first ``zigzag_steps`` steps (default: all but the last); see `zsampling.Zigzag`.""",
+)
 
-
-@torch.no_grad()
-def sample_restart(
-    model: Callable[..., Tensor],
-    x: Tensor,
-    sigmas: Tensor,
-    extra_args: Mapping[str, Any] | None = None,
-    callback: Callback | None = None,
-    disable: bool | None = None,
-    *,
-    guidance: float | None = None,
-    restart_min: float = 0.1,
-    restart_max: float = 2.0,
-    rounds: int = 2,
-    noise_sampler: NoiseSampler | None = None,
-    solver: Solver | str = "euler",
-    cfg: CfgMode = "split",
-    cond_arg: str = "cond",
-    scale_key: str = "cond_scale",
-) -> Tensor:
+sample_restart = sampler_function(
+    Restart,
+    "sample_restart",
     """Restart sampling over ``[restart_min, restart_max]`` (sigmas), ``rounds`` times; fresh noise
-    from ``noise_sampler(sigma, sigma_next)`` (k-diffusion's convention) or ``torch.randn``."""
-    sampler = Restart(
-        guidance=_scale(guidance, extra_args, scale_key),
-        restart_min=restart_min,
-        restart_max=restart_max,
-        rounds=rounds,
-    )
-    return run_sampler(
-        sampler,
-        model,
-        x,
-        sigmas,
-        extra_args,
-        callback,
-        disable,
-        solver=solver,
-        cfg=cfg,
-        cond_arg=cond_arg,
-        scale_key=scale_key,
-        noise_sampler=noise_sampler,
-    )
+    from ``noise_sampler(sigma, sigma_next)`` (k-diffusion's convention) or ``torch.randn``.""",
+    extra=(inspect.Parameter("noise_sampler", inspect.Parameter.KEYWORD_ONLY, default=None),),
+)
 
-
-@torch.no_grad()
-def sample_w2sd(
-    model: Callable[..., Tensor],
-    x: Tensor,
-    sigmas: Tensor,
-    extra_args: Mapping[str, Any] | None = None,
-    callback: Callback | None = None,
-    disable: bool | None = None,
-    *,
-    weak_model: Callable[..., Tensor],
-    guidance: float | None = None,
-    weak_guidance: float | None = None,
-    reflection_steps: int | None = None,
-    rounds: int = 1,
-    inversion: InversionPoint = "source",
-    solver: Solver | str = "euler",
-    cfg: CfgMode = "split",
-    cond_arg: str = "cond",
-    scale_key: str = "cond_scale",
-) -> Tensor:
-    """W2SD: invert with ``weak_model`` (same ``extra_args``), denoise with ``model``."""
-    sampler = W2SD(
-        guidance=_scale(guidance, extra_args, scale_key),
-        weak_guidance=weak_guidance,
-        reflection_steps=reflection_steps,
-        rounds=rounds,
-        inversion=inversion,
-    )
-    return run_sampler(
-        sampler,
-        model,
-        x,
-        sigmas,
-        extra_args,
-        callback,
-        disable,
-        solver=solver,
-        cfg=cfg,
-        cond_arg=cond_arg,
-        scale_key=scale_key,
-        extra_models={sampler.weak_model: weak_model},
-    )
+sample_w2sd = sampler_function(
+    W2SD,
+    "sample_w2sd",
+    """W2SD: invert with ``weak_model`` (same ``extra_args``), denoise with ``model``.""",
+    exclude=("weak_model",),
+    extra=(inspect.Parameter("weak_model", inspect.Parameter.KEYWORD_ONLY),),
+    models=lambda sampler, a: {sampler.weak_model: a["weak_model"]},  # type: ignore[attr-defined]
+)

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from zsampling.errors import InvalidArgument
-
-if TYPE_CHECKING:
-    from zsampling.adapters.base import ModelAdapter
-    from zsampling.adapters.diffusers import DiffusersModel
+from zsampling.adapters.diffusers import DiffusersModel
+from zsampling.core.errors import InvalidArgument
+from zsampling.core.model import ModelAdapter
 
 
 def require_diffusers(model: ModelAdapter, patch: str) -> DiffusersModel:
     """The model as a `DiffusersModel`, or a clear error naming the patch."""
-    from zsampling.adapters.diffusers import DiffusersModel
-
     if not isinstance(model, DiffusersModel):
         raise InvalidArgument(
             f"patches.{patch}",

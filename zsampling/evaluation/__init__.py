@@ -1,0 +1,1 @@
+"""Evaluation: comparing methods fairly (``zsampling eval``) and the demo (``zsampling demo``)."""

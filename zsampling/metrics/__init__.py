@@ -1,0 +1,7 @@
+"""Metric components (``[[metrics]]``): a score per generated item, higher is better."""
+
+from zsampling.metrics.analytic import ClassPosterior, LogDensity
+from zsampling.metrics.clip import ClipScore
+from zsampling.metrics.digits import DigitAlignment, DigitRealism
+
+__all__ = ["ClassPosterior", "ClipScore", "DigitAlignment", "DigitRealism", "LogDensity"]

@@ -1,0 +1,11 @@
+"""Schedule components (``[schedule]``): the levels a run walks (the protocol:
+`zsampling.core.schedule.Schedule`)."""
+
+from zsampling.core.schedule import Schedule
+from zsampling.schedules.ays import AlignYourSteps
+from zsampling.schedules.diffusers import Scheduler
+from zsampling.schedules.flow_match import FlowMatch
+from zsampling.schedules.karras import Karras
+from zsampling.schedules.uniform import Uniform
+
+__all__ = ["AlignYourSteps", "FlowMatch", "Karras", "Schedule", "Scheduler", "Uniform"]

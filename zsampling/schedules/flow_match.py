@@ -1,0 +1,77 @@
+"""The ``flow-match`` schedule: a flow-matching model's own shifted levels.
+
+The levels a ``FlowMatchEulerDiscreteScheduler`` built from the model's scheduler config walks
+(its shifted ``t`` values, dynamic shifting included), converted to zsampling levels with
+`zsampling.core.levels.sigma_from_t`. With it, standard sampling reproduces the pipeline's own
+``__call__`` (tested on SD3).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+from torch import Tensor
+
+from zsampling.core.component import Component
+from zsampling.core.errors import InvalidArgument
+from zsampling.core.levels import sigma_from_t
+from zsampling.core.model import ModelAdapter
+
+
+def flow_scheduler_sigmas(
+    model: ModelAdapter, steps: int, shift: float | None = None, mu: float | None = None
+) -> Tensor:
+    """The levels of the model's ``FlowMatchEulerDiscreteScheduler`` at ``steps`` steps.
+
+    A fresh scheduler from the model's config (``shift`` overrides the config's) is asked for
+    ``set_timesteps(steps)``; with ``use_dynamic_shifting`` its ``mu`` is computed from the image
+    size as the SD3 pipeline computes it (unless given). Its ``t`` values (ending in 0) become
+    levels with `sigma_from_t`.
+    """
+    config = getattr(model, "scheduler_config", None)
+    if config is None or model.process.name != "flow":
+        raise InvalidArgument(
+            "schedule.use", "flow-match", "a flow-matching model (the 'sd3' adapter)"
+        )
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    overrides = {} if shift is None else {"shift": shift}
+    sched = FlowMatchEulerDiscreteScheduler.from_config(config, **overrides)
+    kwargs: dict[str, float] = {}
+    if sched.config.get("use_dynamic_shifting", False):
+        if mu is None:
+            from diffusers.pipelines.stable_diffusion_3.pipeline_stable_diffusion_3 import (
+                calculate_shift,
+            )
+
+            seq_len = getattr(model, "image_seq_len", None)
+            if seq_len is None:
+                raise InvalidArgument("schedule.mu", None, "mu for dynamic shifting")
+            mu = calculate_shift(
+                seq_len(),
+                sched.config.get("base_image_seq_len", 256),
+                sched.config.get("max_image_seq_len", 4096),
+                sched.config.get("base_shift", 0.5),
+                sched.config.get("max_shift", 1.16),
+            )
+        kwargs["mu"] = float(mu)
+    sched.set_timesteps(steps, **kwargs)
+    return sigma_from_t(sched.sigmas)
+
+
+class FlowMatch(Component):
+    """The flow-matching scheduler's own shifted levels (``FlowMatchEulerDiscreteScheduler``)."""
+
+    name: ClassVar[str] = "flow-match"
+
+    steps: int = Field(28, ge=1, description="Number of denoising steps T.")
+    shift: float | None = Field(
+        None, gt=0, description="Timestep shift; default: the model's scheduler config."
+    )
+    mu: float | None = Field(
+        None, description="Dynamic-shifting mu; default: from the image size, as the pipeline."
+    )
+
+    def sigmas(self, model: ModelAdapter) -> Tensor:
+        return flow_scheduler_sigmas(model, self.steps, self.shift, self.mu)
