@@ -19,7 +19,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from zsampling.core.errors import InvalidArgument, check_finite
+from zsampling.core.errors import ComponentFault, InvalidArgument, check_finite
 from zsampling.core.events import Observer, StepEvent, StepKind
 from zsampling.core.guidance import Guider
 from zsampling.core.levels import Process
@@ -88,8 +88,23 @@ class SamplingPath:
         return self._points[i]
 
     def predict(self, x: Tensor, at: int, guidance: float, model: str = MAIN) -> Prediction:
-        """Guided prediction for ``x`` with the model evaluated at level ``at``."""
-        return self._guider(model)(x, self.point(at).sigma, guidance)
+        """Guided prediction for ``x`` with the model evaluated at level ``at``.
+
+        A prediction shaped unlike ``x`` would be broadcast by the step arithmetic into a silently
+        wrong latent: it is refused here, naming the model (the run names its adapter).
+        """
+        pred = self._guider(model)(x, self.point(at).sigma, guidance)
+        for part in ("x0", "eps"):
+            value = getattr(pred, part, None)
+            if not isinstance(value, Tensor) or value.shape != x.shape:
+                got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+                raise ComponentFault(
+                    "model",
+                    model,
+                    f"gave a guided prediction whose {part} is {got}; expected "
+                    f"{tuple(x.shape)}, the latent's shape",
+                )
+        return pred
 
     def denoise(self, x: Tensor, i: int, guidance: float, model: str = MAIN) -> Tensor:
         """Step from level ``i`` down to level ``i + 1`` with the solver."""

@@ -12,14 +12,29 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import tomllib
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from zsampling.core.errors import InvalidArgument, ZSamplingError
-from zsampling.plugins.registry import Kind, Registry
+from zsampling.core.errors import InvalidArgument, shown
+from zsampling.plugins.registry import Kind, Registered, Registry
+from zsampling.runs.config_text import parse, plain_data_issues, read_text
+from zsampling.runs.issues import ConfigError, ConfigIssue
+
+__all__ = [
+    "SECTIONS",
+    "ConfigError",
+    "ConfigIssue",
+    "ModelSpec",
+    "RunConfig",
+    "RunSettings",
+    "apply_overrides",
+    "config_schema",
+    "load_config",
+    "read_config",
+    "validate_config",
+]
 
 SECTIONS: dict[str, str] = {
     "model": "the model adapter (with its [[model.patches]])",
@@ -35,23 +50,9 @@ SECTIONS: dict[str, str] = {
 DEFAULTS: dict[str, str] = {"schedule": "uniform", "solver": "ddim", "guider": "cfg"}
 
 
-@dataclass(frozen=True)
-class ConfigIssue:
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
-
-
-class ConfigError(ZSamplingError):
-    """All problems found in one config, each naming its path; raised before any model loads."""
-
-    def __init__(self, issues: list[ConfigIssue], source: str = "config") -> None:
-        self.issues = issues
-        self.source = source
-        lines = "\n".join(f"  - {i}" for i in issues)
-        super().__init__(f"{source} has {len(issues)} problem(s):\n{lines}")
+#: What ``torch.Generator.manual_seed`` takes without wrapping around (negative seeds alias
+#: large ones there, so two file names would hold the same sample).
+Seed = Annotated[int, Field(ge=0, le=2**64 - 1)]
 
 
 class RunSettings(BaseModel):
@@ -61,7 +62,9 @@ class RunSettings(BaseModel):
 
     prompts: list[str] = Field(min_length=1, description="Prompts (class names for analytic).")
     negative_prompt: str = Field("", description="Negative prompt for the unconditional branch.")
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="Seeds.")
+    seeds: list[Seed] = Field(
+        default_factory=lambda: [0], min_length=1, description="Seeds (0 to 2**64 - 1)."
+    )
     pairing: Literal["product", "zip"] = Field(
         "product", description="product: every prompt x every seed; zip: prompt i with seed i."
     )
@@ -111,22 +114,11 @@ class RunConfig:
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
-    """Parse a TOML or YAML file into plain data (YAML with the safe loader: no code runs)."""
+    """Parse a TOML or YAML file into plain data, safely (see `zsampling.runs.config_text`)."""
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError([ConfigIssue(str(p), "no such file")], str(p))
-    text = p.read_text(encoding="utf-8")
-    try:
-        if p.suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
-        elif p.suffix == ".toml":
-            data = tomllib.loads(text)
-        else:
-            raise ConfigError([ConfigIssue(str(p), "expected a .toml, .yaml or .yml file")], str(p))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([ConfigIssue(str(p), f"not valid TOML: {exc}")], str(p)) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([ConfigIssue(str(p), f"not valid YAML: {exc}")], str(p)) from None
+    if p.suffix not in (".toml", ".yaml", ".yml"):
+        raise ConfigError([ConfigIssue(str(p), "expected a .toml, .yaml or .yml file")], str(p))
+    data = parse(read_text(p), p.suffix, str(p))
     if not isinstance(data, dict):
         raise ConfigError([ConfigIssue(str(p), "the top level must be a table")], str(p))
     return data
@@ -141,7 +133,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise ConfigError([ConfigIssue("--set", f"{text!r} is not of the form key.path=value")])
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError):  # not a TOML value: text
         value = raw.strip()
     return parts, value
 
@@ -183,8 +175,8 @@ def _pydantic_issues(prefix: str, err: ValidationError, cls: type[BaseModel]) ->
             issues.append(ConfigIssue(path, f"unknown setting; valid settings: {valid}"))
             continue
         msg = e["msg"].removeprefix("Value error, ")
-        shown = "" if e["type"] == "missing" else f" (got {e['input']!r})"
-        issues.append(ConfigIssue(path, f"{msg}{shown}"))
+        got = "" if e["type"] == "missing" else f" (got {shown(e['input'])})"
+        issues.append(ConfigIssue(path, f"{msg}{got}"))
     return issues
 
 
@@ -198,7 +190,7 @@ class _Validator:
             section = {"use": default}
         if not isinstance(section, dict):
             self.issues.append(
-                ConfigIssue(path, f'expected a table with use = "<{kind}>", got {section!r}')
+                ConfigIssue(path, f'expected a table with use = "<{kind}>", got {shown(section)}')
             )
             return None
         settings = dict(section)
@@ -210,7 +202,9 @@ class _Validator:
         found = self.registry.lookup(kind, name) if isinstance(name, str) else None
         if found is None:
             self.issues.append(
-                ConfigIssue(f"{path}.use", f"unknown {kind} {name!r}; registered {kind}s: {names}")
+                ConfigIssue(
+                    f"{path}.use", f"unknown {kind} {shown(name)}; registered {kind}s: {names}"
+                )
             )
             return None
         cls = found.cls
@@ -218,14 +212,18 @@ class _Validator:
             return cls.model_validate(settings)
         except ValidationError as err:
             self.issues.extend(_pydantic_issues(path, err, cls))
-            return None
+        except Exception as exc:  # a plugin's validator with a bug: name it, keep validating
+            self.issues.append(
+                ConfigIssue(path, plugin_raised(found, "validating its settings", exc))
+            )
+        return None
 
     def components(self, kind: Kind, path: str, section: Any) -> list[Any]:
         if section is None:
             return []
         if not isinstance(section, list):
             self.issues.append(
-                ConfigIssue(path, f"expected a list of tables ([[{path}]]), got {section!r}")
+                ConfigIssue(path, f"expected a list of tables ([[{path}]]), got {shown(section)}")
             )
             return []
         return [self.component(kind, f"{path}.{i}", s) for i, s in enumerate(section)]
@@ -254,7 +252,9 @@ def validate_config(data: dict[str, Any], registry: Registry, source: str = "con
     models: dict[str, ModelSpec] = {}
     extra = data.get("models", {})
     if not isinstance(extra, dict):
-        v.issues.append(ConfigIssue("models", f"expected a table of named models, got {extra!r}"))
+        v.issues.append(
+            ConfigIssue("models", f"expected a table of named models, got {shown(extra)}")
+        )
         extra = {}
     for name, section in extra.items():
         if name == "main":
@@ -272,7 +272,7 @@ def validate_config(data: dict[str, Any], registry: Registry, source: str = "con
     run = None
     if "run" in data:
         if not isinstance(data["run"], dict):
-            v.issues.append(ConfigIssue("run", f"expected a table, got {data['run']!r}"))
+            v.issues.append(ConfigIssue("run", f"expected a table, got {shown(data['run'])}"))
         else:
             try:
                 run = RunSettings.model_validate(data["run"])
@@ -292,7 +292,14 @@ def validate_config(data: dict[str, Any], registry: Registry, source: str = "con
             try:
                 check(parts["schedule"].steps)
             except InvalidArgument as err:
-                v.issues.append(ConfigIssue(err.field, f"{err.value!r} is invalid: {err.valid}"))
+                v.issues.append(
+                    ConfigIssue(err.field, f"{shown(err.value)} is invalid: {err.valid}")
+                )
+            except Exception as exc:  # a plugin's check_steps with a bug, or a plain ValueError
+                found = registry.lookup("sampler", sampler.name)
+                v.issues.append(
+                    ConfigIssue("sampler", plugin_raised(found, "checking the step count", exc))
+                )
     weak = getattr(sampler, "weak_model", None)
     if isinstance(weak, str) and weak not in models and "models" not in {i.path for i in v.issues}:
         v.issues.append(
@@ -317,11 +324,24 @@ def validate_config(data: dict[str, Any], registry: Registry, source: str = "con
     )
 
 
-def load_config(
-    path: str | Path, registry: Registry, overrides: Sequence[str] = ()
-) -> RunConfig:
+def plugin_raised(component: Registered | None, doing: str, exc: BaseException) -> str:
+    """A message for an exception a component raised: who (kind, name, plugin), doing what."""
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    what = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    if component is None:
+        return f"raised {what} while {doing}"
+    return (
+        f"{component.kind} {component.name!r} of plugin {component.plugin!r} raised {what} "
+        f"while {doing}"
+    )
+
+
+def load_config(path: str | Path, registry: Registry, overrides: Sequence[str] = ()) -> RunConfig:
     """Read, override and validate a config file."""
     data = apply_overrides(read_config(path), list(overrides))
+    issues = plain_data_issues(data)
+    if issues:  # an override can be a TOML date, or inf
+        raise ConfigError(issues, f"{path} with --set")
     return validate_config(data, registry, str(path))
 
 

@@ -1,0 +1,162 @@
+"""Who failed, and while doing what: an unexpected exception as one paragraph naming both.
+
+Every call a run makes into a component (an adapter's ``load``, a patch's ``apply``, a prompt's
+encoding, a sampler's ``sample``, a metric's ``score``, an observer's ``bind``, the model's
+``decode``) happens inside `Blame.stage`. An exception there that is not already one of
+zsampling's own messages becomes a `RunFailure` naming the stage and the culprit:
+
+- the culprit is the component whose code raised: the traceback is read from the deepest frame
+  up, and the first frame in a third-party plugin's source (the file of a registered class, or
+  the folder of the package it comes from) names that plugin and, where the frame's qualified name
+  says so, its component. With no plugin frame in the traceback, the component that was called
+  is named (``sampler 'zigzag' (built in)``): a core error never blames a plugin.
+- frames are matched by resolved file path, never by substring, so a plugin package named
+  ``samplers`` is not blamed for ``zsampling/samplers/zigzag.py``;
+- a `ComponentFault` (a component's output broke its contract, found by a check) gets the plugin
+  of the component it names.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zsampling.core.errors import ComponentFault, RunFailure, ZSamplingError
+from zsampling.plugins.registry import Registered, Registry
+
+BUILTIN = "zsampling"
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Culprit:
+    """A component (kind and name, when known) and the plugin that registered it."""
+
+    kind: str | None
+    name: str | None
+    plugin: str
+
+    def __str__(self) -> str:
+        if self.kind is None:
+            return f"plugin {self.plugin!r}"
+        origin = "built in" if self.plugin == BUILTIN else f"plugin {self.plugin!r}"
+        return f"{self.kind} {self.name!r} ({origin})"
+
+
+def _culprit(found: Registered) -> Culprit:
+    return Culprit(found.kind, found.name, found.plugin)
+
+
+class Blame:
+    """Attribution for one run: the registry's components by source location, and the run's
+    models by name (a `ComponentFault` about model ``weak`` names that model's adapter)."""
+
+    def __init__(self, registry: Registry, models: dict[str, Any] | None = None) -> None:
+        self.registry = registry
+        self.models = models or {}
+        self._roots: list[tuple[str, list[Registered]]] = []
+        by_root: dict[str, list[Registered]] = {}
+        for kind in registry.components.values():
+            for comp in kind.values():
+                if comp.plugin == BUILTIN:
+                    continue
+                for root in _source_roots(comp.cls):
+                    by_root.setdefault(root, []).append(comp)
+        self._roots = sorted(by_root.items(), key=lambda kv: -len(kv[0]))  # deepest first
+
+    def of(self, kind: str, component: Any) -> Culprit:
+        """The culprit for a configured component (by its registered name)."""
+        name = getattr(component, "name", type(component).__name__)
+        found = self.registry.lookup(kind, name) if kind in self.registry.components else None
+        return _culprit(found) if found is not None else Culprit(kind, str(name), "unknown")
+
+    def in_traceback(self, exc: BaseException) -> Culprit | None:
+        """The plugin component whose frame is deepest in ``exc``'s traceback, or None."""
+        frames = [f for f, _ in traceback.walk_tb(exc.__traceback__)]
+        for frame in reversed(frames):
+            filename = os.path.realpath(frame.f_code.co_filename)
+            for root, comps in self._roots:
+                if filename == root or filename.startswith(root + os.sep):
+                    qualname = getattr(frame.f_code, "co_qualname", "")
+                    owner = qualname.rpartition(".")[0]
+                    for comp in comps:
+                        if comp.cls.__qualname__ == owner:
+                            return _culprit(comp)
+                    plugins = {c.plugin for c in comps}
+                    if len(plugins) == 1:
+                        return Culprit(None, None, plugins.pop())
+        return None
+
+    def fault(self, fault: ComponentFault) -> Culprit:
+        """The culprit a `ComponentFault` names (a model by its run name: its adapter)."""
+        if fault.kind == "model":
+            spec = self.models.get(fault.name)
+            if spec is not None:
+                return self.of("adapter", spec.adapter)
+        found = self.registry.lookup(fault.kind, fault.name)  # type: ignore[arg-type]
+        return _culprit(found) if found is not None else Culprit(fault.kind, fault.name, "unknown")
+
+    @contextmanager
+    def stage(self, doing: str, called: Culprit) -> Iterator[None]:
+        """Run a call into ``called``; unexpected exceptions become a `RunFailure` (see module)."""
+        try:
+            yield
+        except ComponentFault as fault:
+            who = self.fault(fault)
+            raise RunFailure(f"{who} {fault.problem}, while {doing}") from fault
+        except (ZSamplingError, KeyboardInterrupt, GeneratorExit):
+            raise
+        except BaseException as exc:  # SystemExit from plugin code too: it is not ours to exit
+            raise failure(exc, doing, self.in_traceback(exc) or called) from exc
+
+
+def failure(exc: BaseException, doing: str, culprit: Culprit | str) -> RunFailure:
+    """One paragraph for an exception: out-of-memory advice, or who failed doing what."""
+    text = describe(exc)
+    if _out_of_memory(exc):
+        return RunFailure(
+            f"out of memory while {doing} ({text}). Lower the resolution or the number of rows "
+            "per call (guider.skip_unused_branches = true), use dtype = 'float16' or 'bfloat16', "
+            "or free the device for this run."
+        )
+    return RunFailure(f"{culprit} failed while {doing}: {text}")
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: first line of the message`` (at most 300 characters)."""
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r})"
+    lines = str(exc).strip().splitlines()
+    first = lines[0][:300] if lines else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    oom = getattr(sys.modules.get("torch"), "OutOfMemoryError", None)
+    return (oom is not None and isinstance(exc, oom)) or "out of memory" in str(exc)
+
+
+def _source_roots(cls: type) -> list[str]:
+    """Where a plugin's code lives: its top-level package's folder(s), or its module's file."""
+    module = sys.modules.get(cls.__module__)
+    if module is None:
+        return []
+    top = sys.modules.get(cls.__module__.split(".")[0], module)
+    paths = list(getattr(top, "__path__", []) or [])
+    if not paths and getattr(module, "__file__", None):
+        paths = [module.__file__]
+    roots = []
+    for p in paths:
+        real = os.path.realpath(p)
+        if real == str(PACKAGE_ROOT) or real.startswith(str(PACKAGE_ROOT) + os.sep):
+            continue  # a plugin class defined inside zsampling: frames there are the core's
+        roots.append(real)
+    return roots
