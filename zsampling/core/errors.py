@@ -35,6 +35,15 @@ def shown(value: Any) -> str:
     return _REPR.repr(value)
 
 
+def one_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (at most 300 characters): an exception in a sentence."""
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r})"
+    lines = str(exc).strip().splitlines()
+    first = lines[0][:300] if lines else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
 class ZSamplingError(Exception):
     """Base class: something the user (or a plugin author) can fix."""
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zsampling.core.errors import ComponentFault, RunFailure, ZSamplingError
+from zsampling.core.errors import ComponentFault, RunFailure, ZSamplingError, one_line
 from zsampling.plugins.registry import Registered, Registry
 
 BUILTIN = "zsampling"
@@ -118,7 +118,7 @@ class Blame:
 
 def failure(exc: BaseException, doing: str, culprit: Culprit | str) -> RunFailure:
     """One paragraph for an exception: out-of-memory advice, or who failed doing what."""
-    text = describe(exc)
+    text = one_line(exc)
     if _out_of_memory(exc):
         return RunFailure(
             f"out of memory while {doing} ({text}). Lower the resolution or the number of rows "
@@ -126,15 +126,6 @@ def failure(exc: BaseException, doing: str, culprit: Culprit | str) -> RunFailur
             "or free the device for this run."
         )
     return RunFailure(f"{culprit} failed while {doing}: {text}")
-
-
-def describe(exc: BaseException) -> str:
-    """``Type: first line of the message`` (at most 300 characters)."""
-    if isinstance(exc, SystemExit):
-        return f"it called sys.exit({exc.code!r})"
-    lines = str(exc).strip().splitlines()
-    first = lines[0][:300] if lines else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def _out_of_memory(exc: BaseException) -> bool:

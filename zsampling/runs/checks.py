@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from zsampling.core.devices import device_problem
 from zsampling.core.errors import InvalidArgument, shown
 from zsampling.core.files import UnsafePath, entry_kind
 from zsampling.core.model import ModelAdapter
@@ -30,33 +31,6 @@ from zsampling.core.path import validate_sigmas
 from zsampling.runs.blame import Blame
 from zsampling.runs.config import RunConfig
 from zsampling.runs.issues import ConfigError, ConfigIssue
-
-DEVICES = "cpu, cuda, cuda:<index>, mps"
-
-
-def device_problem(name: str) -> str | None:
-    """Why ``name`` is not a device this process can use, or None."""
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError, TypeError):
-        return f"not a torch device; valid: {DEVICES}"
-    if device.type == "cpu":
-        return None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            return (
-                "no CUDA device is available here (torch.cuda.is_available() is False); use 'cpu'"
-            )
-        count = torch.cuda.device_count()
-        if device.index is not None and device.index >= count:
-            return f"this machine has {count} CUDA device(s): cuda:0 to cuda:{count - 1}"
-        return None
-    if device.type == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            return "no MPS (Apple GPU) device is available here; use 'cpu'"
-        return None
-    return f"a device type zsampling does not run on; valid: {DEVICES}"
 
 
 def check_devices(config: RunConfig) -> None:
@@ -68,7 +42,7 @@ def check_devices(config: RunConfig) -> None:
             if problem:
                 issues.append(ConfigIssue(path, f"{shown(value)}: {problem}"))
     if issues:
-        raise ConfigError(issues, "the devices of this run")
+        raise ConfigError(issues, f"{config.source}, checked against this machine,")
 
 
 def walk(data: Any, where: str = "") -> Iterable[tuple[str, Any]]:

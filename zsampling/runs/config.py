@@ -90,6 +90,7 @@ class RunConfig:
     observers: list[Any]
     metrics: list[Any]
     run: RunSettings
+    source: str = "config"  # the file it came from, for messages
 
     def as_dict(self) -> dict[str, Any]:
         """The fully resolved config (defaults filled in): what outputs embed to be reproducible."""
@@ -321,6 +322,7 @@ def validate_config(data: dict[str, Any], registry: Registry, source: str = "con
         [o for o in observers if o is not None],
         [m for m in metrics if m is not None],
         run,
+        source,
     )
 
 

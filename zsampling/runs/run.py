@@ -37,6 +37,7 @@ from zsampling.core.errors import (
     NonFiniteLatents,
     RunFailure,
     ZSamplingError,
+    one_line,
     shown,
 )
 from zsampling.core.events import Observer, StepEvent
@@ -47,7 +48,7 @@ from zsampling.core.path import MAIN
 from zsampling.core.sampling import sample
 from zsampling.core.version import VERSION
 from zsampling.plugins.registry import Registry
-from zsampling.runs.blame import Blame, describe
+from zsampling.runs.blame import Blame
 from zsampling.runs.checks import check_devices, check_output_folder, model_issues, walk
 from zsampling.runs.claims import claim
 from zsampling.runs.config import ModelSpec, RunConfig
@@ -279,7 +280,7 @@ class _Run:
         issues = model_issues(self.config, self.models, prompts, self.blame)
         if issues:
             self.models.clear()
-            raise ConfigError(issues, "the config, checked against the loaded model")
+            raise ConfigError(issues, f"{self.config.source}, checked against the loaded model,")
 
     def _ours(self, path: Path, item: RunItem) -> dict[str, Any]:
         """The settings embedded in ``path``, checked to be this item's (`ForeignFile` if not)."""
@@ -288,7 +289,7 @@ class _Run:
         except UnsafePath:
             raise
         except Exception as exc:
-            raise ForeignFile(path, f"cannot be read as one ({describe(exc)})") from None
+            raise ForeignFile(path, f"cannot be read as one ({one_line(exc)})") from None
         mine = (meta.get("method"), meta.get("prompt"), meta.get("seed"))
         if mine != (self.method, item.prompt, item.seed):
             what = "carries no zsampling settings" if not meta else "holds another item's settings"
