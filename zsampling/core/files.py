@@ -51,8 +51,12 @@ def entry_kind(path: Path) -> str | None:
     """What ``path`` itself is (a link is not followed), or None when nothing is there."""
     try:
         mode = os.lstat(path).st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError as err:
+        if err.errno == errno.ENAMETOOLONG:  # no such entry can exist
+            return None
+        raise
     if stat.S_ISREG(mode):
         return "file"
     if stat.S_ISLNK(mode):
@@ -87,13 +91,16 @@ def open_nofollow(path: Path, flags: int, mode: int = 0o666) -> int:
 
 
 def append_bytes(path: Path, data: bytes, sync: bool = True, newline_first: bool = False) -> None:
-    """Append ``data`` to the regular file ``path`` (created if missing), never through a link.
+    """Append ``data`` to the regular file ``path`` (created if missing), never through a link
+    (symbolic or hard: a file with several names is refused, it may be another's).
 
     With ``newline_first``, a file whose last byte is not a newline (a line torn by a killed
     writer) gets one first, so ``data`` starts a line of its own.
     """
     fd = open_nofollow(path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
     try:
+        if os.fstat(fd).st_nlink > 1:  # appending would change the other names' file too
+            raise UnsafePath(path, "a file with other hard links")
         if newline_first:
             end = os.lseek(fd, 0, os.SEEK_END)
             if end > 0:
@@ -116,16 +123,19 @@ def read_bytes(path: Path) -> bytes:
         return fh.read()
 
 
-def temporary(folder: Path, key: str) -> Path:
-    """A new, empty temporary file ``.<key>.<random>.zs-tmp`` in ``folder`` (mode per umask)."""
+def temporary(folder: Path, key: str) -> tuple[Path, int]:
+    """A new, empty temporary file ``.<key>.<random>.zs-tmp`` in ``folder``, and the permission
+    bits the umask gave it."""
     for _ in range(100):
         tmp = folder / f".{key}.{secrets.token_hex(6)}{TMP_SUFFIX}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW | CLOEXEC, 0o666)
         except FileExistsError:
             continue
-        os.close(fd)
-        return tmp
+        try:
+            return tmp, stat.S_IMODE(os.fstat(fd).st_mode)
+        finally:
+            os.close(fd)
     raise FileExistsError(f"no free temporary name for {key!r} in {folder}")
 
 
@@ -157,14 +167,18 @@ def atomic_write(path: Path, write: Callable[[Path], Any], key: str | None = Non
 
     ``write(tmp)`` writes the content to the path it is given. ``key`` names the temporary file
     (default: the target's name). The target must be missing or a regular file (`UnsafePath`).
+    The file gets the mode the umask gave the temporary file, whatever ``write`` did (writers
+    that make their own file, such as safetensors', create it 0o600).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     require_file_or_nothing(path)
-    tmp = temporary(path.parent, key or path.name)
+    tmp, mode = temporary(path.parent, key or path.name)
     try:
         write(tmp)
         fd = open_nofollow(tmp, os.O_RDONLY)
         try:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, mode)
             os.fsync(fd)
         finally:
             os.close(fd)

@@ -73,7 +73,7 @@ def check_output_folder(folder: Path, stems: Iterable[str], field: str = "run.ou
         raise InvalidArgument(field, str(folder), f"a folder; it is {_article(kind)}")
     else:
         target = folder
-    if not os.access(target, os.W_OK | os.X_OK):
+    if not writable(target):
         raise InvalidArgument(field, str(folder), f"a folder you can write in ({target} is not)")
     if kind is None:
         return
@@ -92,6 +92,14 @@ def check_output_folder(folder: Path, stems: Iterable[str], field: str = "run.ou
             what = entry_kind(folder / name)
             if what not in (None, "file"):
                 raise UnsafePath(folder / name, what or "")
+            appended = name == MANIFEST or name.endswith(".steps.jsonl")
+            if appended and what == "file" and os.lstat(folder / name).st_nlink > 1:
+                raise UnsafePath(folder / name, "a file with other hard links")
+
+
+def writable(folder: Path) -> bool:
+    """Whether this process may create files in ``folder`` (what the kernel would answer)."""
+    return os.access(folder, os.W_OK | os.X_OK)
 
 
 def _article(kind: str) -> str:

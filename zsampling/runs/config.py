@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from zsampling.core.errors import InvalidArgument, shown
 from zsampling.plugins.registry import Kind, Registered, Registry
 from zsampling.runs.config_text import parse, plain_data_issues, read_text
-from zsampling.runs.issues import ConfigError, ConfigIssue
+from zsampling.runs.issues import ConfigError, ConfigIssue, short_key
 
 __all__ = [
     "SECTIONS",
@@ -169,7 +169,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 def _pydantic_issues(prefix: str, err: ValidationError, cls: type[BaseModel]) -> list[ConfigIssue]:
     issues = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"])
+        loc = ".".join(short_key(str(p)) for p in e["loc"])
         path = f"{prefix}.{loc}" if loc else prefix
         if e["type"] == "extra_forbidden":
             valid = ", ".join(k for k in cls.model_fields) or "(none)"
@@ -244,7 +244,9 @@ def validate_config(data: dict[str, Any], registry: Registry, source: str = "con
     for key in data:
         if key not in SECTIONS:
             v.issues.append(
-                ConfigIssue(key, "unknown section; valid sections: " + ", ".join(SECTIONS))
+                ConfigIssue(
+                    short_key(str(key)), "unknown section; valid sections: " + ", ".join(SECTIONS)
+                )
             )
     for required in ("model", "sampler", "run"):
         if required not in data:

@@ -28,7 +28,7 @@ import tomllib
 import yaml
 
 from zsampling.core.errors import shown
-from zsampling.runs.issues import ConfigError, ConfigIssue
+from zsampling.runs.issues import ConfigError, ConfigIssue, short_key
 
 MAX_BYTES = 4 << 20  # 4 MiB: about 40,000 prompts of 100 characters
 MAX_DEPTH = 32  # a config is at most ~6 deep (model.patches.0.means.0.0)
@@ -39,7 +39,7 @@ def read_text(path: Path) -> str:
     """The file's text: a regular file, at most `MAX_BYTES`, UTF-8."""
     source = str(path)
     if not path.is_file():
-        what = "a folder" if path.is_dir() else "no such file"
+        what = "no such file" if not path.exists() else "not a regular file (a folder?)"
         raise ConfigError([ConfigIssue(source, what)], source)
     try:
         with path.open("rb") as fh:
@@ -172,9 +172,7 @@ class _Refused(Exception):
 
 
 def _join(where: str, key: object) -> str:
-    text = key if isinstance(key, str) else shown(key)
-    if len(text) > 60:
-        text = text[:57] + "..."
+    text = short_key(key if isinstance(key, str) else shown(key))
     return f"{where}.{text}" if where else text
 
 
@@ -200,7 +198,9 @@ def plain_data_issues(data: Any, where: str = "") -> list[ConfigIssue]:
             for k, v in value.items():
                 if not isinstance(k, str):
                     issues.append(
-                        ConfigIssue(_join(path, k), f"the key {shown(k)} is not text; keys are")
+                        ConfigIssue(
+                            _join(path, k), f"the key {shown(k)} is not text (keys must be text)"
+                        )
                     )
                     continue
                 stack.append((v, _join(path, k), depth + 1))

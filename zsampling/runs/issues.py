@@ -10,6 +10,11 @@ from zsampling.core.errors import ZSamplingError
 SHOWN_ISSUES = 20
 
 
+def short_key(key: str, limit: int = 60) -> str:
+    """A key as a message shows it: a 100,000-character section name is cut, not printed."""
+    return key if len(key) <= limit else key[: limit - 3] + "..."
+
+
 @dataclass(frozen=True)
 class ConfigIssue:
     path: str

@@ -147,9 +147,20 @@ def read_manifest(path: Path) -> dict[str, dict[str, Any]]:
             rec = json.loads(line.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):
             continue
-        if isinstance(rec, dict) and isinstance(rec.get("file"), str):
+        if isinstance(rec, dict) and _output_name(rec.get("file")):
             records[rec["file"]] = rec
     return records
+
+
+def _output_name(name: object) -> bool:
+    """A name an output of ours can have: a plain file name, not hidden, not a path."""
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= 255
+        and name == Path(name).name
+        and not name.startswith(".")
+        and "\\" not in name
+    )
 
 
 def compact_manifest(path: Path) -> None:
