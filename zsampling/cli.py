@@ -58,7 +58,7 @@ class ErrorBoundary(TyperGroup):
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # SystemExit from a plugin's code included
-            report(exc, ctx.params.get("traceback", False), ctx.invoked_subcommand)
+            report(exc, ctx.params.get("show_traceback", False), ctx.invoked_subcommand)
 
 
 def report(exc: BaseException, show_traceback: bool, command: str | None) -> NoReturn:

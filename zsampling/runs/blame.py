@@ -55,11 +55,13 @@ def _culprit(found: Registered) -> Culprit:
 
 class Blame:
     """Attribution for one run: the registry's components by source location, and the run's
-    models by name (a `ComponentFault` about model ``weak`` names that model's adapter)."""
+    guider (a run checks what each adapter predicts where it is called, so a malformed *guided*
+    prediction, `ComponentFault` kind ``model``, is the guider's)."""
 
-    def __init__(self, registry: Registry, models: dict[str, Any] | None = None) -> None:
+    def __init__(self, registry: Registry, guider: Any = None) -> None:
         self.registry = registry
-        self.models = models or {}
+        self.guider = guider
+        self._models: dict[int, Culprit] = {}
         self._roots: list[tuple[str, list[Registered]]] = []
         by_root: dict[str, list[Registered]] = {}
         for kind in registry.components.values():
@@ -76,29 +78,44 @@ class Blame:
         found = self.registry.lookup(kind, name) if kind in self.registry.components else None
         return _culprit(found) if found is not None else Culprit(kind, str(name), "unknown")
 
-    def in_traceback(self, exc: BaseException) -> Culprit | None:
-        """The plugin component whose frame is deepest in ``exc``'s traceback, or None."""
-        frames = [f for f, _ in traceback.walk_tb(exc.__traceback__)]
-        for frame in reversed(frames):
+    def in_traceback(self, exc: BaseException, called: Culprit) -> Culprit | None:
+        """The plugin component deepest in ``exc``'s traceback, or None when no plugin's code is
+        in it.
+
+        Frames are read from the deepest up. A frame of a loaded model (its ``self`` is one, see
+        `model_loaded`) names that model's adapter; a frame in a registered class's code (its
+        qualified name starts with the class's) names that component. A frame elsewhere in a
+        plugin's source (a helper function) only marks the plugin: the first frame above it
+        that names one of its components wins, else the component called when it is that
+        plugin's, else the plugin alone.
+        """
+        plugin_only: str | None = None
+        for frame, _ in reversed(list(traceback.walk_tb(exc.__traceback__))):
+            owner = self._models.get(id(frame.f_locals.get("self")))
+            if owner is not None and owner.plugin != BUILTIN:
+                return owner
             filename = os.path.realpath(frame.f_code.co_filename)
             for root, comps in self._roots:
                 if filename == root or filename.startswith(root + os.sep):
                     qualname = getattr(frame.f_code, "co_qualname", "")
-                    owner = qualname.rpartition(".")[0]
                     for comp in comps:
-                        if comp.cls.__qualname__ == owner:
+                        if qualname.startswith(comp.cls.__qualname__ + "."):
                             return _culprit(comp)
-                    plugins = {c.plugin for c in comps}
-                    if len(plugins) == 1:
-                        return Culprit(None, None, plugins.pop())
-        return None
+                    if plugin_only is None and len({c.plugin for c in comps}) == 1:
+                        plugin_only = comps[0].plugin
+        if plugin_only is None:
+            return None
+        return called if called.plugin == plugin_only else Culprit(None, None, plugin_only)
+
+    def model_loaded(self, model: Any, culprit: Culprit) -> None:
+        """Remember a loaded model: frames of its methods name ``culprit`` (its adapter, or
+        the outermost patch that wrapped it)."""
+        self._models[id(model)] = culprit
 
     def fault(self, fault: ComponentFault) -> Culprit:
-        """The culprit a `ComponentFault` names (a model by its run name: its adapter)."""
-        if fault.kind == "model":
-            spec = self.models.get(fault.name)
-            if spec is not None:
-                return self.of("adapter", spec.adapter)
+        """The culprit a `ComponentFault` names (a guided prediction's: the guider)."""
+        if fault.kind == "model" and self.guider is not None:
+            return self.of("guider", self.guider)
         found = self.registry.lookup(fault.kind, fault.name)  # type: ignore[arg-type]
         return _culprit(found) if found is not None else Culprit(fault.kind, fault.name, "unknown")
 
@@ -113,7 +130,7 @@ class Blame:
         except (ZSamplingError, KeyboardInterrupt, GeneratorExit):
             raise
         except BaseException as exc:  # SystemExit from plugin code too: it is not ours to exit
-            raise failure(exc, doing, self.in_traceback(exc) or called) from exc
+            raise failure(exc, doing, self.in_traceback(exc, called) or called) from exc
 
 
 def failure(exc: BaseException, doing: str, culprit: Culprit | str) -> RunFailure:

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from zsampling.core.errors import InvalidArgument, shown
+from zsampling.core.errors import InvalidArgument, one_line, shown
 from zsampling.plugins.registry import Kind, Registered, Registry
 from zsampling.runs.config_text import parse, plain_data_issues, read_text
 from zsampling.runs.issues import ConfigError, ConfigIssue, short_key
@@ -49,6 +49,10 @@ SECTIONS: dict[str, str] = {
 }
 DEFAULTS: dict[str, str] = {"schedule": "uniform", "solver": "ddim", "guider": "cfg"}
 
+
+#: What a plugin's code may raise that validation reports as a problem of that plugin (SystemExit
+#: too: a plugin calling sys.exit() must not end zsampling).
+PLUGIN_ERRORS = (Exception, SystemExit)
 
 #: What ``torch.Generator.manual_seed`` takes without wrapping around (negative seeds alias
 #: large ones there, so two file names would hold the same sample).
@@ -213,7 +217,7 @@ class _Validator:
             return cls.model_validate(settings)
         except ValidationError as err:
             self.issues.extend(_pydantic_issues(path, err, cls))
-        except Exception as exc:  # a plugin's validator with a bug: name it, keep validating
+        except PLUGIN_ERRORS as exc:  # a plugin's validator with a bug: name it, keep validating
             self.issues.append(
                 ConfigIssue(path, plugin_raised(found, "validating its settings", exc))
             )
@@ -298,7 +302,7 @@ def validate_config(data: dict[str, Any], registry: Registry, source: str = "con
                 v.issues.append(
                     ConfigIssue(err.field, f"{shown(err.value)} is invalid: {err.valid}")
                 )
-            except Exception as exc:  # a plugin's check_steps with a bug, or a plain ValueError
+            except PLUGIN_ERRORS as exc:  # a plugin's check_steps with a bug, or a ValueError
                 found = registry.lookup("sampler", sampler.name)
                 v.issues.append(
                     ConfigIssue("sampler", plugin_raised(found, "checking the step count", exc))
@@ -330,8 +334,7 @@ def validate_config(data: dict[str, Any], registry: Registry, source: str = "con
 
 def plugin_raised(component: Registered | None, doing: str, exc: BaseException) -> str:
     """A message for an exception a component raised: who (kind, name, plugin), doing what."""
-    first = (str(exc).strip().splitlines() or [""])[0][:300]
-    what = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    what = one_line(exc)
     if component is None:
         return f"raised {what} while {doing}"
     return (
@@ -357,7 +360,10 @@ def config_schema(registry: Registry) -> dict[str, Any]:
         options = []
         for name, comp in sorted(registry.components[kind].items()):
             key = f"{kind}.{name}"
-            schema = comp.cls.model_json_schema(ref_template=f"#/$defs/{key}.{{model}}")
+            try:
+                schema = comp.cls.model_json_schema(ref_template=f"#/$defs/{key}.{{model}}")
+            except Exception as exc:  # a plugin's settings that pydantic cannot describe
+                schema = {"description": plugin_raised(comp, "making its settings schema", exc)}
             for sub, body in schema.pop("$defs", {}).items():
                 defs[f"{key}.{sub}"] = body
             use = {"enum": [name, *comp.aliases]} if comp.aliases else {"const": name}

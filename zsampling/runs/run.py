@@ -25,7 +25,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,11 +139,11 @@ def load_model(spec: ModelSpec, blame: Blame | None = None) -> ModelAdapter:
 
     with stage("loading the model", "adapter", spec.adapter):
         model: ModelAdapter = spec.adapter.load()
-    _check_adapter(model, "adapter", spec.adapter.name, "load()")
+        _check_adapter(model, "adapter", spec.adapter.name, "load()")
     for patch in spec.patches:
         with stage("applying a patch", "patch", patch):
             model = patch.apply(model)
-        _check_adapter(model, "patch", patch.name, "apply()")
+            _check_adapter(model, "patch", patch.name, "apply()")
     return model
 
 
@@ -156,6 +156,36 @@ def _check_adapter(model: Any, kind: str, name: str, call: str) -> None:
             f"{call} returned a {type(model).__name__}, which is not a model adapter "
             f"(it lacks {', '.join(missing)})",
         )
+
+
+def guard_predictions(model: ModelAdapter, spec: ModelSpec) -> None:
+    """Check every prediction ``model`` makes where it is made: shaped like the ``x`` it was
+    given. A wrong shape would otherwise fail (or be broadcast) inside the guider, far from the
+    adapter (or its outermost patch) that returned it; this names the right component. Models
+    whose attributes cannot be set are left as they are."""
+    kind, name = (
+        ("patch", spec.patches[-1].name) if spec.patches else ("adapter", spec.adapter.name)
+    )
+    predict = model.predict
+
+    def checked(x: torch.Tensor, sigma: torch.Tensor, cond: Any) -> Any:
+        pred = predict(x, sigma, cond)
+        for part in ("x0", "eps"):
+            value = getattr(pred, part, None)
+            if not isinstance(value, torch.Tensor) or value.shape != x.shape:
+                got = (
+                    tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+                )
+                raise ComponentFault(
+                    kind,
+                    name,
+                    f"predict() returned a prediction whose {part} is {got}; expected "
+                    f"{tuple(x.shape)}, the shape of the x it was given",
+                )
+        return pred
+
+    with suppress(AttributeError, TypeError):
+        model.predict = checked  # type: ignore[method-assign]
 
 
 def existing_output(item: RunItem) -> Path | None:
@@ -227,7 +257,7 @@ class _Run:
         self.folder = Path(config.run.output)
         self.manifest = self.folder / MANIFEST
         self.method = method_id(config)
-        self.blame = Blame(registry, {MAIN: config.model, **config.models})
+        self.blame = Blame(registry, config.guider)
         self.models: dict[str, ModelAdapter] = {}
         self.present: set[str] = set()  # output names there when the run started
         self.done: dict[str, dict[str, Any]] = {}  # the manifest when the run started
@@ -274,9 +304,12 @@ class _Run:
         if self.models:
             return
         check_devices(self.config)
-        self.models[MAIN] = load_model(self.config.model, self.blame)
-        for name, spec in self.config.models.items():
-            self.models[name] = load_model(spec, self.blame)
+        specs = {MAIN: self.config.model, **self.config.models}
+        for name, spec in specs.items():
+            model = self.models[name] = load_model(spec, self.blame)
+            outer = ("patch", spec.patches[-1]) if spec.patches else ("adapter", spec.adapter)
+            self.blame.model_loaded(model, self.blame.of(*outer))
+            guard_predictions(model, spec)
         issues = model_issues(self.config, self.models, prompts, self.blame)
         if issues:
             self.models.clear()
