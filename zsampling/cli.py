@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 MESSAGE_LIMIT = 4000  # characters of one error message; the rest is cut (see --traceback)
 
 # Terminal controls (escape sequences, carriage returns) and bidirectional overrides ("Trojan
@@ -56,7 +57,11 @@ class ErrorBoundary(TyperGroup):
         except (typer.Exit, typer.Abort, typer.TyperException):  # usage errors: typer's own
             raise
         except KeyboardInterrupt:
-            raise
+            fail(
+                "interrupted; every output already written is complete and kept: run the same "
+                "command again to continue",
+                EXIT_INTERRUPTED,
+            )
         except BaseException as exc:  # SystemExit from a plugin's code included
             report(exc, ctx.params.get("show_traceback", False), ctx.invoked_subcommand)
 
