@@ -18,6 +18,8 @@ from typing import Any
 from typer.testing import CliRunner, Result
 
 from zsampling.cli import MESSAGE_LIMIT, app
+from zsampling.plugins import hookimpl
+from zsampling.plugins.manager import HOOKS
 
 GOOD_TOML = """
 [model]
@@ -48,6 +50,19 @@ prompts = ["1", "2"]
 seeds = [0]
 output = "{out}"
 """
+
+
+def plugin(**classes: Sequence[type]) -> object:
+    """A plugin object registering ``classes`` by kind: ``plugin(sampler=[A], metric=[B])``."""
+    hooks = {}
+    for kind, registered in classes.items():
+
+        def hook(self: object, register: Any, registered: Sequence[type] = registered) -> None:
+            for cls in registered:
+                register(cls)
+
+        hooks[HOOKS[kind]] = hookimpl(hook)  # type: ignore[index]
+    return type("Plugin", (), hooks)()
 
 
 def tree(root: Path, skip: Path | None = None) -> dict[str, str]:

@@ -17,13 +17,12 @@ from typing import Any, ClassVar
 
 import pytest
 import torch
-from hostile import Sandbox
+from hostile import Sandbox, plugin
 from pydantic import BaseModel, model_validator
 
 from zsampling.adapters.analytic import AnalyticAdapter, AnalyticModel
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.prediction import Prediction
-from zsampling.plugins import hookimpl
 from zsampling.plugins.manager import build_registry
 
 PLUGIN = "plugin 'hostile-plugin'"
@@ -202,39 +201,20 @@ class FaultyGuider(BaseModel):
         raise AssertionError("unreachable")
 
 
-class Plugin:
-    @hookimpl
-    def zsampling_register_samplers(self, register: Any) -> None:
-        register(Faulty)
-
-    @hookimpl
-    def zsampling_register_adapters(self, register: Any) -> None:
-        register(FaultyAdapter)
-
-    @hookimpl
-    def zsampling_register_patches(self, register: Any) -> None:
-        register(FaultyPatch)
-
-    @hookimpl
-    def zsampling_register_metrics(self, register: Any) -> None:
-        register(FaultyMetric)
-
-    @hookimpl
-    def zsampling_register_observers(self, register: Any) -> None:
-        register(FaultyObserver)
-
-    @hookimpl
-    def zsampling_register_schedules(self, register: Any) -> None:
-        register(FaultySchedule)
-
-    @hookimpl
-    def zsampling_register_guiders(self, register: Any) -> None:
-        register(FaultyGuider)
+PLUGIN_OBJECT = plugin(
+    sampler=[Faulty],
+    adapter=[FaultyAdapter],
+    patch=[FaultyPatch],
+    metric=[FaultyMetric],
+    observer=[FaultyObserver],
+    schedule=[FaultySchedule],
+    guider=[FaultyGuider],
+)
 
 
 @pytest.fixture
 def hostile_registry(monkeypatch: pytest.MonkeyPatch) -> Any:
-    registry = build_registry([("hostile-plugin", Plugin())], entry_points=False)
+    registry = build_registry([("hostile-plugin", PLUGIN_OBJECT)], entry_points=False)
     monkeypatch.setattr("zsampling.plugins.manager.default_registry", lambda: registry)
     return registry
 
@@ -557,13 +537,6 @@ class Unschemable(BaseModel):
         return x
 
 
-class LoudPlugin:
-    @hookimpl
-    def zsampling_register_samplers(self, register: Any) -> None:
-        register(Loud)
-        register(Unschemable)
-
-
 @pytest.mark.parametrize(
     "args", [["plugins"], ["plugins", "--json"], ["schema"]], ids=["table", "json", "schema"]
 )
@@ -574,7 +547,9 @@ def test_plugin_text_is_shown_as_text(
     escaped, and a schema that fails is reported in place: the listing still works."""
     from rich.console import Console
 
-    registry = build_registry([("[blink]loud-plugin[/]", LoudPlugin())], entry_points=False)
+    registry = build_registry(
+        [("[blink]loud-plugin[/]", plugin(sampler=[Loud, Unschemable]))], entry_points=False
+    )
     monkeypatch.setattr("zsampling.plugins.manager.default_registry", lambda: registry)
     monkeypatch.setattr("zsampling.cli.console", Console(width=1000))  # no wrapped cells
     result = Sandbox(tmp_path).invoke(args)

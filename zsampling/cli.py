@@ -399,7 +399,12 @@ def eval_(
     if not values or not all(math.isfinite(v) and v >= 0 for v in values):
         fail(f"--scales = {scales!r} is invalid: {valid}")
     _folder_option(out)
-    results = evaluate(_load(config, set_ or []), sorted(values), out)
+    cfg = _load(config, set_ or [])
+    from zsampling.runs.blame import Blame
+
+    blame = Blame(_registry(), cfg.guider)  # a plugin that fails is named, as in a run
+    with blame.stage("evaluating", blame.of("sampler", cfg.sampler)):
+        results = evaluate(cfg, sorted(values), out)
     table = Table(
         title=plain(
             f"{results['method']['label']} vs standard sampling, {results['items']} paired items"
