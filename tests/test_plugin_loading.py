@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import pluggy
 import pytest
 import torch
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
 from zsampling.plugins import hookimpl, manager
 from zsampling.plugins.manager import build_registry
@@ -438,3 +438,71 @@ def test_commands_keep_working_next_to_hostile_plugins(hostile_site: Path, tmp_p
 
     traced = _zsampling(["plugins", "--json"], hostile_site, ZSAMPLING_TRACE_PLUGINS="1")
     assert "zsampling_register_samplers" in traced.stderr
+
+
+# --- a plugin's own checks become config errors (exit 2), naming it --------------------------
+
+
+class PickySteps(BaseModel):
+    name: ClassVar[str] = "picky"
+    guidance: float = 2.0
+
+    def check_steps(self, steps: int) -> int:
+        raise ValueError(f"needs an even number of steps, not {steps}")
+
+    def sample(self, x: torch.Tensor, path: Any) -> torch.Tensor:
+        return x
+
+
+class Fussy(BaseModel):
+    name: ClassVar[str] = "fussy"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse(cls, data: Any) -> Any:
+        raise TypeError("settings must come as a [fussy] table")
+
+    def sample(self, x: torch.Tensor, path: Any) -> torch.Tensor:
+        return x
+
+
+class Checks:
+    @hookimpl
+    def zsampling_register_samplers(self, register: Any) -> None:
+        register(PickySteps)
+        register(Fussy)
+
+
+@pytest.mark.parametrize(
+    ("sampler", "message"),
+    [
+        (
+            "picky",
+            "sampler: sampler 'picky' (plugin 'checks') raised ValueError: needs an even number "
+            "of steps, not 5 (in check_steps)",
+        ),
+        (
+            "fussy",
+            "sampler: sampler 'fussy' (plugin 'checks') raised TypeError: settings must come as a "
+            "[fussy] table (in settings validation)",
+        ),
+    ],
+)
+def test_a_plugins_own_check_is_a_config_error_naming_it(
+    sampler: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from zsampling import cli
+
+    registry = build_registry([("checks", Checks())], entry_points=False)
+    monkeypatch.setattr(cli, "_registry", lambda: registry)
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[model]\nuse = "analytic"\n[schedule]\nuse = "uniform"\nsteps = 5\n'
+        f'[sampler]\nuse = "{sampler}"\n[run]\nprompts = ["red"]\n'
+    )
+    result = CliRunner().invoke(cli.app, ["check", str(config)])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
