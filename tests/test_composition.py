@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import torch
 from diffusers import DDIMScheduler, FlowMatchEulerDiscreteScheduler
+from spies import ModelSpy
 from torch import Tensor
 
 from zsampling import StepEvent, sample
@@ -77,23 +78,6 @@ class FlowAnalytic(AnalyticModel):
         return Prediction(x0.reshape(x.shape).to(x.dtype), eps.reshape(x.shape).to(x.dtype))
 
 
-class Counting:
-    """Wraps a model and counts the evaluations actually made (calls and rows)."""
-
-    def __init__(self, model: AnalyticModel) -> None:
-        self.model = model
-        self.calls = 0
-        self.rows = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.model, name)
-
-    def predict(self, x: Tensor, sigma: Tensor, cond: Conditioning) -> Prediction:
-        self.calls += 1
-        self.rows += x.shape[0]
-        return self.model.predict(x, sigma, cond)
-
-
 def names(kind: str) -> list[str]:
     return [cls.name for cls in BUILTINS[kind]]  # type: ignore[index,attr-defined]
 
@@ -125,7 +109,7 @@ def test_every_guider_and_solver_composes(schedule: str, sampler: str) -> None:
     )
     for guider in names("guider"):
         for solver in names("solver"):
-            main, weak = Counting(kind(demo_mixture())), Counting(kind(weak_mixture))
+            main, weak = ModelSpy(kind(demo_mixture())), ModelSpy(kind(weak_mixture))
             moves: list[StepEvent] = []
             result = sample(
                 main,  # type: ignore[arg-type]
@@ -143,6 +127,6 @@ def test_every_guider_and_solver_composes(schedule: str, sampler: str) -> None:
             c = result.counter
             guided = sum(e.kind in ("denoise", "invert") for e in moves)
             assert c.guided_calls == guided > STEPS - 1, where
-            assert c.model_calls == main.calls + weak.calls == guided, where
-            assert c.rows == main.rows + weak.rows == 4 * guided, where
+            assert c.model_calls == len(main.calls) + len(weak.calls) == guided, where
+            assert c.rows == sum(main.rows) + sum(weak.rows) == 4 * guided, where
             assert c.cond_rows == c.uncond_rows == 2 * guided, where

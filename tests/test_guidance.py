@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import pytest
 import torch
 from pydantic import BaseModel
+from spies import ModelSpy
 
 from zsampling import (
     CFG,
@@ -202,15 +203,12 @@ def test_a_move_may_name_the_conditioning(analytic: AnalyticModel) -> None:
         path.denoise(x, 0, 2.0, conditioning="style")
 
 
-class EmbeddedScale:
+class EmbeddedScale(ModelSpy):
     """A model whose network takes the guidance scale (FLUX-dev style): records each scale."""
 
     def __init__(self, model: AnalyticModel) -> None:
-        self.model = model
+        super().__init__(model)
         self.scales: list[float] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.model, name)
 
     def predict(self, x: torch.Tensor, sigma: torch.Tensor, cond: Any) -> Prediction:
         raise AssertionError("a guidance-embedding model gets predict_guided")

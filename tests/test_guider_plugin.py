@@ -6,20 +6,18 @@ from __future__ import annotations
 import importlib.metadata as md
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
+from plugin_install import pip_install
 from safetensors.torch import load_file
+from spies import ModelSpy
 
 from zsampling import CFG, AlignYourSteps, DPMSolverPP2M, Zigzag, sample
 from zsampling.adapters.analytic import AnalyticModel, demo_mixture
-from zsampling.core.model import Conditioning
-from zsampling.core.prediction import Prediction
 from zsampling.plugins import manager
 
 PACKAGE = Path(__file__).parent / "packages" / "zsampling-paper-apg"
@@ -54,29 +52,8 @@ GUIDED = 10 + 2 * 9  # T denoises, plus an invert and a re-denoise on all but th
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The package pip-installed into a target folder (built from a copy: no build files in
-    the source tree)."""
-    root = tmp_path_factory.mktemp("guider-plugin")
-    source = root / "src"
-    shutil.copytree(PACKAGE, source)
-    target = root / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(source),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return target
+    """The package pip-installed into a target folder."""
+    return pip_install(PACKAGE, tmp_path_factory.mktemp("guider-plugin") / "site")
 
 
 def zsampling_cli(args: list[str], site: Path) -> subprocess.CompletedProcess[str]:
@@ -128,7 +105,7 @@ def test_the_guider_is_found_and_runs_from_a_stacked_config(
 
     # the CLI's outputs are the Python API's, with the class the registry found
     guider = component.cls(momentum=-0.5)
-    model = Calls(AnalyticModel(demo_mixture()))
+    model = ModelSpy(AnalyticModel(demo_mixture()))
     schedule = AlignYourSteps(steps=10, model="sd")
     for record in manifest:
         result = sample(
@@ -153,18 +130,3 @@ def test_the_guider_is_found_and_runs_from_a_stacked_config(
         )
         assert not torch.allclose(cfg.latents, result.latents)  # the rule does something
     assert model.rows == [2] * (2 * GUIDED)  # every model call: both branches of one item
-
-
-class Calls:
-    """Records the rows of every model call."""
-
-    def __init__(self, model: AnalyticModel) -> None:
-        self.model = model
-        self.rows: list[int] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.model, name)
-
-    def predict(self, x: torch.Tensor, sigma: torch.Tensor, cond: Conditioning) -> Prediction:
-        self.rows.append(int(x.shape[0]))
-        return self.model.predict(x, sigma, cond)

@@ -14,10 +14,10 @@ from diffusers.guiders import (
     TangentialClassifierFreeGuidance,
 )
 from diffusers.guiders.adaptive_projected_guidance import MomentumBuffer
+from spies import ModelSpy
 
 from zsampling import CFG, DDIM, GuidanceContext, SamplingPath, Standard, Uniform, Zigzag, sample
 from zsampling.adapters.analytic import AnalyticModel
-from zsampling.core.model import Conditioning
 from zsampling.core.prediction import Prediction
 from zsampling.core.rules import GuidanceCall, GuidanceRule
 from zsampling.guiders import APG, CFGZeroStar, TangentialCFG
@@ -130,22 +130,6 @@ def test_branch_choice_matches_diffusers_and_saves_the_unused_one(analytic: Anal
                 assert guider.counter.model_calls == 1
 
 
-class Recording:
-    """Wraps a model; records every predict call's level and per-branch eps."""
-
-    def __init__(self, model: AnalyticModel) -> None:
-        self.model = model
-        self.calls: list[tuple[float, torch.Tensor, Prediction]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.model, name)
-
-    def predict(self, x: torch.Tensor, sigma: torch.Tensor, cond: Conditioning) -> Prediction:
-        pred = self.model.predict(x, sigma, cond)
-        self.calls.append((float(sigma[0]), cond["label"].clone(), pred))
-        return pred
-
-
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
 def test_zigzag_per_call_scales_reach_the_guider(
     analytic: AnalyticModel, case: str, monkeypatch: pytest.MonkeyPatch
@@ -232,7 +216,7 @@ def test_apg_momentum_under_zigzag_follows_the_final_denoise_of_each_level(
     """Repeated levels replace their momentum term (the running average is the chain of the
     latest denoise at each level); inversions neither use nor change it."""
     steps, beta = 6, -0.5
-    model = Recording(analytic)
+    model = ModelSpy(analytic)
     cond, uncond = analytic.encode(["red", "green"])
     guider = APG(momentum=beta).bind(model, cond, uncond)  # type: ignore[arg-type]
     sigmas = Uniform(steps=steps).sigmas(analytic)
@@ -243,16 +227,16 @@ def test_apg_momentum_under_zigzag_follows_the_final_denoise_of_each_level(
     # source zags evaluate at level i + 1, before that level's denoise: the last call at each
     # level is that level's final denoise.
     last: dict[float, Prediction] = {}
-    for sigma, _, pred in model.calls:
-        last[sigma] = pred
+    for call in model.calls:
+        last[call.sigma] = call.prediction
     chain: list[torch.Tensor] = []
     naive = MomentumBuffer(beta)
     for i in range(steps):
         uncond_eps, cond_eps = last[float(sigmas[i])].eps.chunk(2)
         previous = chain[-1] if chain else 0
         chain.append((cond_eps - uncond_eps) + beta * previous)
-    for _, _, pred in model.calls:  # every call, zags included, updating one running average
-        u, c = pred.eps.chunk(2)
+    for call in model.calls:  # every call, zags included, updating one running average
+        u, c = call.prediction.eps.chunk(2)
         naive.update(c - u)
     kept = guider.state["momentum"]
     assert sorted(kept) == list(range(steps))

@@ -188,14 +188,11 @@ class BatchedGuider:
             mode = "uncond"
         else:
             mode = "both"
-        if self.uncond is None:
-            if mode != "cond":
-                raise InvalidArgument(
-                    "guidance", scale, "a scale other than 1 needs an unconditional branch"
-                )
-            cond = self._evaluate(x, sigma, positive, cond_rows=batch)
-            return self.rule.conditional_only(cond, self._call(x, sigma, scale, context))
-        if self.rule.skip_unused_branches and mode == "cond":
+        if self.uncond is None and mode != "cond":
+            raise InvalidArgument(
+                "guidance", scale, "a scale other than 1 needs an unconditional branch"
+            )
+        if self.uncond is None or (self.rule.skip_unused_branches and mode == "cond"):
             cond = self._evaluate(x, sigma, positive, cond_rows=batch)
             return self.rule.conditional_only(cond, self._call(x, sigma, scale, context))
         if self.rule.skip_unused_branches and mode == "uncond":
