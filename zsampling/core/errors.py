@@ -73,11 +73,11 @@ class ComponentFault(RunFailure):
     that registered it before the message reaches the user.
     """
 
-    def __init__(self, kind: str, name: str, problem: str) -> None:
+    def __init__(self, kind: str, name: str, problem: str, message: str | None = None) -> None:
         self.kind = kind
         self.name = name
         self.problem = problem
-        super().__init__(f"{kind} {name!r} {problem}")
+        super().__init__(message or f"{kind} {name!r} {problem}")
 
 
 def check_finite(x: Any, field: str, hint: str = "") -> None:

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from zsampling.core.errors import ComponentFault, InvalidArgument, check_finite
 from zsampling.core.events import Observer, StepEvent, StepKind
-from zsampling.core.guidance import Guider
+from zsampling.core.guidance import Direction, GuidanceContext, Guider
 from zsampling.core.levels import Process
 from zsampling.core.prediction import Prediction
 from zsampling.core.solvers import History, LevelPoint, Solver, ddim_step
@@ -87,30 +87,28 @@ class SamplingPath:
         self._check_index("level", i, 0, self.steps)
         return self._points[i]
 
-    def predict(self, x: Tensor, at: int, guidance: float, model: str = MAIN) -> Prediction:
+    def predict(
+        self,
+        x: Tensor,
+        at: int,
+        guidance: float,
+        model: str = MAIN,
+        conditioning: str = "cond",
+    ) -> Prediction:
         """Guided prediction for ``x`` with the model evaluated at level ``at``.
 
-        A prediction shaped unlike ``x`` would be broadcast by the step arithmetic into a silently
-        wrong latent: it is refused here, naming the model (the run names its adapter).
+        ``conditioning`` names the guider's conditioning used as the positive branch (``cond``,
+        the prompts, unless the guider was given others).
         """
-        pred = self._guider(model)(x, self.point(at).sigma, guidance)
-        for part in ("x0", "eps"):
-            value = getattr(pred, part, None)
-            if not isinstance(value, Tensor) or value.shape != x.shape:
-                got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-                raise ComponentFault(
-                    "model",
-                    model,
-                    f"gave a guided prediction whose {part} is {got}; expected "
-                    f"{tuple(x.shape)}, the latent's shape",
-                )
-        return pred
+        return self._predict(x, at, guidance, model, "predict", conditioning)
 
-    def denoise(self, x: Tensor, i: int, guidance: float, model: str = MAIN) -> Tensor:
+    def denoise(
+        self, x: Tensor, i: int, guidance: float, model: str = MAIN, conditioning: str = "cond"
+    ) -> Tensor:
         """Step from level ``i`` down to level ``i + 1`` with the solver."""
         self._check_index("step", i, 0, self.steps - 1)
         src, dst = self._points[i], self._points[i + 1]
-        pred = self.predict(x, i, guidance, model)
+        pred = self._predict(x, i, guidance, model, "denoise", conditioning)
         out = self.solver.step(x, pred, src, dst, self._history.get((1, i - 1)))
         self._history[(1, i)] = History(src, pred.x0)
         return self._emit("denoise", i, i + 1, out, guidance, model)
@@ -122,6 +120,7 @@ class SamplingPath:
         guidance: float,
         evaluate_at: InversionPoint = "source",
         model: str = MAIN,
+        conditioning: str = "cond",
     ) -> Tensor:
         """Step from level ``i + 1`` up to level ``i``.
 
@@ -140,19 +139,21 @@ class SamplingPath:
         history = None
         if evaluate_at == "source":
             src, dst = self._points[i + 1], self._points[i]
-            pred = self.predict(x, i + 1, guidance, model)
+            pred = self._predict(x, i + 1, guidance, model, "invert", conditioning)
             history = self._history.get((-1, i + 2))
             self._history[(-1, i + 1)] = History(src, pred.x0)
         elif evaluate_at == "target":
             src, dst = self._points[i + 1], self._points[i]
-            pred = self._reinterpreted(x, self.predict(x, i, guidance, model), src)
+            pred = self._predict(x, i, guidance, model, "invert", conditioning)
+            pred = self._reinterpreted(x, pred, src)
         else:
             if i + 2 > self.steps:
                 raise InvalidArgument(
                     "step", i, f"an official zag needs level i + 2 <= T = {self.steps}"
                 )
             src, dst = self._points[i + 2], self._points[i + 1]
-            pred = self._reinterpreted(x, self.predict(x, i, guidance, model), src)
+            pred = self._predict(x, i, guidance, model, "invert", conditioning)
+            pred = self._reinterpreted(x, pred, src)
         out = self.solver.step(x, pred, src, dst, history)
         return self._emit("invert", i + 1, i, out, guidance, model)
 
@@ -192,6 +193,41 @@ class SamplingPath:
             torch.tensor(at.alpha, dtype=torch.float64),
             torch.tensor(at.s, dtype=torch.float64),
         )
+
+    def _predict(
+        self,
+        x: Tensor,
+        at: int,
+        guidance: float,
+        model: str,
+        direction: Direction,
+        conditioning: str,
+    ) -> Prediction:
+        guider = self._guider(model)
+        context = GuidanceContext(at, self.steps, direction, conditioning)
+        pred = guider(x, self.point(at).sigma, guidance, context)
+        if not isinstance(pred, Prediction):
+            got = f"returned {type(pred).__name__}, not a zsampling Prediction(x0, eps)"
+            raise ComponentFault(
+                "model",
+                model,
+                got,
+                f"the guider of model {model!r} ({type(guider).__name__}) {got}",
+            )
+        # A prediction shaped unlike x would be broadcast by the step arithmetic into a silently
+        # wrong latent: refused here (a run checks each adapter's predictions where they are
+        # made, so there this names the guider).
+        for part in ("x0", "eps"):
+            value = getattr(pred, part)
+            if not isinstance(value, Tensor) or value.shape != x.shape:
+                got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+                raise ComponentFault(
+                    "model",
+                    model,
+                    f"got a guided prediction whose {part} is {got}; expected {tuple(x.shape)}, "
+                    "the latent's shape",
+                )
+        return pred
 
     def _guider(self, model: str) -> Guider:
         try:

@@ -218,9 +218,7 @@ class _Validator:
         except ValidationError as err:
             self.issues.extend(_pydantic_issues(path, err, cls))
         except PLUGIN_ERRORS as exc:  # a plugin's validator with a bug: name it, keep validating
-            self.issues.append(
-                ConfigIssue(path, plugin_raised(found, "validating its settings", exc))
-            )
+            self.issues.append(ConfigIssue(path, plugin_raised(found, "settings validation", exc)))
         return None
 
     def components(self, kind: Kind, path: str, section: Any) -> list[Any]:
@@ -304,9 +302,7 @@ def validate_config(data: dict[str, Any], registry: Registry, source: str = "con
                 )
             except PLUGIN_ERRORS as exc:  # a plugin's check_steps with a bug, or a ValueError
                 found = registry.lookup("sampler", sampler.name)
-                v.issues.append(
-                    ConfigIssue("sampler", plugin_raised(found, "checking the step count", exc))
-                )
+                v.issues.append(ConfigIssue("sampler", plugin_raised(found, "check_steps", exc)))
     weak = getattr(sampler, "weak_model", None)
     if isinstance(weak, str) and weak not in models and "models" not in {i.path for i in v.issues}:
         v.issues.append(
@@ -332,15 +328,16 @@ def validate_config(data: dict[str, Any], registry: Registry, source: str = "con
     )
 
 
-def plugin_raised(component: Registered | None, doing: str, exc: BaseException) -> str:
-    """A message for an exception a component raised: who (kind, name, plugin), doing what."""
-    what = one_line(exc)
-    if component is None:
-        return f"raised {what} while {doing}"
-    return (
-        f"{component.kind} {component.name!r} of plugin {component.plugin!r} raised {what} "
-        f"while {doing}"
+def plugin_raised(component: Registered | None, during: str, exc: BaseException) -> str:
+    """``sampler 'x' (plugin 'p') raised ValueError: ... (in check_steps)``, on one line."""
+    who = (
+        f"{component.kind} {component.name!r} (plugin {component.plugin!r})"
+        if component
+        else "component"
     )
+    if isinstance(exc, SystemExit):
+        return f"{who} called sys.exit({exc.code!r}) (in {during})"
+    return f"{who} raised {one_line(exc)} (in {during})"
 
 
 def load_config(path: str | Path, registry: Registry, overrides: Sequence[str] = ()) -> RunConfig:
@@ -363,7 +360,7 @@ def config_schema(registry: Registry) -> dict[str, Any]:
             try:
                 schema = comp.cls.model_json_schema(ref_template=f"#/$defs/{key}.{{model}}")
             except Exception as exc:  # a plugin's settings that pydantic cannot describe
-                schema = {"description": plugin_raised(comp, "making its settings schema", exc)}
+                schema = {"description": plugin_raised(comp, "its settings schema", exc)}
             for sub, body in schema.pop("$defs", {}).items():
                 defs[f"{key}.{sub}"] = body
             use = {"enum": [name, *comp.aliases]} if comp.aliases else {"const": name}
