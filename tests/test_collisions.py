@@ -22,8 +22,10 @@ from zsampling.cli import app
 from zsampling.runs.outputs import append_manifest, compact_manifest, read_manifest
 
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
+# Four batches of two: claims, interrupts and resumes meet batches part-written.
 EIGHT_TOML = GOOD_TOML.replace(
-    'prompts = ["red", "green"]\nseeds = [0, 1]', 'prompts = ["red", "green"]\nseeds = [0, 1, 2, 3]'
+    'prompts = ["red", "green"]\nseeds = [0, 1]',
+    'prompts = ["red", "green"]\nseeds = [0, 1, 2, 3]\nbatch_size = 2',
 )
 # Long enough per item (about 0.2 s) that two processes started together overlap.
 COLLIDE_TOML = EIGHT_TOML.replace("steps = 4", "steps = 100")
@@ -232,8 +234,8 @@ def test_what_a_killed_run_leaves_is_repaired(
 def test_an_interrupt_at_any_point_resumes_to_the_same_outputs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reference: dict[str, bytes], at: str
 ) -> None:
-    """Ctrl-C while sampling the third item, between writing its file and renaming it, or
-    between the rename and its manifest line: exit 130 with finished outputs complete, and the
+    """Ctrl-C while sampling the third batch, between writing the third file and renaming it,
+    or between the rename and its manifest line: exit 130 with finished outputs complete, and the
     rerun ends byte-identical to an undisturbed run."""
     import zsampling.core.files as files
     import zsampling.runs.run as run

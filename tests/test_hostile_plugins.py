@@ -152,8 +152,8 @@ class FaultyMetric(BaseModel):
     def score(self, model: Any, latents: torch.Tensor, prompts: list[str]) -> Any:
         fail_with(self.fault, "raise-")
         return {
-            "nan": torch.tensor([float("nan")]),
-            "inf": torch.tensor([float("inf")]),
+            "nan": torch.full((len(prompts),), float("nan")),
+            "inf": torch.full((len(prompts),), float("inf")),
             "empty": torch.tensor([]),
             "text": "high",
         }.get(self.fault, torch.zeros(len(prompts)))
@@ -331,7 +331,7 @@ CASES: list[tuple[str, list[str], int, tuple[str, ...], tuple[str, ...]]] = [
         "adapter-predict-rows",
         adapter("predict-rows"),
         1,
-        (ADAPTER, "x0 is (1, 2); expected (2, 2)"),
+        (ADAPTER, "x0 is (1, 2); expected (8, 2)"),  # one batch of 4 items, both CFG branches
         (),
     ),
     (
@@ -378,7 +378,7 @@ CASES: list[tuple[str, list[str], int, tuple[str, ...], tuple[str, ...]]] = [
             ("raise-zero", "ZeroDivisionError"),
             ("nan", "non-finite score nan"),
             ("inf", "non-finite score inf"),
-            ("empty", "IndexError"),
+            ("empty", "returned 0 score(s) for a batch of 4 items"),
             ("text", "ValueError"),
         )
     ],

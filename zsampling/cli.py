@@ -222,7 +222,8 @@ def reproduce(
     stem = target / output.name.removesuffix(output.suffix)
     check_output_folder(target, [stem.name], "--out")
     data = dict(meta.config)
-    data["run"] = {**data["run"], "output": str(target)}
+    # Files from before run.batch_size existed were sampled one item at a time.
+    data["run"] = {"batch_size": 1, **data["run"], "output": str(target)}
     cfg = validate_config(data, _registry(), f"settings embedded in {output.name}")
     [result] = execute(cfg, items=[RunItem(meta.index, meta.prompt, meta.seed, stem)])
     assert result.path is not None

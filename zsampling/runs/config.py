@@ -58,6 +58,12 @@ PLUGIN_ERRORS = (Exception, SystemExit)
 #: large ones there, so two file names would hold the same sample).
 Seed = Annotated[int, Field(ge=0, le=2**64 - 1)]
 
+#: Items per batch by default: enough for small models to amortise the fixed cost of a network
+#: call (benchmarks/test_run_batch.py), few enough that large models' activations stay moderate;
+#: a device that runs out of memory is told to lower ``run.batch_size``.
+DEFAULT_BATCH_SIZE = 8
+MAX_BATCH_SIZE = 1024
+
 
 class RunSettings(BaseModel):
     """What to generate and where: every prompt with every seed (or prompt i with seed i)."""
@@ -73,6 +79,13 @@ class RunSettings(BaseModel):
         "product", description="product: every prompt x every seed; zip: prompt i with seed i."
     )
     output: str = Field("out", description="Output folder.")
+    batch_size: int = Field(
+        DEFAULT_BATCH_SIZE,
+        ge=1,
+        le=MAX_BATCH_SIZE,
+        description="Items sampled together in one batch (each keeps its own noise, file and "
+        "manifest line); lower it if the device runs out of memory.",
+    )
 
 
 @dataclass

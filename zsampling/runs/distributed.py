@@ -1,9 +1,11 @@
 """Splitting a run across processes with Hugging Face accelerate (no home-made process pool).
 
 Launch with ``accelerate launch --multi_gpu --num_processes N -m zsampling run CONFIG`` (on a CPU
-machine too: accelerate then runs N CPU processes over gloo). Each process takes every N-th item
-and writes its own outputs; the manifest is appended under a file lock and compacted by the main
-process once everyone is done. A plain ``zsampling run`` never imports accelerate.
+machine too: accelerate then runs N CPU processes over gloo). Each process takes every N-th batch
+of ``run.batch_size`` items (whole batches, so an item is sampled with the same companions
+whatever the number of processes: see `zsampling.runs.batches`) and writes its own outputs; the
+manifest is appended under a file lock and compacted by the main process once everyone is done.
+A plain ``zsampling run`` never imports accelerate.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class Shard:
         return self.rank == 0
 
     def take(self, items: list[Any]) -> list[Any]:
+        """This process's share: every ``world``-th entry (a run passes whole batches)."""
         return items[self.rank :: self.world]
 
     def barrier(self) -> None:

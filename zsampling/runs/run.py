@@ -9,10 +9,12 @@ The order is the point: nothing is written before everything that can be checked
 3. **The check phase**, after loading and before the first item: every prompt encodes, every
    setting fits the model's dtype, the schedule makes valid levels for this model; all problems
    are reported together (exit code 2).
-4. **Per item, under its claim** (`zsampling.runs.claims`): generate, check what each component
-   returned (shape, dtype, finite), write the output atomically, append its manifest line. Items
-   another run holds are done last, once their claim is free: kept if that run wrote them,
-   generated if it died. (Batched generation slots in here: claim a batch, generate it, write each.)
+4. **Per batch, each item under its claim** (`zsampling.runs.claims`): ``run.batch_size`` items
+   are sampled together (`zsampling.runs.batches`: the batches are cut from the plan at fixed
+   places, so an item's bytes never depend on which others exist or which process makes it);
+   what each component returned is checked (shape, dtype, finite); then each item is decoded on
+   its own, written atomically and given its manifest line. Items another run holds are done
+   last, once their claim is free: kept if that run wrote them, generated if it died.
 
 Runs are resumable: an item whose output exists is kept (``--overwrite`` replaces the outputs that
 existed when the run started), an output written just before a crash gets its manifest line back
@@ -25,8 +27,8 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext, suppress
-from dataclasses import dataclass, field
+from contextlib import ExitStack, contextmanager, nullcontext, suppress
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,7 @@ from zsampling.core.path import MAIN
 from zsampling.core.sampling import sample
 from zsampling.core.version import VERSION
 from zsampling.plugins.registry import Registry
+from zsampling.runs.batches import Batch, plan_batches
 from zsampling.runs.blame import Blame
 from zsampling.runs.checks import check_devices, check_output_folder, model_issues, walk
 from zsampling.runs.claims import claim
@@ -236,8 +239,9 @@ def execute(
         from zsampling.plugins.manager import default_registry
 
         registry = default_registry()
-    mine = shard.take(list(plan_items(config) if items is None else items))
-    return _Run(config, registry, overwrite, progress).execute(mine, shard)
+    plan = plan_items(config)
+    batches = plan_batches(plan, config.run.batch_size, plan if items is None else items)
+    return _Run(config, registry, overwrite, progress).execute(shard.take(batches), shard)
 
 
 class _Run:
@@ -264,7 +268,8 @@ class _Run:
 
     # -- 1-3: checks, load, check phase -----------------------------------------------------
 
-    def execute(self, items: list[RunItem], shard: Shard) -> list[ItemResult]:
+    def execute(self, batches: list[Batch[RunItem]], shard: Shard) -> list[ItemResult]:
+        items = [item for batch in batches for item in batch.wanted]
         check_output_folder(self.folder, [i.output_stem.name for i in items])
         self.done = read_manifest(self.manifest)
         todo = []
@@ -279,21 +284,26 @@ class _Run:
             if self.overwrite:
                 todo.append(item)
         if todo:
-            self._load([i.prompt for i in todo])
+            making = {i.index for i in todo}
+            self._load([r.prompt for b in batches if making & _indices(b) for r in b.rows])
         self.folder.mkdir(parents=True, exist_ok=True)
         if shard.is_main:
             sweep(self.folder)
         shard.barrier()
-        results, deferred = [], []
-        for item in items:
-            with claim(self.folder, item.output_stem.name, wait=False) as held:
-                if held:
-                    results.append(self._settle(item))
-                else:
-                    deferred.append(item)
-        for item in deferred:  # another run holds these: wait for it, then keep or make them
+        results: list[ItemResult] = []
+        deferred: list[tuple[Batch[RunItem], RunItem]] = []
+        for batch in batches:
+            with ExitStack() as claims:
+                held = []
+                for item in batch.wanted:
+                    if claims.enter_context(claim(self.folder, item.output_stem.name, False)):
+                        held.append(item)
+                    else:
+                        deferred.append((batch, item))
+                results += self._settle(batch, held)
+        for batch, item in deferred:  # another run holds these: wait, then keep or make them
             with claim(self.folder, item.output_stem.name, wait=True):
-                results.append(self._settle(item))
+                results += self._settle(batch, [item])
         shard.barrier()
         if shard.is_main:
             compact_manifest(self.manifest)
@@ -331,78 +341,107 @@ class _Run:
 
     # -- 4: per item, under its claim -------------------------------------------------------
 
-    def _settle(self, item: RunItem) -> ItemResult:
-        """Keep the item's output (recovering its manifest line) or make it."""
-        found = existing_output(item)
-        replace = self.overwrite and found is not None and found.name in self.present
-        if found is not None and not replace:
-            if found.name not in self.done:  # written, but its manifest line was lost (or new)
-                append_manifest(self.manifest, {"file": found.name, **self._ours(found, item)})
-            return ItemResult(item, None, found, skipped=True)
-        self._load([item.prompt])  # a no-op unless an item we deferred turned out to be ours
-        return self._generate(item)
+    def _settle(self, batch: Batch[RunItem], held: list[RunItem]) -> list[ItemResult]:
+        """Keep each held item's output (recovering its manifest line) or make it; the items to
+        make are made together, by sampling their whole batch."""
+        kept, make = [], []
+        for item in held:
+            found = existing_output(item)
+            replace = self.overwrite and found is not None and found.name in self.present
+            if found is not None and not replace:
+                if found.name not in self.done:  # written, but its manifest line was lost (or new)
+                    append_manifest(self.manifest, {"file": found.name, **self._ours(found, item)})
+                kept.append(ItemResult(item, None, found, skipped=True))
+            else:
+                make.append(item)
+        if not make:
+            return kept
+        self._load([r.prompt for r in batch.rows])  # a no-op unless a deferred item is ours
+        return kept + self._generate(batch, make)
 
-    def _generate(self, item: RunItem) -> ItemResult:
+    def _generate(self, batch: Batch[RunItem], make: list[RunItem]) -> list[ItemResult]:
+        """Sample ``batch``'s rows in one call, then score, decode and write the items of
+        ``make`` (the other rows' outputs exist or belong to another process)."""
         config, blame, model = self.config, self.blame, self.models[MAIN]
-        where = (
-            f"generating {item.output_stem.name} (prompt {shown(item.prompt)}, seed {item.seed})"
-        )
-        observers: list[Observer] = []
-        for o in config.observers:
-            with blame.stage(where, blame.of("observer", o)):
-                observers.append(o.bind(item))
-        if self.progress is not None:
-            observers.append(self.progress(item, int(config.schedule.steps)))
+        rows = batch.rows
+        where = f"generating {_named(rows)}"
+        per_item: dict[int, list[Observer]] = {}
+        for item in make:
+            watching = per_item[rows.index(item)] = []
+            for o in config.observers:
+                with blame.stage(where, blame.of("observer", o)):
+                    watching.append(o.bind(item))
+            if self.progress is not None:
+                watching.append(self.progress(item, int(config.schedule.steps)))
         start = time.perf_counter()
+        negative = config.run.negative_prompt
         with self._nonfinite(where), blame.stage(where, blame.of("sampler", config.sampler)):
             result = sample(
                 model,
                 config.sampler,
-                prompts=[item.prompt],
-                negative_prompts=[config.run.negative_prompt]
-                if config.run.negative_prompt
-                else None,
-                seeds=[item.seed],
+                prompts=[r.prompt for r in rows],
+                negative_prompts=[negative] * len(rows) if negative else None,
+                seeds=[r.seed for r in rows],
                 schedule=config.schedule,
                 solver=config.solver,
                 guider=config.guider,
-                observers=observers,
+                observers=[RowObservers(per_item)] if per_item else [],
                 extra_models={k: v for k, v in self.models.items() if k != MAIN},
             )
-        scores = {m.name: self._score(m, result.latents, item, where) for m in config.metrics}
-        with blame.stage(
-            f"decoding {item.output_stem.name}", blame.of("adapter", config.model.adapter)
-        ):
-            decoded = model.decode(result.latents)[0]
-        if not (isinstance(decoded, torch.Tensor) or callable(getattr(decoded, "save", None))):
-            raise RunFailure(
-                f"{blame.of('adapter', config.model.adapter)} decode() gave a "
-                f"{type(decoded).__name__}; expected a PIL image or a tensor per item"
-            )
-        seconds = time.perf_counter() - start
-        record = {
-            "index": item.index,
-            "prompt": item.prompt,
-            "seed": item.seed,
-            "metrics": scores,
-            "evaluations": result.counter.as_dict(),
-            **self._provenance(),
-        }
-        # Timing stays out of the file: the same settings must give byte-identical outputs.
-        with _writing(item.output_stem):
-            path = save_output(item.output_stem, decoded, record)
-            append_manifest(
-                self.manifest, {"file": path.name, **record, "seconds": round(seconds, 4)}
-            )
-        return ItemResult(item, result.latents, path, scores, result.counter, seconds)
+        scores = {m.name: self._score(m, result.latents, rows, where) for m in config.metrics}
+        share = (time.perf_counter() - start) / len(rows)
+        counter = per_item_counter(result.counter, len(rows))
+        made = []
+        for item in make:
+            k = rows.index(item)
+            begin = time.perf_counter()
+            latents = result.latents[k : k + 1]
+            with blame.stage(
+                f"decoding {item.output_stem.name}", blame.of("adapter", config.model.adapter)
+            ):
+                decoded = model.decode(latents)[0]
+            if not (isinstance(decoded, torch.Tensor) or callable(getattr(decoded, "save", None))):
+                raise RunFailure(
+                    f"{blame.of('adapter', config.model.adapter)} decode() gave a "
+                    f"{type(decoded).__name__}; expected a PIL image or a tensor per item"
+                )
+            item_scores = {name: values[k] for name, values in scores.items()}
+            record = {
+                "index": item.index,
+                "prompt": item.prompt,
+                "seed": item.seed,
+                "metrics": item_scores,
+                "evaluations": counter.as_dict(),
+                **self._provenance(),
+            }
+            seconds = share + time.perf_counter() - begin
+            # Timing stays out of the file: the same settings must give byte-identical outputs.
+            with _writing(item.output_stem):
+                path = save_output(item.output_stem, decoded, record)
+                append_manifest(
+                    self.manifest, {"file": path.name, **record, "seconds": round(seconds, 4)}
+                )
+            made.append(ItemResult(item, latents, path, item_scores, counter, seconds))
+        return made
 
-    def _score(self, metric: Any, latents: torch.Tensor, item: RunItem, where: str) -> float:
+    def _score(
+        self, metric: Any, latents: torch.Tensor, rows: Sequence[RunItem], where: str
+    ) -> list[float]:
+        """One finite score per row of the batch (the whole batch is scored, whatever is
+        written, so a score does not depend on which outputs existed)."""
         culprit = self.blame.of("metric", metric)
         with self.blame.stage(f"scoring while {where}", culprit):
-            value = float(metric.score(self.models[MAIN], latents, [item.prompt])[0])
-        if value != value or value in (float("inf"), float("-inf")):
-            raise RunFailure(f"{culprit} returned the non-finite score {value} while {where}")
-        return value
+            raw = metric.score(self.models[MAIN], latents, [r.prompt for r in rows])
+            values = [float(v) for v in raw]
+        if len(values) != len(rows):
+            raise RunFailure(
+                f"{culprit} returned {len(values)} score(s) for a batch of {len(rows)} items "
+                f"while {where}; expected one per item"
+            )
+        for value in values:
+            if value != value or value in (float("inf"), float("-inf")):
+                raise RunFailure(f"{culprit} returned the non-finite score {value} while {where}")
+        return values
 
     def _provenance(self) -> dict[str, Any]:
         settings = self.config.as_dict()
@@ -428,6 +467,50 @@ class _Run:
             ]
             hint = f"; the run's guidance settings: {', '.join(scales)}" if scales else ""
             raise NonFiniteLatents(f"{exc} (while {where}{hint})") from exc
+
+
+def _indices(batch: Batch[RunItem]) -> set[int]:
+    return {r.index for r in batch.rows}
+
+
+def _named(rows: Sequence[RunItem], shown_at_most: int = 3) -> str:
+    """The items of a batch for a message: all of a small batch, the first few of a large one."""
+    names = [
+        f"{r.output_stem.name} (prompt {shown(r.prompt)}, seed {r.seed})"
+        for r in rows[:shown_at_most]
+    ]
+    if len(rows) == 1:
+        return names[0]
+    more = f" and {len(rows) - shown_at_most} more" if len(rows) > shown_at_most else ""
+    return f"a batch of {len(rows)} items: {', '.join(names)}{more}"
+
+
+def per_item_counter(counter: EvaluationCounter, size: int) -> EvaluationCounter:
+    """One item's share of what its batch cost: every guided call and network call of the batch
+    (each item took part in each), and the rows divided by the batch size. The rows are exact
+    shares for guiders built on `GuidanceRule` (every call evaluates every item's rows), so an
+    item's record does not depend on the batch size; other guiders' rows are rounded."""
+    rows = {
+        k: round(v / size)
+        for k, v in counter.as_dict().items()
+        if k in ("rows", "cond_rows", "uncond_rows")
+    }
+    return EvaluationCounter(counter.guided_calls, counter.model_calls, **rows)
+
+
+@dataclass
+class RowObservers:
+    """One observer over a batch that hands each watched item its own row of every step: an
+    item's observers (its step log, its progress bar) see the latents a batch-1 run would give
+    them, as a ``(1, ...)`` tensor."""
+
+    by_row: dict[int, list[Observer]]
+
+    def __call__(self, event: StepEvent) -> None:
+        for k, observers in self.by_row.items():
+            row = replace(event, x=event.x[k : k + 1])
+            for observer in observers:
+                observer(row)
 
 
 @contextmanager
