@@ -2,8 +2,9 @@
 
 Timing protocol: every comparison runs its arms *interleaved* in one process (A B, then B A, ...)
 after one warm-up call of each, so a burst of load from other processes on a shared CPU hits both
-arms alike. The headline ratio is the median of the per-round ratios; the ratio of the per-arm
-minima (the least-disturbed runs) is stored next to it.
+arms alike. The headline ratio is the median of the per-round ratios, from at least `MIN_ROUNDS`
+rounds; its spread (the lowest and highest per-round ratio, and the quartiles) and the ratio of
+the per-arm minima (the least-disturbed runs) are stored next to it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 PROMPTS = ["a red cube", "a cat on a mat"]
 SEEDS = [3, 4]
 GUIDANCE = 5.0
+MIN_ROUNDS = 7
 
 
 class Interleaved:
@@ -41,12 +43,23 @@ class Interleaved:
             self.outputs[name] = self.arms[name]()
             self.times[name].append(time.perf_counter() - start)
 
-    def ratio(self, num: str, den: str, scale: float = 1.0) -> dict[str, float]:
-        """``num / den`` (times ``scale``): median per-round ratio and ratio of minima."""
-        per_round = [scale * a / b for a, b in zip(self.times[num], self.times[den], strict=True)]
+    def ratio(self, num: str, den: str, scale: float = 1.0, key: str = "ratio") -> dict[str, Any]:
+        """``num / den`` (times ``scale``): the median per-round ratio (``key``), its spread
+        (``key_low``/``key_high``: the extreme rounds, ``key_q1``/``key_q3``: the quartiles),
+        and the ratio of the per-arm minima. Fewer than `MIN_ROUNDS` rounds is an error."""
+        per_round = sorted(
+            scale * a / b for a, b in zip(self.times[num], self.times[den], strict=True)
+        )
+        if len(per_round) < MIN_ROUNDS:
+            raise ValueError(f"{len(per_round)} rounds; a ratio needs at least {MIN_ROUNDS}")
+        q1, _, q3 = statistics.quantiles(per_round, n=4)
         return {
-            "ratio": statistics.median(per_round),
-            "ratio_of_mins": scale * min(self.times[num]) / min(self.times[den]),
+            key: statistics.median(per_round),
+            f"{key}_low": per_round[0],
+            f"{key}_q1": q1,
+            f"{key}_q3": q3,
+            f"{key}_high": per_round[-1],
+            f"{key}_of_mins": scale * min(self.times[num]) / min(self.times[den]),
             "rounds": len(per_round),
         }
 
@@ -56,5 +69,5 @@ class Interleaved:
 
 
 def verdict(value: float, target: float, op: str) -> dict[str, Any]:
-    met = value <= target if op == "<=" else value < target
+    met = {"<=": value <= target, "<": value < target, ">=": value >= target}[op]
     return {"target": f"{op} {target:g}", "met": bool(met)}

@@ -14,7 +14,7 @@ import timeit
 
 import torch
 
-from zsampling.adapters.diffusers import DiffusersModel, _vp
+from zsampling.adapters.diffusers import DiffusersModel
 from zsampling.core.errors import check_finite
 from zsampling.testing.tiny import tiny_sd_pipeline
 

@@ -15,6 +15,7 @@ the VAE decodes once, at the end, with the pipeline's image processor.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -24,7 +25,7 @@ from torch import Tensor
 
 from zsampling.adapters.folders import PipelineFolder, load_pipeline_folder, pipeline_class
 from zsampling.core.errors import InvalidArgument
-from zsampling.core.levels import Process, TimestepTable
+from zsampling.core.levels import LevelCache, Process, RowLevels, TimestepTable
 from zsampling.core.model import Conditioning, ModelAdapter
 from zsampling.core.prediction import Prediction
 
@@ -74,8 +75,8 @@ class DiffusersModel:
                 )
 
         # The run's dtype and device are the UNet's (fp16 runs get the fp16 non-finite hint).
-        self.dtype: torch.dtype = pipeline.unet.dtype
-        self.device: torch.device = pipeline.unet.device
+        self.dtype, self.device = unet_place(pipeline.unet)
+        self.levels = LevelCache(self.process, self.table)
 
     # -- the ModelAdapter protocol ------------------------------------------------------------
 
@@ -142,26 +143,20 @@ class DiffusersModel:
 
     @torch.inference_mode()
     def predict(self, x: Tensor, sigma: Tensor, cond: Conditioning) -> Prediction:
-        """One UNet call at ``timestep = table.timestep(sigma)``, the latent fed as it is."""
-        sigma = sigma.to(torch.float64)
-        timesteps = self.table.timestep(sigma).to(device=x.device, dtype=torch.float32)
+        """One UNet call at ``timestep = table.timestep(sigma)``, the latent fed as it is (in the
+        UNet's dtype); the pair is derived in float64 and returned in the latent's dtype."""
+        levels = self.levels(sigma, x.device, x.ndim)
         added = {k: cond[k] for k in ("text_embeds", "time_ids") if k in cond}
         out = self.unet(
             x.to(self.dtype),
-            timesteps,
+            levels.timesteps,
             encoder_hidden_states=cond["encoder_hidden_states"],
             added_cond_kwargs=added or None,
             return_dict=False,
         )[0]
-        alpha, s = (c.to(x.device).view(-1, *([1] * (x.ndim - 1))) for c in _vp(sigma))
-        x64, out64 = x.to(torch.float64), out.to(torch.float64)
         if self.prediction_type == "epsilon":
-            eps = out64
-            x0 = (x64 - s * eps) / alpha
-        else:  # v = alpha * eps - s * x0, hence (with alpha^2 + s^2 = 1):
-            x0 = alpha * x64 - s * out64
-            eps = s * x64 + alpha * out64
-        return Prediction(x0.to(x.dtype), eps.to(x.dtype))
+            return from_eps(x, out, levels)
+        return from_v(x, out, levels)
 
     @torch.inference_mode()
     def decode(self, x: Tensor) -> list[Image]:
@@ -205,8 +200,53 @@ class DiffusersModel:
         return DiffusersModel(pipeline, height=self.height, width=self.width)
 
 
-def _vp(sigma: Tensor) -> tuple[Tensor, Tensor]:
-    return Process("vp").coefficients(sigma)
+#: What `unet_place` found, per UNet: (its first parameter's dtype and device, the answer).
+_PLACES: weakref.WeakKeyDictionary[Any, tuple[tuple[Any, ...], tuple[torch.dtype, torch.device]]]
+_PLACES = weakref.WeakKeyDictionary()
+
+
+def unet_place(unet: Any) -> tuple[torch.dtype, torch.device]:
+    """The UNet's ``dtype`` and ``device`` as diffusers reports them (its properties honour
+    casting and offloading hooks, and walk every submodule to do so: a millisecond per call on a
+    tiny UNet, more on SDXL's, paid on every ``generate``). The answer is kept per UNet while its
+    first parameter keeps its dtype and device (``.to()``, casting and offloading change them)."""
+    first = next(iter(unet.parameters()), None)
+    probe = (first.dtype, first.device) if first is not None else ()
+    try:
+        hit = _PLACES.get(unet)
+    except TypeError:  # not weakly referenceable: ask every time
+        return unet.dtype, unet.device
+    if hit is not None and hit[0] == probe:
+        return hit[1]
+    place = (unet.dtype, unet.device)
+    _PLACES[unet] = (probe, place)
+    return place
+
+
+def from_eps(x: Tensor, eps: Tensor, levels: RowLevels) -> Prediction:
+    """The pair from an epsilon prediction: ``x0 = (x - s * eps) / alpha`` in float64; ``eps``
+    as the network gave it (in the latent's dtype)."""
+    if levels.shared is not None:
+        alpha, s = levels.shared
+        # A float64 copy of x, then in place: eps is widened inside the kernel (exactly).
+        x0 = x.to(torch.float64, copy=True).sub_(eps, alpha=s).div_(alpha)
+    else:
+        assert levels.alpha is not None and levels.s is not None
+        x0 = (x.to(torch.float64) - levels.s * eps.to(torch.float64)) / levels.alpha
+    return Prediction(x0.to(x.dtype), eps.to(x.dtype))
+
+
+def from_v(x: Tensor, v: Tensor, levels: RowLevels) -> Prediction:
+    """The pair from a v prediction, ``v = alpha * eps - s * x0``; with ``alpha^2 + s^2 = 1``:
+    ``x0 = alpha * x - s * v`` and ``eps = s * x + alpha * v`` (in float64)."""
+    x64, v64 = x.to(torch.float64), v.to(torch.float64)
+    alpha: Any = levels.alpha
+    s: Any = levels.s
+    if levels.shared is not None:
+        alpha, s = levels.shared
+    x0 = alpha * x64 - s * v64
+    eps = s * x64 + alpha * v64
+    return Prediction(x0.to(x.dtype), eps.to(x.dtype))
 
 
 def _is_sdxl(pipeline: Any) -> bool:

@@ -21,6 +21,8 @@ levels to the timestep argument the network expects and back.
 
 from __future__ import annotations
 
+import bisect
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
@@ -55,6 +57,20 @@ class Process:
         alpha = torch.where(inf, torch.zeros_like(alpha), alpha)
         s = torch.where(inf, torch.ones_like(s), s)
         return alpha, s
+
+    def point(self, sigma: float) -> tuple[float, float]:
+        """``(alpha, s)`` of one level, in Python floats (float64): `coefficients` for a single
+        level without a dozen tensor kernels (equal to it to within an ulp)."""
+        if math.isinf(sigma):
+            if self.name == "ve":
+                raise ValueError("a VE process has no finite latent at sigma = inf")
+            return 0.0, 1.0
+        if self.name == "vp":
+            alpha = 1.0 / math.sqrt(1.0 + sigma * sigma)
+            return alpha, sigma * alpha
+        if self.name == "flow":
+            return 1.0 / (1.0 + sigma), sigma / (1.0 + sigma)
+        return 1.0, sigma
 
     def init_noise_scale(self, sigma: float) -> float:
         """Standard deviation of the starting noise at level ``sigma``.
@@ -124,6 +140,22 @@ class TimestepTable:
         """Where DDIM ends: 0 with ``set_alpha_to_one``, else the level of ``alphas_cumprod[0]``."""
         return 0.0 if self.set_alpha_to_one else float(self.sigmas[0])
 
+    @cached_property
+    def _grid(self) -> tuple[float, list[float]]:
+        """The lowest level and the log-level grid as Python floats (for `timestep_of`)."""
+        levels = self.sigmas.tolist()
+        return levels[0], [math.log(v) for v in levels]
+
+    def timestep_of(self, sigma: float) -> float:
+        """`timestep` of one level, in Python floats: the same interpolation (grid levels give
+        exact integers) without a dozen tensor kernels; equal to `timestep` to within an ulp."""
+        lowest, grid = self._grid
+        log_s = min(math.log(max(sigma, lowest)), grid[-1])
+        hi = min(max(bisect.bisect_left(grid, log_s), 1), len(grid) - 1)
+        lo = hi - 1
+        w = (log_s - grid[lo]) / (grid[hi] - grid[lo])
+        return float(hi) if w >= 1.0 else lo + w
+
     def timestep(self, sigma: Tensor) -> Tensor:
         """Fractional timestep of a level, by linear interpolation in log-sigma.
 
@@ -150,3 +182,61 @@ def sigma_from_t(t: Tensor) -> Tensor:
 def t_from_sigma(sigma: Tensor) -> Tensor:
     """Rectified-flow time of a level: ``sigma / (1 + sigma)`` (1 at ``sigma = inf``)."""
     return Process("flow").coefficients(sigma)[1]
+
+
+@dataclass(frozen=True)
+class RowLevels:
+    """The levels of one network call's rows, in the forms an adapter needs them.
+
+    When every row sits at one level (a sampler's usual call), ``shared`` is its ``(alpha, s)``
+    pair as floats and the arithmetic uses scalars; otherwise ``alpha`` and ``s`` are float64
+    columns shaped to broadcast against the latents, on their device. ``timesteps`` is the
+    network's float32 timestep per row (None without a table).
+    """
+
+    alpha: Tensor | None
+    s: Tensor | None
+    timesteps: Tensor | None
+    shared: tuple[float, float] | None
+
+
+class LevelCache:
+    """`RowLevels` for each distinct tuple of levels, computed once and kept.
+
+    A sampler asks about the same few levels again and again (a zigzag three times per step), and
+    an adapter's own per-call work (the timestep lookup, the coefficients, moving them to the
+    device) would otherwise cost a dozen small kernels per call: on a small network that is a
+    percent of the call. Keys are the levels' exact float64 values, so a hit returns exactly
+    what a fresh computation would; past ``limit`` entries the cache starts over.
+    """
+
+    def __init__(self, process: Process, table: TimestepTable | None, limit: int = 1024) -> None:
+        self.process = process
+        self.table = table
+        self.limit = limit
+        self._rows: dict[tuple[tuple[float, ...], torch.device, int], RowLevels] = {}
+
+    def __call__(self, sigma: Tensor, device: torch.device, ndim: int) -> RowLevels:
+        levels = tuple(sigma.tolist())
+        key = (levels, device, ndim)
+        hit = self._rows.get(key)
+        if hit is not None:
+            return hit
+        shape = (len(levels),) + (1,) * (ndim - 1)
+        if len(set(levels)) == 1:  # one level for every row: scalar arithmetic
+            timesteps = None
+            if self.table is not None:
+                t = self.table.timestep_of(levels[0])
+                timesteps = torch.full(shape[:1], t, dtype=torch.float32, device=device)
+            hit = RowLevels(None, None, timesteps, self.process.point(levels[0]))
+        else:
+            sigma64 = sigma.to(torch.float64)
+            a64, s64 = self.process.coefficients(sigma64)
+            timesteps = None
+            if self.table is not None:
+                timesteps = self.table.timestep(sigma64).to(device=device, dtype=torch.float32)
+            hit = RowLevels(a64.view(shape).to(device), s64.view(shape).to(device), timesteps, None)
+        if len(self._rows) >= self.limit:
+            self._rows.clear()
+        self._rows[key] = hit
+        return hit

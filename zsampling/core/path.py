@@ -19,7 +19,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from zsampling.core.errors import ComponentFault, InvalidArgument, check_finite
+from zsampling.core.errors import ComponentFault, InvalidArgument, all_finite, check_finite
 from zsampling.core.events import Observer, StepEvent, StepKind
 from zsampling.core.guidance import Direction, GuidanceContext, Guider
 from zsampling.core.levels import Process
@@ -239,11 +239,13 @@ class SamplingPath:
         self, kind: StepKind, src: int, dst: int, x: Tensor, guidance: float | None, model: str
     ) -> Tensor:
         a, b = self._points[src], self._points[dst]
-        where = f"latent after {kind} step {src}->{dst} (sigma {a.sigma:.4g} -> {b.sigma:.4g})"
-        check_finite(x, where, self.nonfinite_hint)
-        event = StepEvent(kind, src, dst, a.sigma, b.sigma, x, guidance, model)
-        for observer in self.observers:
-            observer(event)
+        if not all_finite(x):
+            where = f"latent after {kind} step {src}->{dst} (sigma {a.sigma:.4g} -> {b.sigma:.4g})"
+            check_finite(x, where, self.nonfinite_hint)
+        if self.observers:
+            event = StepEvent(kind, src, dst, a.sigma, b.sigma, x, guidance, model)
+            for observer in self.observers:
+                observer(event)
         return x
 
     @staticmethod

@@ -37,8 +37,10 @@ class Prediction:
         with the same ``x`` at the same level, so is the result, at every level, with no division
         (this is why CFG needs no choice of space). Scale 0 gives ``self``, 1 gives ``cond``.
         """
+        # torch.add(u, c - u, alpha=scale): diffusers' u + scale * (c - u) in two kernels.
         return Prediction(
-            self.x0 + scale * (cond.x0 - self.x0), self.eps + scale * (cond.eps - self.eps)
+            torch.add(self.x0, cond.x0 - self.x0, alpha=scale),
+            torch.add(self.eps, cond.eps - self.eps, alpha=scale),
         )
 
     def reinterpret(self, x: Tensor, alpha: Tensor, s: Tensor) -> Prediction:
@@ -56,7 +58,14 @@ class Prediction:
         A guider that evaluated ``torch.cat([uncond_rows, cond_rows])`` in one model call gets
         ``uncond, cond = prediction.chunk(2)``.
         """
-        return [Prediction(a, b) for a, b in zip(self.x0.chunk(n), self.eps.chunk(n), strict=True)]
+        rows = self.x0.shape[0] // n
+        if rows * n != self.x0.shape[0]:
+            return [Prediction(a, b) for a, b in zip(self.x0.chunk(n), self.eps.chunk(n), strict=True)]
+        # Slices rather than chunk(): views either way, in a third of the time.
+        return [
+            Prediction(self.x0[k * rows : (k + 1) * rows], self.eps[k * rows : (k + 1) * rows])
+            for k in range(n)
+        ]
 
     def part(self, space: Space) -> Tensor:
         """The quantity ``space`` names: ``eps``, ``x0`` or ``velocity = eps - x0``."""

@@ -171,6 +171,11 @@ class BatchedGuider:
         self.conditionings = {"cond": self.cond, **self.conditionings}
         if self.uncond is not None:
             self.conditionings.setdefault("uncond", self.uncond)
+        # Per-call work done once: a path calls a guider with the same few levels, scales and
+        # conditionings again and again, and on a small network each small kernel counts.
+        self._embedded = isinstance(self.model, GuidanceEmbedding)
+        self._both: dict[str, Conditioning] = {}
+        self._rows: dict[tuple[int, float], Tensor] = {}
 
     def __call__(
         self, x: Tensor, sigma: float, scale: float, context: GuidanceContext | None = None
@@ -179,9 +184,13 @@ class BatchedGuider:
         self.counter.guided_calls += 1
         positive = self._conditioning(context.conditioning)
         batch = x.shape[0]
-        if isinstance(self.model, GuidanceEmbedding):
+        if self._embedded:
             self.counter.cond_rows += batch
-            return self.model.predict_guided(x, self._levels(x, sigma), positive, scale)
+            model: Any = self.model
+            prediction: Prediction = model.predict_guided(
+                x, self._levels(x, sigma), positive, scale
+            )
+            return prediction
         if not self.rule.active(context) or math.isclose(scale, 1.0):
             mode = "cond"
         elif scale == 0.0 and self.rule.unconditional_at_zero():
@@ -197,7 +206,7 @@ class BatchedGuider:
             return self.rule.conditional_only(cond, self._call(x, sigma, scale, context))
         if self.rule.skip_unused_branches and mode == "uncond":
             return self._evaluate(x, sigma, self.uncond, uncond_rows=batch)
-        both = {k: torch.cat([self.uncond[k], positive[k]]) for k in positive}
+        both = self._both_branches(context.conditioning, positive)
         uncond, cond = self._evaluate(
             torch.cat([x, x]), sigma, both, cond_rows=batch, uncond_rows=batch
         ).chunk(2)
@@ -217,17 +226,32 @@ class BatchedGuider:
                 f"one of the guider's conditionings {sorted(self.conditionings)}",
             ) from None
 
+    def _both_branches(self, name: str, positive: Conditioning) -> Conditioning:
+        """The unconditional rows, then ``positive``'s, per key: concatenated once per run."""
+        both = self._both.get(name)
+        if both is None:
+            assert self.uncond is not None
+            both = self._both[name] = {
+                k: torch.cat([self.uncond[k], positive[k]]) for k in positive
+            }
+        return both
+
     def _call(
         self, x: Tensor, sigma: float, scale: float, context: GuidanceContext
     ) -> GuidanceCall:
         process = self.model.process
-        alpha, s = process.coefficients(torch.tensor(float(sigma), dtype=torch.float64))
-        return GuidanceCall(
-            scale, float(sigma), float(alpha), float(s), context, x, process, self.state
-        )
+        alpha, s = process.point(float(sigma))
+        return GuidanceCall(scale, float(sigma), alpha, s, context, x, process, self.state)
 
     def _levels(self, x: Tensor, sigma: float) -> Tensor:
-        return torch.full((x.shape[0],), float(sigma), dtype=torch.float64)
+        """One float64 level per row (the same tensor for the same call shape: never written)."""
+        key = (int(x.shape[0]), float(sigma))
+        levels = self._rows.get(key)
+        if levels is None:
+            if len(self._rows) >= 1024:
+                self._rows.clear()
+            levels = self._rows[key] = torch.full(key[:1], key[1], dtype=torch.float64)
+        return levels
 
     def _evaluate(
         self, x: Tensor, sigma: float, cond: Conditioning, cond_rows: int = 0, uncond_rows: int = 0

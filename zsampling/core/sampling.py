@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from zsampling.core.cfg import CFG
-from zsampling.core.errors import ComponentFault, InvalidArgument, check_finite
+from zsampling.core.errors import ComponentFault, InvalidArgument, all_finite, check_finite
 from zsampling.core.events import Observer
 from zsampling.core.guidance import (
     CountedGuider,
@@ -149,7 +149,7 @@ def check_latents(out: object, given: Tensor, kind: str, name: str) -> None:
     if out.shape != given.shape or out.dtype != given.dtype or out.device != given.device:
         got = f"{tuple(out.shape)} {out.dtype} on {out.device}"
         raise ComponentFault(kind, name, f"returned {got}; expected {expected}")
-    if not bool(torch.isfinite(out).all()):
+    if not all_finite(out):
         bad = int((~torch.isfinite(out)).sum())
         raise ComponentFault(
             kind,

@@ -65,8 +65,13 @@ class Solver(Protocol):
 
 def ddim_step(x: Tensor, pred: Prediction, dst: LevelPoint) -> Tensor:
     """``x' = alpha_dst * x0 + s_dst * eps``: DDIM, identical to deterministic Euler in sigma."""
-    out = dst.alpha * pred.x0.to(torch.float64) + dst.s * pred.eps.to(torch.float64)
-    return out.to(x.dtype)
+    return _first_order(pred, dst).to(x.dtype)
+
+
+def _first_order(pred: Prediction, dst: LevelPoint) -> Tensor:
+    """``alpha_dst * x0 + s_dst * eps`` in float64 (a new tensor: the prediction is untouched)."""
+    out = pred.x0.to(torch.float64, copy=True).mul_(dst.alpha)
+    return out.add_(pred.eps, alpha=dst.s)  # eps is widened to float64 inside the kernel
 
 
 class DDIM(Component):
@@ -108,7 +113,7 @@ class DPMSolverPP2M(Component):
     def step(
         self, x: Tensor, pred: Prediction, src: LevelPoint, dst: LevelPoint, history: History | None
     ) -> Tensor:
-        first = dst.alpha * pred.x0.to(torch.float64) + dst.s * pred.eps.to(torch.float64)
+        first = _first_order(pred, dst)
         h = dst.lam - src.lam
         if history is None or not math.isfinite(h) or h == 0.0:
             return first.to(x.dtype)

@@ -13,6 +13,7 @@ integer timesteps even though diffusers keeps its sigmas in float32.
 from __future__ import annotations
 
 import inspect
+import json
 from typing import Any, ClassVar
 
 import torch
@@ -27,6 +28,9 @@ from zsampling.core.schedule import MAX_STEPS
 
 #: Relative distance within which a float32 scheduler sigma is taken for a training-grid level.
 SNAP_RTOL = 1e-5
+
+#: `Scheduler._derived` results: settings and config -> (the table's alphas, levels, noise factor).
+_DERIVED: dict[tuple[str, str], tuple[Tensor, Tensor, float]] = {}
 
 
 def scheduler_config(model: ModelAdapter, field: str, value: object) -> Any:
@@ -120,7 +124,39 @@ class Scheduler(Component):
         return sched
 
     def sigmas(self, model: ModelAdapter) -> Tensor:
+        return self._derived(model)[0].clone()
+
+    def noise_scale(self, model: ModelAdapter) -> float:
+        """The scheduler's starting-noise factor, expressed in the model's native (VP) space.
+
+        diffusers starts from ``init_noise_sigma * noise`` in the scheduler's space and feeds the
+        UNet ``scale_model_input`` of it, which is the VP latent; so the factor in VP space is
+        ``init_noise_sigma`` times what ``scale_model_input`` does to a one at the first step
+        (1 for DDIM and DPM-Solver; ``s(sigma_max)`` for "linspace" Euler).
+        """
+        return self._derived(model)[1]
+
+    def _derived(self, model: ModelAdapter) -> tuple[Tensor, float]:
+        """The levels and the noise factor, from one scheduler built once per settings and
+        model config (building one runs diffusers' config machinery: about a millisecond, which
+        a short run on a small model would otherwise pay twice per call)."""
+        config = scheduler_config(model, "schedule.scheduler", self.scheduler)
+        table = model.table
+        key = (self.model_dump_json(), json.dumps(dict(config), sort_keys=True, default=str))
+        hit = _DERIVED.get(key)
+        if hit is not None and table is not None and hit[0] is table.alphas_cumprod:
+            return hit[1], hit[2]
         sched = self.build(model)
+        levels = self._levels(sched, model)
+        probe = sched.scale_model_input(torch.ones(1, dtype=torch.float64), sched.timesteps[0])
+        scale = float(sched.init_noise_sigma) * float(probe[0])
+        if table is not None:
+            if len(_DERIVED) >= 64:
+                _DERIVED.clear()
+            _DERIVED[key] = (table.alphas_cumprod, levels, scale)
+        return levels, scale
+
+    def _levels(self, sched: Any, model: ModelAdapter) -> Tensor:
         table = model.table
         assert table is not None  # checked by scheduler_config
         timesteps = sched.timesteps.to(torch.float64)
@@ -145,15 +181,3 @@ class Scheduler(Component):
         if int(prev[-1]) < 0 and final is not None:
             levels[-1] = sigma_from_alpha_cumprod(torch.as_tensor(final))
         return levels
-
-    def noise_scale(self, model: ModelAdapter) -> float:
-        """The scheduler's starting-noise factor, expressed in the model's native (VP) space.
-
-        diffusers starts from ``init_noise_sigma * noise`` in the scheduler's space and feeds the
-        UNet ``scale_model_input`` of it, which is the VP latent; so the factor in VP space is
-        ``init_noise_sigma`` times what ``scale_model_input`` does to a one at the first step
-        (1 for DDIM and DPM-Solver; ``s(sigma_max)`` for "linspace" Euler).
-        """
-        sched = self.build(model)
-        probe = sched.scale_model_input(torch.ones(1, dtype=torch.float64), sched.timesteps[0])
-        return float(sched.init_noise_sigma) * float(probe[0])
