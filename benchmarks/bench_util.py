@@ -60,7 +60,7 @@ class Interleaved:
             f"{key}_q3": q3,
             f"{key}_high": per_round[-1],
             f"{key}_of_mins": scale * min(self.times[num]) / min(self.times[den]),
-            "rounds": len(per_round),
+            f"{key}_rounds" if key != "ratio" else "rounds": len(per_round),
         }
 
     def ms(self) -> dict[str, float]:

@@ -45,7 +45,7 @@ def adapter_pieces(model: DiffusersModel) -> None:
     x = torch.randn(4, 4, 16, 16)
     pieces = {
         "TimestepTable.timestep (per predict)": lambda: model.table.timestep(sigma),
-        "Process.coefficients (per predict)": lambda: _vp(sigma),
+        "Process.coefficients (per predict)": lambda: model.process.coefficients(sigma),
         "float64 x0/eps from eps (per predict)": lambda: (
             (x.to(torch.float64) - 0.5 * x.to(torch.float64)) / 0.7
         ).to(torch.float32),

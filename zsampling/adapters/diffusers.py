@@ -24,6 +24,7 @@ from pydantic import Field
 from torch import Tensor
 
 from zsampling.adapters.folders import PipelineFolder, load_pipeline_folder, pipeline_class
+from zsampling.core.casts import cast, wide_copy
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.levels import LevelCache, Process, RowLevels, TimestepTable
 from zsampling.core.model import Conditioning, ModelAdapter
@@ -60,10 +61,10 @@ class DiffusersModel:
             )
         # Reuse the scheduler's own tensor so our levels are bit-identical to diffusers'. A config
         # without set_alpha_to_one (Euler's) gets DDIMScheduler's default, as from_config would.
-        self.table = TimestepTable(
+        self.table = timestep_table(
             pipeline.scheduler.alphas_cumprod,
-            steps_offset=int(config.get("steps_offset", 0)),
-            set_alpha_to_one=bool(config.get("set_alpha_to_one", True)),
+            int(config.get("steps_offset", 0)),
+            bool(config.get("set_alpha_to_one", True)),
         )
         default = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
         self.height = int(height or default)
@@ -146,9 +147,11 @@ class DiffusersModel:
         """One UNet call at ``timestep = table.timestep(sigma)``, the latent fed as it is (in the
         UNet's dtype); the pair is derived in float64 and returned in the latent's dtype."""
         levels = self.levels(sigma, x.device, x.ndim)
-        added = {k: cond[k] for k in ("text_embeds", "time_ids") if k in cond}
+        added = None
+        if self.family == "sdxl":
+            added = {k: cond[k] for k in ("text_embeds", "time_ids") if k in cond}
         out = self.unet(
-            x.to(self.dtype),
+            cast(x, self.dtype),
             levels.timesteps,
             encoder_hidden_states=cond["encoder_hidden_states"],
             added_cond_kwargs=added or None,
@@ -200,6 +203,26 @@ class DiffusersModel:
         return DiffusersModel(pipeline, height=self.height, width=self.width)
 
 
+#: `timestep_table`'s tables, by the identity of the scheduler's ``alphas_cumprod`` and settings.
+_TABLES: dict[tuple[int, int, bool], TimestepTable] = {}
+
+
+def timestep_table(
+    alphas_cumprod: Tensor, steps_offset: int, set_alpha_to_one: bool
+) -> TimestepTable:
+    """The `TimestepTable` over a scheduler's own ``alphas_cumprod`` tensor (so our levels are
+    bit-identical to diffusers'), one per tensor and settings: its derived grids are computed
+    once, not on every ``generate``. (Each table holds its tensor, so an id is never reused
+    while its entry lives; at most 64 are kept.)"""
+    key = (id(alphas_cumprod), steps_offset, set_alpha_to_one)
+    table = _TABLES.get(key)
+    if table is None or table.alphas_cumprod is not alphas_cumprod:
+        if len(_TABLES) >= 64:
+            _TABLES.clear()
+        table = _TABLES[key] = TimestepTable(alphas_cumprod, steps_offset, set_alpha_to_one)
+    return table
+
+
 #: What `unet_place` found, per UNet: (its first parameter's dtype and device, the answer).
 _PLACES: weakref.WeakKeyDictionary[Any, tuple[tuple[Any, ...], tuple[torch.dtype, torch.device]]]
 _PLACES = weakref.WeakKeyDictionary()
@@ -229,11 +252,11 @@ def from_eps(x: Tensor, eps: Tensor, levels: RowLevels) -> Prediction:
     if levels.shared is not None:
         alpha, s = levels.shared
         # A float64 copy of x, then in place: eps is widened inside the kernel (exactly).
-        x0 = x.to(torch.float64, copy=True).sub_(eps, alpha=s).div_(alpha)
+        x0 = wide_copy(x).sub_(eps, alpha=s).div_(alpha)
     else:
         assert levels.alpha is not None and levels.s is not None
-        x0 = (x.to(torch.float64) - levels.s * eps.to(torch.float64)) / levels.alpha
-    return Prediction(x0.to(x.dtype), eps.to(x.dtype))
+        x0 = (wide_copy(x) - levels.s * cast(eps, torch.float64)) / levels.alpha
+    return Prediction(cast(x0, x.dtype), cast(eps, x.dtype))
 
 
 def from_v(x: Tensor, v: Tensor, levels: RowLevels) -> Prediction:

@@ -92,8 +92,9 @@ def all_finite(x: Any) -> bool:
 
     import torch
 
-    wide = torch.float64 if x.dtype == torch.float64 else torch.float32
-    if math.isfinite(float(x.sum(dtype=wide))):
+    # float32 and float64 sum in their own dtype; half precision sums in float32 (no overflow).
+    total = x.sum() if x.dtype in (torch.float32, torch.float64) else x.sum(dtype=torch.float32)
+    if math.isfinite(float(total)):
         return True
     return bool(torch.isfinite(x).all())
 

@@ -186,10 +186,25 @@ class CountedGuider:
         return self.guider(x, sigma, scale, context)
 
 
+#: `call_problem`'s answers for instances of a class (their ``__call__`` is the class's).
+_CLASS_PROBLEMS: dict[type, str | None] = {}
+
+
 def call_problem(guider: Any) -> str | None:
     """Why the path cannot call ``guider`` as a `Guider`, or None."""
     if not callable(guider):
         return f"bind() returned {type(guider).__name__}, which is not callable"
+    kind = type(guider)
+    by_class = kind.__module__ not in ("builtins", "functools") and "__call__" in vars(kind)
+    if by_class and kind in _CLASS_PROBLEMS:  # inspecting a signature costs ~0.1 ms per run
+        return _CLASS_PROBLEMS[kind]
+    problem = _signature_problem(guider)
+    if by_class:
+        _CLASS_PROBLEMS[kind] = problem
+    return problem
+
+
+def _signature_problem(guider: Any) -> str | None:
     try:
         signature = inspect.signature(guider)
     except (TypeError, ValueError):

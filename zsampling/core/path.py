@@ -76,11 +76,12 @@ class SamplingPath:
             for g, a, n in zip(self.sigmas, alpha, s, strict=True)
         ]
         self._history: dict[tuple[int, int], History] = {}
+        self._steps = len(self._points) - 1
 
     @property
     def steps(self) -> int:
         """Number of steps T (levels t_0 .. t_T)."""
-        return len(self._points) - 1
+        return self._steps
 
     def point(self, i: int) -> LevelPoint:
         """Level ``i`` with its coefficients."""
@@ -204,8 +205,8 @@ class SamplingPath:
         conditioning: str,
     ) -> Prediction:
         guider = self._guider(model)
-        context = GuidanceContext(at, self.steps, direction, conditioning)
-        pred = guider(x, self.point(at).sigma, guidance, context)
+        sigma = self.point(at).sigma
+        pred = guider(x, sigma, guidance, GuidanceContext(at, self._steps, direction, conditioning))
         if not isinstance(pred, Prediction):
             got = f"returned {type(pred).__name__}, not a zsampling Prediction(x0, eps)"
             raise ComponentFault(

@@ -58,14 +58,7 @@ class Prediction:
         A guider that evaluated ``torch.cat([uncond_rows, cond_rows])`` in one model call gets
         ``uncond, cond = prediction.chunk(2)``.
         """
-        rows = self.x0.shape[0] // n
-        if rows * n != self.x0.shape[0]:
-            return [Prediction(a, b) for a, b in zip(self.x0.chunk(n), self.eps.chunk(n), strict=True)]
-        # Slices rather than chunk(): views either way, in a third of the time.
-        return [
-            Prediction(self.x0[k * rows : (k + 1) * rows], self.eps[k * rows : (k + 1) * rows])
-            for k in range(n)
-        ]
+        return [Prediction(a, b) for a, b in zip(self.x0.chunk(n), self.eps.chunk(n), strict=True)]
 
     def part(self, space: Space) -> Tensor:
         """The quantity ``space`` names: ``eps``, ``x0`` or ``velocity = eps - x0``."""

@@ -16,6 +16,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
+from zsampling.core.casts import cast, wide_copy
 from zsampling.core.component import Component
 from zsampling.core.prediction import Prediction
 
@@ -65,12 +66,12 @@ class Solver(Protocol):
 
 def ddim_step(x: Tensor, pred: Prediction, dst: LevelPoint) -> Tensor:
     """``x' = alpha_dst * x0 + s_dst * eps``: DDIM, identical to deterministic Euler in sigma."""
-    return _first_order(pred, dst).to(x.dtype)
+    return cast(_first_order(pred, dst), x.dtype)
 
 
 def _first_order(pred: Prediction, dst: LevelPoint) -> Tensor:
     """``alpha_dst * x0 + s_dst * eps`` in float64 (a new tensor: the prediction is untouched)."""
-    out = pred.x0.to(torch.float64, copy=True).mul_(dst.alpha)
+    out = wide_copy(pred.x0).mul_(dst.alpha)
     return out.add_(pred.eps, alpha=dst.s)  # eps is widened to float64 inside the kernel
 
 
