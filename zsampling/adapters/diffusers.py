@@ -24,7 +24,7 @@ from pydantic import Field
 from torch import Tensor
 
 from zsampling.adapters.folders import PipelineFolder, load_pipeline_folder, pipeline_class
-from zsampling.core.casts import cast, wide_copy
+from zsampling.core.casts import cast, prediction_dtype, wide_copy
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.levels import LevelCache, Process, RowLevels, TimestepTable
 from zsampling.core.model import Conditioning, ModelAdapter
@@ -248,7 +248,7 @@ def unet_place(unet: Any) -> tuple[torch.dtype, torch.device]:
 
 def from_eps(x: Tensor, eps: Tensor, levels: RowLevels) -> Prediction:
     """The pair from an epsilon prediction: ``x0 = (x - s * eps) / alpha`` in float64; ``eps``
-    as the network gave it (in the latent's dtype)."""
+    as the network gave it. Both in `prediction_dtype` (the latent's; float32 for half)."""
     if levels.shared is not None:
         alpha, s = levels.shared
         # A float64 copy of x, then in place: eps is widened inside the kernel (exactly).
@@ -256,7 +256,8 @@ def from_eps(x: Tensor, eps: Tensor, levels: RowLevels) -> Prediction:
     else:
         assert levels.alpha is not None and levels.s is not None
         x0 = (wide_copy(x) - levels.s * cast(eps, torch.float64)) / levels.alpha
-    return Prediction(cast(x0, x.dtype), cast(eps, x.dtype))
+    dtype = prediction_dtype(x.dtype)
+    return Prediction(cast(x0, dtype), cast(eps, dtype))
 
 
 def from_v(x: Tensor, v: Tensor, levels: RowLevels) -> Prediction:
@@ -269,7 +270,8 @@ def from_v(x: Tensor, v: Tensor, levels: RowLevels) -> Prediction:
         alpha, s = levels.shared
     x0 = alpha * x64 - s * v64
     eps = s * x64 + alpha * v64
-    return Prediction(x0.to(x.dtype), eps.to(x.dtype))
+    dtype = prediction_dtype(x.dtype)
+    return Prediction(cast(x0, dtype), cast(eps, dtype))
 
 
 def _is_sdxl(pipeline: Any) -> bool:

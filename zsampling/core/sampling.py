@@ -110,7 +110,7 @@ def sample(
     if noise is None:
         if len(seeds) != batch:
             raise InvalidArgument("seeds", list(seeds), f"one seed per prompt ({batch})")
-        noise, generators = initial_noise(model.latent_shape(), seeds)
+        noise, generators = initial_noise(model.latent_shape(), seeds, model.dtype)
     else:
         generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
         if noise.shape[0] != batch:
@@ -132,7 +132,8 @@ def sample(
             if scheduled is not None
             else model.process.init_noise_scale(float(path.sigmas[0]))
         )
-    x = noise.to(device=model.device) * noise_scale
+    # Latents live in the model's dtype (as a pipeline's do); the steps compute in float64.
+    x = noise.to(device=model.device, dtype=model.dtype) * noise_scale
     out = sampler.sample(x, path)
     check_latents(out, x, "sampler", getattr(sampler, "name", type(sampler).__name__))
     return SampleResult(out, path.sigmas, counter)
