@@ -291,6 +291,11 @@ class DiffusersAdapter(PipelineFolder):
     variant: str | None = Field(
         None, description="Weights variant to load, e.g. 'fp16' (diffusion_pytorch_model.fp16.*)."
     )
+    compile: bool = Field(
+        False,
+        description="torch.compile the UNet (compiles during the first step: both CFG branches, "
+        "and a zigzag's unconditional zag; never again in a run).",
+    )
 
     def pipeline_class(self) -> str:
         """The pipeline class named by the folder's ``model_index.json``, checked."""
@@ -298,4 +303,6 @@ class DiffusersAdapter(PipelineFolder):
 
     def load(self) -> ModelAdapter:
         pipe = load_pipeline_folder(self.path, PIPELINES, self.dtype, self.device, self.variant)
+        if self.compile:
+            pipe.unet = torch.compile(pipe.unet)
         return DiffusersModel(pipe, height=self.height, width=self.width)
