@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 PROMPTS = ["a red cube", "a cat on a mat"]
@@ -23,8 +24,11 @@ MIN_ROUNDS = 7
 class Interleaved:
     """Arms timed round by round; call `round` from ``benchmark.pedantic``."""
 
-    def __init__(self, arms: dict[str, Callable[[], Any]]) -> None:
+    def __init__(
+        self, arms: dict[str, Callable[[], Any]], sync: Callable[[], None] | None = None
+    ) -> None:
         self.arms = arms
+        self.sync = sync or (lambda: None)  # e.g. torch.cuda.synchronize: time finished work
         self.times: dict[str, list[float]] = {name: [] for name in arms}
         self.outputs: dict[str, Any] = {}
         self._flip = False
@@ -39,8 +43,10 @@ class Interleaved:
             names.reverse()
         self._flip = not self._flip
         for name in names:
+            self.sync()
             start = time.perf_counter()
             self.outputs[name] = self.arms[name]()
+            self.sync()
             self.times[name].append(time.perf_counter() - start)
 
     def ratio(self, num: str, den: str, scale: float = 1.0, key: str = "ratio") -> dict[str, Any]:
@@ -71,3 +77,35 @@ class Interleaved:
 def verdict(value: float, target: float, op: str) -> dict[str, Any]:
     met = {"<=": value <= target, "<": value < target, ">=": value >= target}[op]
     return {"target": f"{op} {target:g}", "met": bool(met)}
+
+
+@contextmanager
+def networks_stubbed(pipe: Any, memo: dict[str, Any] | None = None) -> Iterator[Any]:
+    """The pipeline with its networks (UNet or transformer, text encoders) answering every call
+    with the output of their first real call: what is left of a run is the glue around the
+    networks, zsampling's or diffusers'. ``memo`` keeps those outputs across uses (so a network
+    runs once, not once per use); the networks are restored afterwards."""
+    memo = {} if memo is None else memo
+    names = ("unet", "transformer", "text_encoder", "text_encoder_2")
+    modules = {n: getattr(pipe, n) for n in names if getattr(pipe, n, None) is not None}
+    real = {n: m.forward for n, m in modules.items()}
+    own = {n: m.__dict__.get("forward") for n, m in modules.items()}  # e.g. accelerate's hooks
+
+    def remembering(name: str) -> Any:
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            if name not in memo:
+                memo[name] = real[name](*args, **kwargs)
+            return memo[name]
+
+        return forward
+
+    try:
+        for name, module in modules.items():
+            module.forward = remembering(name)
+        yield pipe
+    finally:
+        for name, module in modules.items():
+            if own[name] is None:
+                del module.forward  # the class's own forward again
+            else:
+                module.forward = own[name]

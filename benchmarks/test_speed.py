@@ -8,8 +8,6 @@ targets are reported, never asserted: only correctness (identical latents) is as
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -19,6 +17,7 @@ from bench_util import (
     PROMPTS,
     SEEDS,
     Interleaved,
+    networks_stubbed,
     verdict,
 )
 
@@ -185,32 +184,6 @@ class PrecomputedModel:
         return x
 
 
-@contextmanager
-def networks_stubbed(pipe: Any) -> Iterator[Any]:
-    """The pipeline with its UNet and text encoder answering every call with the output of their
-    first (real) call: what is left of a run is the glue around the networks, zsampling's or
-    diffusers'. Restored afterwards."""
-    real = {name: getattr(pipe, name).forward for name in ("unet", "text_encoder")}
-
-    def remembering(name: str) -> Any:
-        first: list[Any] = []
-
-        def forward(*args: Any, **kwargs: Any) -> Any:
-            if not first:
-                first.append(real[name](*args, **kwargs))
-            return first[0]
-
-        return forward
-
-    try:
-        for name in real:
-            getattr(pipe, name).forward = remembering(name)
-        yield pipe
-    finally:
-        for name, forward in real.items():
-            getattr(pipe, name).forward = forward
-
-
 def test_framework_overhead_per_step(benchmark: Any, tiny_sd: Any) -> None:
     """(c) What a run adds to the networks' time, per step, against one tiny-UNet call.
 
@@ -295,9 +268,9 @@ def test_framework_overhead_per_step(benchmark: Any, tiny_sd: Any) -> None:
         core_step_us=1e6 * statistics.median(runs.times["core"]) / steps,
         **runs.ratio("diffusers", "unet", scale=1.0 / steps, key="diffusers_ratio"),
         **runs.ratio("core", "unet", scale=1.0 / steps, key="core_ratio"),
-        core_zigzag_per_guided_call_ratio=runs.ratio(
-            "core_zigzag", "unet", scale=1.0 / zig_calls
-        )["ratio"],
+        core_zigzag_per_guided_call_ratio=runs.ratio("core_zigzag", "unet", scale=1.0 / zig_calls)[
+            "ratio"
+        ],
         **verdict(ratio["ratio"], 0.01, "<"),
     )
 

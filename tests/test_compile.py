@@ -101,7 +101,7 @@ def test_the_adapter_compiles_its_unet_on_request(tiny_sd_dir: Any) -> None:
 
 @pytest.mark.slow
 def test_an_inductor_compiled_unet_gives_the_eager_latents(tiny_sd: DiffusersModel) -> None:
-    """Slow (inductor compiles C++ for the tiny UNet: about a minute on 2 CPUs)."""
+    """Slow (inductor compiles C++ for the tiny UNet: 6 minutes on 2 busy CPUs)."""
     torch._dynamo.reset()
     zig = Zigzag(guidance=5.0)
     eager = sample(tiny_sd, zig, prompts=PROMPTS, seeds=SEEDS, schedule=Uniform(steps=STEPS))

@@ -43,3 +43,12 @@ def test_official_mode_differs_from_target_mode(tiny_sd: DiffusersModel) -> None
     official = sample(tiny_sd, Zigzag(guidance=GAMMA1, inversion="official"), **kw)
     target = sample(tiny_sd, Zigzag(guidance=GAMMA1, inversion="target"), **kw)
     assert float((official.latents - target.latents).abs().max()) > 1e-2
+
+
+def test_official_mode_matches_the_released_sdxl_loop(tiny_sdxl: DiffusersModel) -> None:
+    """The released code is an SDXL pipeline: pooled text and size ids included."""
+    noise = latents_noise(SEEDS)
+    ref = released_zigzag(tiny_sdxl.pipeline, PROMPTS, noise, STEPS, GAMMA1, GAMMA2)
+    zig = Zigzag(guidance=GAMMA1, inversion="official", inversion_guidance=GAMMA2)
+    ours = sample(tiny_sdxl, zig, prompts=PROMPTS, seeds=SEEDS, schedule=Uniform(steps=STEPS))
+    assert float((ours.latents - ref).abs().max()) <= 1e-4
