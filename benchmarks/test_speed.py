@@ -7,6 +7,7 @@ targets are reported, never asserted: only correctness (identical latents) is as
 
 from __future__ import annotations
 
+import copy
 import statistics
 from typing import Any
 
@@ -76,12 +77,15 @@ def test_standard_vs_pipeline(benchmark: Any, tiny_sd: Any) -> None:
 ZIGZAG_CASES = {
     # id: (image size px, prompts, rounds, also time zsampling with both CFG branches)
     "32px": (32, 2, 9, True),
-    "128px": (128, 1, 3, False),
+    "128px": (128, 1, 7, False),
 }
-# Same-latents tolerance. 1e-4 (the parity tests') at 32 px; at 128 px, 16x as many values of the
-# same magnitude (~60) carry the float32 (released loop) vs float64 (zsampling) rounding drift of
-# 28 steps further in the tail (measured 1.2e-4 = 2 ** -13, i.e. 2e-6 relative).
-ZIGZAG_ATOL = {"32px": ATOL, "128px": 5e-4}
+# Same latents, to the released loop's own rounding: the loop steps in float32, zsampling in
+# float64, and over 28 UNet calls each drifts from exact arithmetic by float32 rounding. The
+# benchmark measures that drift in the same run (the released loop once more with the pipeline in
+# float64) and asks zsampling to stay within DRIFTS of it. Measured: zsampling differs from the
+# loop by 2.0x (32 px) and 1.9x (128 px) the loop's own drift from float64 (9.9e-5 and 1.1e-4 on
+# latents up to 52 and 60).
+DRIFTS = 3.0
 
 
 @pytest.mark.parametrize("case", list(ZIGZAG_CASES))
@@ -126,6 +130,10 @@ def test_zigzag_vs_official_loop(benchmark: Any, tiny_sd: Any, case: str) -> Non
     ref = runs.outputs["official"]
     diff = max(float((runs.outputs[k] - ref).abs().max()) for k in arms)
     largest = float(ref.abs().max())
+    exact = released_zigzag(
+        copy.deepcopy(pipe).to(torch.float64), prompts, noise.double(), STEPS, GUIDANCE, 0.0
+    )
+    drift = float((exact - ref).abs().max())  # the released loop's own float32 rounding
     skipping = counters["skip=True"]
     both_rows = 2 * n_prompts * skipping.guided_calls
     assert both_rows == sum(official_rows)
@@ -138,7 +146,8 @@ def test_zigzag_vs_official_loop(benchmark: Any, tiny_sd: Any, case: str) -> Non
         setup=f"tiny SD, {size}px, {n_prompts} prompt(s), T={STEPS}, lambda=T-1, "
         f"gamma1={GUIDANCE:g}",
         max_abs_diff=diff,
-        atol=ZIGZAG_ATOL[case],
+        released_float32_drift=drift,
+        diff_in_drifts=diff / drift,
         max_abs_latent=largest,
         **ratio,
         **runs.ms(),
@@ -150,7 +159,7 @@ def test_zigzag_vs_official_loop(benchmark: Any, tiny_sd: Any, case: str) -> Non
         unet_calls_official=len(official_rows),
         **verdict(ratio["ratio"], 0.85, "<="),
     )
-    assert diff <= ZIGZAG_ATOL[case], (diff, largest)
+    assert diff <= DRIFTS * drift, (diff, drift, largest)
 
 
 class PrecomputedModel:
