@@ -2,8 +2,8 @@
 
 Not a benchmark test (no pytest): ``python benchmarks/where_time_goes.py``. One thread. Prints
 the median time of one tiny-UNet call at batch 1, 2 and 4 for 16x16 and 64x64 latents (with a
-fit ``fixed + per_row * batch``), and of the non-network pieces of ``DiffusersModel.predict``
-at batch 4, to explain the ratios in docs/benchmarks.md.
+fit ``fixed + per_row * batch``), and the best time of each non-network piece of a standard step
+at batch 2 (one prompt with CFG), to explain the ratios in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ import timeit
 
 import torch
 
-from zsampling.adapters.diffusers import DiffusersModel
-from zsampling.core.errors import check_finite
+from zsampling.adapters.diffusers import DiffusersModel, from_eps
+from zsampling.core.errors import all_finite
+from zsampling.core.levels import LevelCache
+from zsampling.core.solvers import LevelPoint, ddim_step
 from zsampling.testing.tiny import tiny_sd_pipeline
 
 
@@ -41,15 +43,26 @@ def unet_costs(unet: torch.nn.Module) -> None:
 
 
 def adapter_pieces(model: DiffusersModel) -> None:
-    sigma = torch.full((4,), 3.0, dtype=torch.float64)
-    x = torch.randn(4, 4, 16, 16)
+    """The non-network work of one standard step at batch 2 (1 prompt + CFG), piece by piece."""
+    sigma = torch.full((2,), 3.0, dtype=torch.float64)
+    x = torch.randn(2, 4, 16, 16)
+    eps = torch.randn(2, 4, 16, 16)
+    seen = LevelCache(model.process, model.table)
+    levels = seen(sigma, x.device, x.ndim)
+    pred = from_eps(x, eps, levels)
+    uncond, cond = pred.chunk(2)
+    dst = LevelPoint(2.0, *model.process.point(2.0))
     pieces = {
-        "TimestepTable.timestep (per predict)": lambda: model.table.timestep(sigma),
-        "Process.coefficients (per predict)": lambda: model.process.coefficients(sigma),
-        "float64 x0/eps from eps (per predict)": lambda: (
-            (x.to(torch.float64) - 0.5 * x.to(torch.float64)) / 0.7
-        ).to(torch.float32),
-        "check_finite (per step)": lambda: check_finite(x, "x"),
+        "levels of a new level (LevelCache miss: every predict of standard sampling)": lambda: (
+            LevelCache(model.process, model.table)(sigma, x.device, x.ndim)
+        ),
+        "levels seen before (LevelCache hit: zigzag's repeated levels)": lambda: seen(
+            sigma, x.device, x.ndim
+        ),
+        "x0 from eps in float64 (per predict)": lambda: from_eps(x, eps, levels),
+        "CFG combination of both halves (per guided call)": lambda: uncond.guided(cond, 5.0),
+        "DDIM step in float64 (per step)": lambda: ddim_step(x[:1], uncond, dst),
+        "all_finite (per step)": lambda: all_finite(x[:1]),
     }
     for name, fn in pieces.items():
         best = min(timeit.repeat(fn, number=200, repeat=5)) / 200

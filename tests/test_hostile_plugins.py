@@ -510,7 +510,7 @@ def test_a_core_error_never_blames_an_unrelated_plugin(
     registry = build_registry([("samplers-plugin", module.Plugin())], entry_points=False)
     monkeypatch.setattr("zsampling.plugins.manager.default_registry", lambda: registry)
     # A core bug, raised from C code called by zsampling/core/path.py: no plugin frame at all.
-    monkeypatch.setattr("zsampling.core.path.check_finite", divmod)
+    monkeypatch.setattr("zsampling.core.path.all_finite", divmod)
     box = Sandbox(tmp_path)
     box.refused(
         ["run", str(box.good()), "-q"],

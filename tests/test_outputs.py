@@ -121,7 +121,8 @@ def test_sigkill_then_resume_png(tmp_path: Path) -> None:
 
 def test_sigkill_then_resume(tmp_path: Path) -> None:
     config, out = write_config(tmp_path, steps=150)
-    cmd = [sys.executable, "-m", "zsampling", "run", str(config), "-q"]
+    # Four batches of two, so the kill lands between batches' writes.
+    cmd = [sys.executable, "-m", "zsampling", "run", str(config), "-q", "-s", "run.batch_size=2"]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ONE_THREAD
     )
@@ -277,7 +278,7 @@ def with_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
             "sampler.use=exploding",
             "sampler 'exploding' (plugin 'buggy-plugin') failed while generating",
         ),
-        ("model.use=oom-analytic", "out of memory while generating"),
+        ("model.use=oom-analytic", "out of memory while generating a batch of 8 items"),
     ],
 )
 def test_failures_are_explained(tmp_path: Path, override: str, expected: str) -> None:
@@ -289,5 +290,7 @@ def test_failures_are_explained(tmp_path: Path, override: str, expected: str) ->
     flat = " ".join(result.output.split())
     assert result.exit_code == 1, flat
     assert expected in flat
+    if "oom" in override:
+        assert "Lower run.batch_size" in flat
     assert "Traceback" not in result.output
     assert not list(out.glob("*.safetensors"))

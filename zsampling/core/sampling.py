@@ -132,8 +132,9 @@ def sample(
             if scheduled is not None
             else model.process.init_noise_scale(float(path.sigmas[0]))
         )
-    # Latents live in the model's dtype (as a pipeline's do); the steps compute in float64.
-    x = noise.to(device=model.device, dtype=model.dtype) * noise_scale
+    # Drawn noise is in the model's dtype (as a pipeline's latents are); given noise keeps its
+    # dtype (as a pipeline's given latents do). The steps compute in float64 either way.
+    x = noise.to(device=model.device) * noise_scale
     out = sampler.sample(x, path)
     check_latents(out, x, "sampler", getattr(sampler, "name", type(sampler).__name__))
     return SampleResult(out, path.sigmas, counter)

@@ -138,9 +138,9 @@ def failure(exc: BaseException, doing: str, culprit: Culprit | str) -> RunFailur
     text = one_line(exc)
     if _out_of_memory(exc):
         return RunFailure(
-            f"out of memory while {doing} ({text}). Lower the resolution or the number of rows "
-            "per call (guider.skip_unused_branches = true), use dtype = 'float16' or 'bfloat16', "
-            "or free the device for this run."
+            f"out of memory while {doing} ({text}). Lower run.batch_size, the resolution or the "
+            "number of rows per call (guider.skip_unused_branches = true), use dtype = "
+            "'float16' or 'bfloat16', or free the device for this run."
         )
     return RunFailure(f"{culprit} failed while {doing}: {text}")
 

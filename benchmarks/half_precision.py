@@ -1,0 +1,78 @@
+"""Half precision against diffusers: how far apart the final latents end, and from float32.
+
+Not a benchmark test (no timing): ``python benchmarks/half_precision.py``. For the tiny SD and
+SDXL pipelines (random weights, saved and loaded with ``from_pretrained`` in each dtype), 10 steps
+of standard sampling at guidance 5 on two prompts, it prints the relative distance
+``||a - b|| / ||b||`` between zsampling's final latents and diffusers' ``pipe(...)`` in the same
+dtype, and each one's distance from diffusers' float32 run. tests/test_half_precision.py asserts
+bounds on the same quantities.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from zsampling import Standard
+from zsampling.adapters.diffusers import DiffusersAdapter
+from zsampling.integrations.diffusers import generate
+from zsampling.testing.tiny import latents_noise, write_tiny_pipeline
+
+PROMPTS = ["a red cube", "a cat on a mat"]
+SEEDS = [3, 4]
+STEPS = 10
+GUIDANCE = 5.0
+
+
+def relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.double() - b.double()).norm() / b.double().norm())
+
+
+def pipeline_latents(pipe: Any, dtype: torch.dtype) -> torch.Tensor:
+    out = pipe(
+        PROMPTS,
+        latents=latents_noise(SEEDS).to(dtype),
+        output_type="latent",
+        guidance_scale=GUIDANCE,
+        num_inference_steps=STEPS,
+    )
+    return out.images  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    print(
+        "| model | dtype | zsampling vs diffusers, same dtype | diffusers vs its float32 run "
+        "| zsampling vs diffusers' float32 run |"
+    )
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for family in ("sd", "sdxl"):
+            folder = write_tiny_pipeline(Path(tmp) / family, "sdxl" if family == "sdxl" else "sd")
+            reference: Any = DiffusersAdapter(path=str(folder)).load()
+            full = pipeline_latents(reference.pipeline, torch.float32)
+            for name in ("float16", "bfloat16"):
+                dtype = getattr(torch, name)
+                model: Any = DiffusersAdapter(path=str(folder), dtype=name).load()
+                model.pipeline.set_progress_bar_config(disable=True)
+                ours = generate(
+                    model.pipeline,
+                    PROMPTS,
+                    sampler=Standard(guidance=GUIDANCE),
+                    steps=STEPS,
+                    seed=SEEDS,
+                    output_type="latent",
+                )
+                assert isinstance(ours, torch.Tensor)
+                theirs = pipeline_latents(model.pipeline, dtype)
+                print(
+                    f"| {family.upper()} | {name} | {relative(ours, theirs):.2e} "
+                    f"| {relative(theirs, full):.2e} | {relative(ours, full):.2e} |"
+                )
+
+
+if __name__ == "__main__":
+    main()
