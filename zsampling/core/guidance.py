@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from zsampling.core.levels import Process, TimestepTable
-from zsampling.core.model import Conditioning, GuidanceEmbedding, ModelAdapter
+from zsampling.core.model import Conditioning, ModelAdapter, embeds_guidance
 from zsampling.core.prediction import Prediction
 
 Direction = Literal["denoise", "invert", "predict"]
@@ -167,7 +167,7 @@ def counted(model: ModelAdapter, counter: EvaluationCounter) -> ModelAdapter:
     """``model`` counting its calls into ``counter`` (as it is, when it already does)."""
     if isinstance(model, CountedModel) and model.counter is counter:
         return model
-    if isinstance(model, GuidanceEmbedding):
+    if embeds_guidance(model):
         return CountedGuidedModel(model, counter)
     return CountedModel(model, counter)
 

@@ -25,7 +25,7 @@ import bisect
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor
@@ -184,14 +184,14 @@ def t_from_sigma(sigma: Tensor) -> Tensor:
     return Process("flow").coefficients(sigma)[1]
 
 
-@dataclass(frozen=True)
-class RowLevels:
+class RowLevels(NamedTuple):
     """The levels of one network call's rows, in the forms an adapter needs them.
 
     When every row sits at one level (a sampler's usual call), ``shared`` is its ``(alpha, s)``
-    pair as floats and the arithmetic uses scalars; otherwise ``alpha`` and ``s`` are float64
-    columns shaped to broadcast against the latents, on their device. ``timesteps`` is the
-    network's float32 timestep per row (None without a table).
+    pair as floats, the arithmetic uses scalars and ``timesteps`` is one float32 timestep (shape
+    ``(1,)``: networks broadcast it over the batch, as they do a pipeline's ``t``). Otherwise
+    ``alpha`` and ``s`` are float64 columns shaped to broadcast against the latents, on their
+    device, and ``timesteps`` has one entry per row. ``timesteps`` is None without a table.
     """
 
     alpha: Tensor | None
@@ -201,35 +201,38 @@ class RowLevels:
 
 
 class LevelCache:
-    """`RowLevels` for each distinct tuple of levels, computed once and kept.
+    """`RowLevels` for each level (or tuple of levels) asked about, computed once and kept.
 
-    A sampler asks about the same few levels again and again (a zigzag three times per step), and
-    an adapter's own per-call work (the timestep lookup, the coefficients, moving them to the
+    An adapter's own per-call work (the timestep lookup, the coefficients, moving them to the
     device) would otherwise cost a dozen small kernels per call: on a small network that is a
-    percent of the call. Keys are the levels' exact float64 values, so a hit returns exactly
-    what a fresh computation would; past ``limit`` entries the cache starts over.
+    percent of the call. A call whose rows share one level (a sampler's usual call) is keyed by
+    that level, whatever the batch, and costs a few scalar operations the first time; a zigzag
+    asks about each level three times. Keys are the levels' exact float64 values, so a hit
+    returns exactly what a fresh computation would; past ``limit`` entries the cache starts over.
     """
 
     def __init__(self, process: Process, table: TimestepTable | None, limit: int = 1024) -> None:
         self.process = process
         self.table = table
         self.limit = limit
-        self._rows: dict[tuple[tuple[float, ...], torch.device, int], RowLevels] = {}
+        self._rows: dict[tuple[object, torch.device, int], RowLevels] = {}
 
     def __call__(self, sigma: Tensor, device: torch.device, ndim: int) -> RowLevels:
-        levels = tuple(sigma.tolist())
-        key = (levels, device, ndim)
+        levels = sigma.tolist()
+        first = levels[0]
+        shared = all(v == first for v in levels)
+        key = (first if shared else tuple(levels), device, ndim)
         hit = self._rows.get(key)
         if hit is not None:
             return hit
-        shape = (len(levels),) + (1,) * (ndim - 1)
-        if len(set(levels)) == 1:  # one level for every row: scalar arithmetic
+        if shared:  # one level for every row: scalar arithmetic
             timesteps = None
             if self.table is not None:
-                t = self.table.timestep_of(levels[0])
-                timesteps = torch.full(shape[:1], t, dtype=torch.float32, device=device)
-            hit = RowLevels(None, None, timesteps, self.process.point(levels[0]))
+                t = self.table.timestep_of(first)
+                timesteps = torch.tensor([t], dtype=torch.float32, device=device)
+            hit = RowLevels(None, None, timesteps, self.process.point(first))
         else:
+            shape = (len(levels),) + (1,) * (ndim - 1)
             sigma64 = sigma.to(torch.float64)
             a64, s64 = self.process.coefficients(sigma64)
             timesteps = None

@@ -71,9 +71,9 @@ class SamplingPath:
         self.generators = list(generators)
         self.nonfinite_hint = nonfinite_hint
         alpha, s = process.coefficients(self.sigmas)
-        self._points = [
-            LevelPoint(float(g), float(a), float(n))
-            for g, a, n in zip(self.sigmas, alpha, s, strict=True)
+        self._points = [  # tolist(): one conversion, not three tensor item reads per level
+            LevelPoint(g, a, n)
+            for g, a, n in zip(self.sigmas.tolist(), alpha.tolist(), s.tolist(), strict=True)
         ]
         self._history: dict[tuple[int, int], History] = {}
         self._steps = len(self._points) - 1

@@ -39,7 +39,7 @@ from zsampling.core.component import Component
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.guidance import EvaluationCounter, GuidanceContext, counted
 from zsampling.core.levels import Process
-from zsampling.core.model import Conditioning, GuidanceEmbedding, ModelAdapter
+from zsampling.core.model import Conditioning, ModelAdapter, embeds_guidance
 from zsampling.core.prediction import Prediction, Space
 
 
@@ -173,7 +173,7 @@ class BatchedGuider:
             self.conditionings.setdefault("uncond", self.uncond)
         # Per-call work done once: a path calls a guider with the same few levels, scales and
         # conditionings again and again, and on a small network each small kernel counts.
-        self._embedded = isinstance(self.model, GuidanceEmbedding)
+        self._embedded = embeds_guidance(self.model)
         self._both: dict[str, Conditioning] = {}
         self._rows: dict[tuple[int, float], Tensor] = {}
 

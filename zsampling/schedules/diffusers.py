@@ -13,7 +13,6 @@ integer timesteps even though diffusers keeps its sigmas in float32.
 from __future__ import annotations
 
 import inspect
-import json
 from typing import Any, ClassVar
 
 import torch
@@ -29,8 +28,8 @@ from zsampling.core.schedule import MAX_STEPS
 #: Relative distance within which a float32 scheduler sigma is taken for a training-grid level.
 SNAP_RTOL = 1e-5
 
-#: `Scheduler._derived` results: settings and config -> (the table's alphas, levels, noise factor).
-_DERIVED: dict[tuple[str, str], tuple[Tensor, Tensor, float]] = {}
+#: `Scheduler._derived` results: (settings, config id) -> (config, alphas, levels, noise factor).
+_DERIVED: dict[tuple[str, int], tuple[Any, Tensor, Tensor, float]] = {}
 
 
 def scheduler_config(model: ModelAdapter, field: str, value: object) -> Any:
@@ -142,10 +141,17 @@ class Scheduler(Component):
         a short run on a small model would otherwise pay twice per call)."""
         config = scheduler_config(model, "schedule.scheduler", self.scheduler)
         table = model.table
-        key = (self.model_dump_json(), json.dumps(dict(config), sort_keys=True, default=str))
+        # Keyed by the config object (a pipeline's scheduler keeps one) and checked to be it
+        # and the same alphas: the entry holds both, so their ids cannot be reused meanwhile.
+        key = (self.model_dump_json(), id(config))
         hit = _DERIVED.get(key)
-        if hit is not None and table is not None and hit[0] is table.alphas_cumprod:
-            return hit[1], hit[2]
+        if (
+            hit is not None
+            and hit[0] is config
+            and table is not None
+            and hit[1] is table.alphas_cumprod
+        ):
+            return hit[2], hit[3]
         sched = self.build(model)
         levels = self._levels(sched, model)
         probe = sched.scale_model_input(torch.ones(1, dtype=torch.float64), sched.timesteps[0])
@@ -153,7 +159,7 @@ class Scheduler(Component):
         if table is not None:
             if len(_DERIVED) >= 64:
                 _DERIVED.clear()
-            _DERIVED[key] = (table.alphas_cumprod, levels, scale)
+            _DERIVED[key] = (config, table.alphas_cumprod, levels, scale)
         return levels, scale
 
     def _levels(self, sched: Any, model: ModelAdapter) -> Tensor:
