@@ -29,8 +29,9 @@ the starting noise is ``sigma_max * noise`` as in k-diffusion). ``predict`` retu
 latent) eps is taken from the denoiser at the model's smallest level.
 
 A denoiser with a discrete ``sigmas`` table (every ``k_diffusion.external.DiscreteSchedule``) gets
-a `TimestepTable` built from it, so the ``uniform``, ``scheduler``-free ``align-your-steps`` and ``karras``
-schedules all work; pass ``family="sd"`` or ``"sdxl"`` for the ``align-your-steps`` schedule's auto choice.
+a `TimestepTable` built from it, so the ``uniform``, ``scheduler``-free ``align-your-steps`` and
+``karras`` schedules all work; pass ``family="sd"`` or ``"sdxl"`` for the ``align-your-steps``
+schedule's auto choice.
 """
 
 from __future__ import annotations

@@ -1,0 +1,295 @@
+"""Testbeds: a model, its prompts, and an independent way to judge what it made.
+
+A testbed gives everything a fair comparison needs and nothing a method could tune against:
+
+- the model (and a weaker one of the same family, for W2SD), a schedule and a default guidance;
+- items: every prompt several times, **each item with its own seed** (item ``k`` uses seed
+  ``base + k``), so intervals computed over items are intervals over distinct noises;
+- ``judge(latents, prompts)``: per-item alignment (``logp``: the log-probability of the whole
+  prompt; ``accuracy``: every part right) and the features set-level fidelity is measured in;
+- held-out real data: a ``reference`` set per prompt (what generated sets are compared with) and a
+  disjoint ``real`` arm, judged exactly like a generated arm, which must beat every CFG arm on any
+  fidelity metric that ranks (the sanity gate, `zsampling.evaluation.frontier`).
+
+Three testbeds ship: ``analytic`` (a Gaussian mixture: exact posterior, exact samples),
+``digits`` (the embedded digits model, judged by the CNN judge of `zsampling.digits.judge`) and
+``pairs`` (the digit-pairs model: two digits per prompt, mostly seen as twins in training).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, cast
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from zsampling.core.model import ModelAdapter
+from zsampling.core.schedule import Schedule
+from zsampling.core.solvers import Solver
+from zsampling.metrics.sets import ClassSets
+from zsampling.schedules import Uniform
+
+Judged = tuple[dict[str, np.ndarray], np.ndarray]
+"""Per-item alignment statistics by name, and per-item features (N, d)."""
+
+
+@dataclass(frozen=True)
+class RealSet:
+    """Held-out real data for a testbed's prompts: samples and the prompt each one answers."""
+
+    samples: Tensor
+    prompts: list[str]
+
+
+@dataclass
+class Testbed:
+    """One testbed; see the module docstring. Build with the functions below."""
+
+    name: str
+    title: str
+    load: Callable[[], ModelAdapter]
+    load_weak: Callable[[], ModelAdapter]
+    prompts: list[str]
+    items_per_prompt: int
+    steps: int
+    guidance: float
+    sweep: list[float]
+    judge_fn: Callable[[Tensor, list[str]], Judged]
+    reference_fn: Callable[[], RealSet]
+    real_fn: Callable[[int], RealSet]
+    base_seed: int = 1000
+    notes: str = ""
+    schedule_template: Any = None
+    """A schedule component to use (at each arm's steps) instead of uniform DDIM timesteps."""
+    solver: Solver | None = None
+    """The solver every arm uses (default: DDIM)."""
+    _cache: dict[str, object] = field(default_factory=dict, repr=False)
+
+    def schedule(self, steps: int | None = None) -> Schedule:
+        """The testbed's schedule (uniform DDIM timesteps unless a template is set), at ``steps``
+        if given."""
+        n = steps or self.steps
+        if self.schedule_template is not None:
+            return cast(Schedule, self.schedule_template.model_copy(update={"steps": n}))
+        return Uniform(steps=n)
+
+    def items(self) -> tuple[list[str], list[int]]:
+        """Prompts and seeds of every item: prompt-major, one distinct seed per item."""
+        prompts = [p for p in self.prompts for _ in range(self.items_per_prompt)]
+        return prompts, [self.base_seed + k for k in range(len(prompts))]
+
+    def model(self) -> ModelAdapter:
+        if "model" not in self._cache:
+            self._cache["model"] = self.load()
+        return self._cache["model"]  # type: ignore[return-value]
+
+    def weak_model(self) -> ModelAdapter:
+        if "weak" not in self._cache:
+            self._cache["weak"] = self.load_weak()
+        return self._cache["weak"]  # type: ignore[return-value]
+
+    def judge(self, latents: Tensor, prompts: list[str]) -> Judged:
+        return self.judge_fn(latents, prompts)
+
+    def judge_quality(self) -> dict[str, Any]:
+        """What the judge is worth: exact for the analytic testbed; for the digits testbeds the
+        CNN judge's held-out accuracy and calibration error on single real digits."""
+        if self.name == "analytic":
+            return {"exact": True}
+        from zsampling.digits.judge import judge
+
+        j = judge()
+        return {"held_out_accuracy": j.accuracy, "ece": j.ece, "temperature": j.temperature}
+
+    @cached_property
+    def reference(self) -> ClassSets:
+        ref = self.reference_fn()
+        _, features = self.judge(ref.samples, ref.prompts)
+        return ClassSets.group(features, ref.prompts)
+
+    @cached_property
+    def real(self) -> RealSet:
+        """The held-out real arm, as many items per prompt as it can have (<= items_per_prompt)."""
+        return self.real_fn(self.items_per_prompt)
+
+    @property
+    def per_class(self) -> int:
+        """Items per prompt that pooled (size-dependent) measures use, for every arm alike."""
+        counts = [self.real.prompts.count(p) for p in self.prompts]
+        return min([*counts, self.items_per_prompt])
+
+
+# -- analytic ----------------------------------------------------------------------------------
+
+
+def analytic_testbed(items_per_prompt: int = 100, prompts: list[str] | None = None) -> Testbed:
+    """The 3-class 2-D mixture: exact posterior (alignment) and exact samples (fidelity)."""
+    from zsampling.adapters.analytic import AnalyticModel, GaussianMixture, demo_mixture
+
+    mixture = demo_mixture()
+    names = list(mixture.class_names)
+    chosen = prompts or names
+
+    def weak() -> ModelAdapter:
+        # A blurrier model of the same data: every component's variance inflated by 50%.
+        return AnalyticModel(
+            GaussianMixture(
+                mixture.means,
+                mixture.variances * 1.5,
+                mixture.weights,
+                mixture.labels,
+                mixture.class_names,
+            )
+        )
+
+    def judge(latents: Tensor, prompts: list[str]) -> Judged:
+        x = latents.reshape(latents.shape[0], -1).to(torch.float64)
+        labels = torch.tensor([names.index(p) for p in prompts])
+        post = mixture.class_posterior(x)
+        chosen = post[torch.arange(len(prompts)), labels].clamp(min=1e-300)
+        stats = {
+            "logp": chosen.log().numpy(),
+            "accuracy": (post.argmax(1) == labels).double().numpy(),
+        }
+        return stats, x.numpy()
+
+    def exact(per_class: int, seed: int) -> RealSet:
+        gen = torch.Generator().manual_seed(seed)
+        samples = [mixture.sample(per_class, gen, label=names.index(c)) for c in chosen]
+        return RealSet(torch.cat(samples), [c for c in chosen for _ in range(per_class)])
+
+    return Testbed(
+        name="analytic",
+        title="Analytic 3-class mixture (exact posterior, exact samples)",
+        load=lambda: AnalyticModel(mixture),
+        load_weak=weak,
+        prompts=chosen,
+        items_per_prompt=items_per_prompt,
+        steps=20,
+        guidance=2.0,
+        sweep=[1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0],
+        judge_fn=judge,
+        reference_fn=lambda: exact(400, seed=1),
+        real_fn=lambda n: exact(n, seed=2),
+        notes="alignment: exact posterior of the requested class; features: the sample itself",
+    )
+
+
+# -- the digits models -------------------------------------------------------------------------
+
+
+def _digit_judge(slots: int) -> Callable[[Tensor, list[str]], Judged]:
+    """Judge each 8x8 part with the CNN judge: log p of the whole prompt (parts independent),
+    every part right, and the parts' features side by side."""
+    from zsampling.digits.data import class_index
+    from zsampling.digits.judge import judge as load_judge
+
+    def judge(latents: Tensor, prompts: list[str]) -> Judged:
+        j = load_judge()
+        x = latents.clamp(-1, 1)
+        logp = np.zeros(len(prompts))
+        right = np.ones(len(prompts), dtype=bool)
+        feats = []
+        for s in range(slots):
+            part = x[..., 8 * s : 8 * (s + 1)]
+            labels = np.array([class_index(p.split()[s]) for p in prompts])
+            probs = j.probabilities(part)
+            logp += np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-300, 1.0))
+            right &= probs.argmax(1) == labels
+            feats.append(j.features(part))
+        return {"logp": logp, "accuracy": right.astype(float)}, np.concatenate(feats, axis=1)
+
+    return judge
+
+
+def _real_digits(split_index: int, prompts: list[str], per_prompt: int, seed: int) -> RealSet:
+    """Real images for each prompt from a held-out half: for one-digit prompts every digit of
+    that class (up to ``per_prompt``); for pairs, ``per_prompt`` distinct random combinations of
+    a left and a right digit of the half."""
+    from zsampling.digits.data import class_index, held_out_halves
+
+    half = held_out_halves()[split_index]
+    rng = np.random.default_rng(seed)
+    images, names = [], []
+    for prompt in prompts:
+        digits = [int(class_index(p) or 0) for p in prompt.split()]
+        pools = [torch.nonzero(half.labels == d).flatten().numpy() for d in digits]
+        chosen: list[tuple[int, ...]]
+        if len(digits) == 1:
+            chosen = [(int(i),) for i in pools[0][:per_prompt]]
+        else:
+            combos = math.prod(len(p) for p in pools)
+            flat = rng.choice(combos, size=min(per_prompt, combos), replace=False)
+            positions = np.array(np.unravel_index(flat, [len(p) for p in pools])).T
+            chosen = [tuple(int(pools[s][k]) for s, k in enumerate(c)) for c in positions]
+        for combo in chosen:
+            images.append(torch.cat([half.images[i] for i in combo], dim=-1))
+            names.append(prompt)
+    return RealSet(torch.stack(images), names)
+
+
+def digits_testbed(items_per_prompt: int = 30, prompts: list[str] | None = None) -> Testbed:
+    """The embedded digits model, every digit, judged by the CNN judge."""
+    from zsampling.adapters.digits import DigitsAdapter
+    from zsampling.digits.data import CLASSES
+
+    prompts = prompts or list(CLASSES)
+    return Testbed(
+        name="digits",
+        title="Embedded digits model (one digit per prompt)",
+        load=lambda: DigitsAdapter().load(),
+        load_weak=lambda: DigitsAdapter(weak=True).load(),
+        prompts=prompts,
+        items_per_prompt=items_per_prompt,
+        steps=15,
+        guidance=1.5,
+        sweep=[0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0],
+        judge_fn=_digit_judge(1),
+        reference_fn=lambda: _real_digits(0, prompts, 10**6, seed=3),
+        real_fn=lambda n: _real_digits(1, prompts, n, seed=4),
+        notes="alignment: the calibrated judge's log p of the digit; features: judge features",
+    )
+
+
+PAIR_PROMPTS = [f"{a} {(a + shift) % 10}" for a in range(10) for shift in (3, 7)]
+"""The hard prompts: two different digits (each digit twice on each side), a combination the
+pairs model saw about 0.15 / 90 of its training time."""
+
+
+def pairs_testbed(items_per_prompt: int = 16, prompts: list[str] | None = None) -> Testbed:
+    """The digit-pairs model on prompts of two different digits."""
+    from zsampling.adapters.digits import DigitPairsAdapter
+
+    prompts = prompts or list(PAIR_PROMPTS)
+    return Testbed(
+        name="pairs",
+        title="Digit pairs: two different digits per prompt (the hard prompts)",
+        load=lambda: DigitPairsAdapter().load(),
+        load_weak=lambda: DigitPairsAdapter(weak=True).load(),
+        prompts=prompts,
+        items_per_prompt=items_per_prompt,
+        steps=15,
+        guidance=1.0,
+        sweep=[0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0],
+        judge_fn=_digit_judge(2),
+        reference_fn=lambda: _real_digits(0, prompts, 300, seed=5),
+        real_fn=lambda n: _real_digits(1, prompts, n, seed=6),
+        notes="alignment: log p of both digits and both right; features: both halves' judge "
+        "features",
+    )
+
+
+TESTBEDS: dict[str, Callable[..., Testbed]] = {
+    "analytic": analytic_testbed,
+    "digits": digits_testbed,
+    "pairs": pairs_testbed,
+}
+
+
+MODEL_TESTBEDS = {"analytic": "analytic", "digits": "digits", "digit-pairs": "pairs"}
+"""Which testbed judges the samples of which model adapter (``[model] use = ...``)."""
