@@ -10,13 +10,16 @@ download or a network.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,14 +103,18 @@ def _have(*modules: str) -> bool:
     return all(importlib.util.find_spec(m) is not None for m in modules)
 
 
-@pytest.mark.skipif(
-    not _have("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python"),
-    reason="needs the [dev] extras (mkdocs-material, mkdocstrings[python])",
-)
-def test_mkdocs_build_is_strict_clean(tmp_path: Path) -> None:
+DOCS_EXTRAS = ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python")
+
+
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The documentation site, built strictly (any warning fails the build)."""
+    if not _have(*DOCS_EXTRAS):
+        pytest.skip("needs the [dev] extras (mkdocs-material, mkdocstrings[python])")
+    site = tmp_path_factory.mktemp("site")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -115,7 +122,96 @@ def test_mkdocs_build_is_strict_clean(tmp_path: Path) -> None:
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert (tmp_path / "site" / "api" / "index.html").exists()
+    return site
+
+
+def test_mkdocs_build_is_strict_clean(built_site: Path) -> None:
+    assert (built_site / "api" / "index.html").exists()
+    for asset in (
+        "javascripts/katex.js",
+        "vendor/katex/katex.min.js",
+        "vendor/katex/katex.min.css",
+    ):
+        assert (built_site / asset).is_file(), asset
+
+
+def headless_chromium() -> Any:
+    """A headless Chromium (selenium) that cannot resolve any host name: offline by force.
+
+    Skips, saying what to install, where there is none; under CI (``CI`` set) that is a failure
+    instead, since .ci/run installs it.
+    """
+    browser = next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
+    driver = shutil.which("chromedriver")
+    missing = []
+    if not _have("selenium"):
+        missing.append("selenium (pip install selenium)")
+    if browser is None or driver is None:
+        missing.append("Chromium and its driver (apt-get install chromium chromium-driver)")
+    if missing:
+        reason = "the rendered-site test needs " + " and ".join(missing)
+        if os.environ.get("CI"):
+            pytest.fail(reason + "; .ci/run installs them")
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(browser)
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+    ):
+        options.add_argument(flag)
+    return webdriver.Chrome(options=options, service=Service(executable_path=str(driver)))
+
+
+RENDERED = """
+const article = document.querySelector("article");
+const visible = article.cloneNode(true);
+visible.querySelectorAll(".katex-mathml").forEach((node) => node.remove());
+const main = [...document.fonts].filter((f) => f.family.replace(/"/g, "") === "KaTeX_Main");
+return {
+  formulas: article.querySelectorAll(".arithmatex").length,
+  rendered: article.querySelectorAll(".arithmatex .katex").length,
+  errors: article.querySelectorAll(".katex-error").length,
+  text: visible.textContent,
+  fonts: main.map((f) => f.status),
+};
+"""
+
+
+def test_the_built_site_renders_its_math_offline(built_site: Path) -> None:
+    """The Concepts page in a real headless browser with no network: every formula typeset by
+    the bundled KaTeX with its fonts, no TeX source left in the visible text."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = headless_chromium()
+    try:
+        browser.get((built_site / "concepts" / "index.html").as_uri())
+        # wait until typeset with the fonts in; what is checked is the page as it is then
+        with contextlib.suppress(TimeoutException):
+            WebDriverWait(browser, 30).until(
+                lambda b: b.execute_script(
+                    "return document.readyState === 'complete' && "
+                    "document.querySelectorAll('article .arithmatex .katex').length > 0 && "
+                    "[...document.fonts].every((f) => f.status !== 'loading')"
+                )
+            )
+        page = browser.execute_script(RENDERED)
+    finally:
+        browser.quit()
+    assert page["formulas"] > 50, page["formulas"]
+    assert page["rendered"] == page["formulas"], "formulas left untypeset"
+    assert page["errors"] == 0
+    text = page["text"]
+    for raw in ("\\(", "\\)", "\\[", "\\]", "\\sigma", "\\varepsilon", "\\gamma"):
+        assert raw not in text, f"raw TeX {raw!r} on the rendered page"
+    assert "loaded" in page["fonts"]  # the bundled woff2 fonts, not a fallback font
 
 
 @pytest.mark.slow

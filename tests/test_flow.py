@@ -17,8 +17,8 @@ from torch import Tensor
 
 from zsampling import Euler, Karras, Standard, Zigzag, sample
 from zsampling.adapters.flow import FlowMatchModel, SD3Adapter
+from zsampling.core.cfg import CFG
 from zsampling.core.errors import InvalidArgument
-from zsampling.core.guidance import CFG
 from zsampling.core.levels import Process, sigma_from_t, t_from_sigma
 from zsampling.core.path import SamplingPath
 from zsampling.integrations.diffusers import generate

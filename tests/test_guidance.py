@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import pytest
 import torch
+from pydantic import BaseModel
+from spies import ModelSpy
 
-from zsampling import CFG, InvalidArgument
+from zsampling import (
+    CFG,
+    DDIM,
+    GuidanceCall,
+    GuidanceRule,
+    InvalidArgument,
+    Prediction,
+    SamplingPath,
+    Standard,
+    Uniform,
+    Zigzag,
+    sample,
+)
 from zsampling.adapters.analytic import AnalyticModel
+from zsampling.core.errors import RunFailure
 
 
 def branches(model: AnalyticModel, x: torch.Tensor, sigma: float):  # type: ignore[no-untyped-def]
@@ -58,3 +75,159 @@ def test_no_uncond_branch_needs_scale_one(analytic: AnalyticModel) -> None:
     guider(torch.zeros(1, 2), 1.0, 1.0)
     with pytest.raises(InvalidArgument, match=r"guidance = 2\.0"):
         guider(torch.zeros(1, 2), 1.0, 2.0)
+
+
+# --- the guider contract, as a plugin author meets it ----------------------------------------
+
+
+class SumOfBranches(GuidanceRule):
+    """A rule plugin in five lines: only its combine."""
+
+    name: ClassVar[str] = "sum-of-branches"
+
+    def combine(self, cond: torch.Tensor, uncond: torch.Tensor, call: GuidanceCall) -> torch.Tensor:
+        return uncond + call.scale * (cond - uncond) + 0.0 * call.sigma
+
+
+class Unbatched(BaseModel):
+    """A guider written against the protocol alone: two unbatched model calls, no counting."""
+
+    name: ClassVar[str] = "unbatched"
+
+    def bind(self, model: Any, cond: Any, uncond: Any, counter: Any = None) -> Any:
+        levels = lambda x, sigma: torch.full((x.shape[0],), sigma, dtype=torch.float64)  # noqa: E731
+
+        def guider(x: torch.Tensor, sigma: float, scale: float, context: Any = None) -> Prediction:
+            c = model.predict(x, levels(x, sigma), cond)
+            u = model.predict(x, levels(x, sigma), uncond)
+            return u.guided(c, scale)
+
+        return guider
+
+
+def test_costs_are_counted_whoever_wrote_the_guider(analytic: AnalyticModel) -> None:
+    """The core counts guided calls, model calls and rows: a rule guider makes one batched call
+    per guided call; a protocol-only guider that counts nothing is still counted right."""
+    run = {"prompts": ["red", "blue"], "seeds": [0, 1], "schedule": Uniform(steps=5)}
+    sampler = Zigzag(guidance=3.0, inversion_guidance=0.5)
+    guided = 5 + 2 * 4
+    rule = sample(analytic, sampler, guider=SumOfBranches(), **run)  # type: ignore[arg-type]
+    assert rule.counter.as_dict() == {
+        "guided_calls": guided,
+        "model_calls": guided,
+        "rows": 4 * guided,
+        "cond_rows": 2 * guided,
+        "uncond_rows": 2 * guided,
+    }
+    plain = sample(analytic, sampler, guider=Unbatched(), **run)  # type: ignore[arg-type]
+    assert (plain.counter.guided_calls, plain.counter.model_calls, plain.counter.rows) == (
+        guided,
+        2 * guided,
+        4 * guided,
+    )
+    torch.testing.assert_close(plain.latents, rule.latents)
+    cfg = sample(analytic, sampler, guider=CFG(), **run)  # type: ignore[arg-type]
+    torch.testing.assert_close(cfg.latents, rule.latents)
+
+
+class NotCallable(BaseModel):
+    name: ClassVar[str] = "not-callable"
+
+    def bind(self, model: Any, cond: Any, uncond: Any, counter: Any = None) -> Any:
+        return {"cond": cond}
+
+
+class OldSignature(BaseModel):
+    name: ClassVar[str] = "old-signature"
+
+    def bind(self, model: Any, cond: Any, uncond: Any, counter: Any = None) -> Any:
+        return lambda x, sigma, scale: model.predict(x, sigma, cond)
+
+
+class ReturnsTensor(BaseModel):
+    name: ClassVar[str] = "returns-tensor"
+
+    def bind(self, model: Any, cond: Any, uncond: Any, counter: Any = None) -> Any:
+        return lambda x, sigma, scale, context=None: x
+
+
+@pytest.mark.parametrize(
+    ("guider", "message"),
+    [
+        (
+            NotCallable(),
+            "guider 'not-callable' does not follow the guider contract: bind() "
+            "returned dict, which is not callable",
+        ),
+        (
+            OldSignature(),
+            "guider 'old-signature' does not follow the guider contract: bind() "
+            "returned function, callable as (x, sigma, scale); the path calls it as "
+            "guider(x, sigma, scale, context=None)",
+        ),
+        (
+            ReturnsTensor(),
+            "the guider of model 'main' (CountedGuider) returned Tensor, not a "
+            "zsampling Prediction(x0, eps)",
+        ),
+    ],
+    ids=["not-callable", "old-signature", "returns-tensor"],
+)
+def test_a_guider_breaking_the_contract_is_named(
+    analytic: AnalyticModel, guider: Any, message: str
+) -> None:
+    with pytest.raises(RunFailure) as info:
+        sample(
+            analytic,
+            Standard(guidance=2.0),
+            prompts=["red"],
+            schedule=Uniform(steps=3),
+            guider=guider,
+        )
+    assert str(info.value) == message
+
+
+def test_a_move_may_name_the_conditioning(analytic: AnalyticModel) -> None:
+    """``conditioning="uncond"`` makes the negative prompt the positive branch of that move:
+    at scale 1 it is the unconditional prediction; an unknown name is refused."""
+    cond, uncond = analytic.encode(["red"], ["blue"])
+    sigmas = Uniform(steps=4).sigmas(analytic)
+    path = SamplingPath(
+        sigmas, analytic.process, {"main": CFG().bind(analytic, cond, uncond)}, DDIM()
+    )
+    x = torch.tensor([[0.3, -0.2]])
+    negative = path.predict(x, 1, 1.0, conditioning="uncond")
+    direct = analytic.predict(x, torch.full((1,), float(sigmas[1]), dtype=torch.float64), uncond)
+    torch.testing.assert_close(negative.eps, direct.eps)
+    with pytest.raises(InvalidArgument, match=r"conditioning = 'style' is invalid: one of"):
+        path.denoise(x, 0, 2.0, conditioning="style")
+
+
+class EmbeddedScale(ModelSpy):
+    """A model whose network takes the guidance scale (FLUX-dev style): records each scale."""
+
+    def __init__(self, model: AnalyticModel) -> None:
+        super().__init__(model)
+        self.scales: list[float] = []
+
+    def predict(self, x: torch.Tensor, sigma: torch.Tensor, cond: Any) -> Prediction:
+        raise AssertionError("a guidance-embedding model gets predict_guided")
+
+    def predict_guided(
+        self, x: torch.Tensor, sigma: torch.Tensor, cond: Any, scale: float
+    ) -> Prediction:
+        self.scales.append(scale)
+        return self.model.predict(x, sigma, cond)
+
+
+def test_a_model_that_embeds_the_scale_gets_each_calls_scale(analytic: AnalyticModel) -> None:
+    model = EmbeddedScale(analytic)
+    result = sample(
+        model,  # type: ignore[arg-type]
+        Zigzag(guidance=3.5, inversion_guidance=1.0),
+        prompts=["red"],
+        schedule=Uniform(steps=4),
+    )
+    assert model.scales == [3.5, 1.0, 3.5] * 3 + [3.5]
+    c = result.counter
+    assert (c.guided_calls, c.model_calls, c.rows, c.uncond_rows) == (10, 10, 10, 0)

@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "zsampling.patches": 1,
     "zsampling.metrics": 1,
     "zsampling.observers": 1,
+    "zsampling.guiders": 1,
     "zsampling.testing": 1,
     # 2. the plugin system: hooks, registry, built-ins
     "zsampling.plugins": 2,

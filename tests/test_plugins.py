@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import pytest
 import torch
+from plugin_install import pip_install
 from pydantic import BaseModel
 from safetensors.torch import load_file
 from typer.testing import CliRunner
@@ -250,24 +251,7 @@ def test_broken_entry_point_is_reported_and_the_rest_work(tmp_path: Path) -> Non
 @pytest.fixture(scope="module")
 def installed_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example plugin really pip-installed (into a target folder put on PYTHONPATH)."""
-    site = tmp_path_factory.mktemp("site")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(site),
-            str(EXAMPLE),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return site
+    return pip_install(EXAMPLE, tmp_path_factory.mktemp("example") / "site")
 
 
 def test_third_party_sampler_found_via_entry_point(installed_example: Path, tmp_path: Path) -> None:

@@ -16,12 +16,15 @@ __version__ = VERSION
 
 _EXPORTS: dict[str, str] = {
     "AlignYourSteps": "zsampling.schedules",
-    "CFG": "zsampling.core.guidance",
+    "CFG": "zsampling.core.cfg",
     "Component": "zsampling.core.component",
     "DDIM": "zsampling.core.solvers",
     "DPMSolverPP2M": "zsampling.core.solvers",
     "Euler": "zsampling.core.solvers",
     "EvaluationCounter": "zsampling.core.guidance",
+    "GuidanceCall": "zsampling.core.rules",
+    "GuidanceContext": "zsampling.core.guidance",
+    "GuidanceRule": "zsampling.core.rules",
     "Guider": "zsampling.core.guidance",
     "InvalidArgument": "zsampling.core.errors",
     "Karras": "zsampling.schedules",
@@ -56,6 +59,9 @@ __all__ = [
     "DPMSolverPP2M",
     "Euler",
     "EvaluationCounter",
+    "GuidanceCall",
+    "GuidanceContext",
+    "GuidanceRule",
     "Guider",
     "InvalidArgument",
     "Karras",
@@ -94,14 +100,16 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from zsampling.core.cfg import CFG
     from zsampling.core.component import Component
     from zsampling.core.errors import InvalidArgument, NonFiniteLatents, ZSamplingError
     from zsampling.core.events import StepEvent, TrajectoryRecorder
-    from zsampling.core.guidance import CFG, EvaluationCounter, Guider
+    from zsampling.core.guidance import EvaluationCounter, GuidanceContext, Guider
     from zsampling.core.levels import Process, TimestepTable
     from zsampling.core.model import ModelAdapter
     from zsampling.core.path import SamplingPath
     from zsampling.core.prediction import Prediction
+    from zsampling.core.rules import GuidanceCall, GuidanceRule
     from zsampling.core.sampler import ReflectiveSampler
     from zsampling.core.sampling import SampleResult, initial_noise, sample
     from zsampling.core.schedule import Schedule

@@ -211,7 +211,7 @@ def plugins(
                 else k
                 for k, v in c.settings_schema().get("properties", {}).items()
             )
-            table.add_row(c.kind, c.name, fields or "-", c.summary)
+            table.add_row(c.kind, escape(c.name), escape(fields or "-"), escape(c.summary))
         if p.components:
             console.print(table)
 

@@ -1,22 +1,43 @@
-"""Classifier-free guidance with the scale chosen per call, and the count of what it cost."""
+"""The guider contract: what a ``[guider]`` component makes, what the path calls, what is counted.
+
+A guider *component* holds settings; ``bind(model, cond, uncond, counter)`` makes the run's
+*guider* for one model and one batch of conditioning. The path calls that guider once per guided
+prediction, ``guider(x, sigma, scale, context=...)``, with the scale of that call: Z-Sampling
+denoises at ``guidance`` and inverts at ``inversion_guidance`` through the same guider, so the
+scale is an argument of each call, never a setting.
+
+Most guiders need only a combine rule: derive from `zsampling.core.rules.GuidanceRule` and the
+base evaluates the branches in one batched model call, counts it, skips the branch a scale does
+not need and calls your ``combine``. A guider that needs full control implements `Guider` itself.
+
+Costs are counted by the core, whichever way a guider is written: `zsampling.core.sampling.sample`
+hands ``bind`` a model that counts its own calls and rows, and counts the guided calls made.
+"""
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
 
-from zsampling.core.component import Component
-from zsampling.core.errors import InvalidArgument
-from zsampling.core.model import Conditioning, ModelAdapter
+from zsampling.core.levels import Process, TimestepTable
+from zsampling.core.model import Conditioning, GuidanceEmbedding, ModelAdapter
 from zsampling.core.prediction import Prediction
+
+Direction = Literal["denoise", "invert", "predict"]
 
 
 @dataclass
 class EvaluationCounter:
-    """Model cost, counted where it is spent (tests and benchmarks assert on it)."""
+    """Model cost, counted where it is spent (tests, benchmarks and the manifest report it).
+
+    ``guided_calls``: guided predictions asked for (one per path step); ``model_calls``: batched
+    network calls; ``rows``: latent rows those calls evaluated; ``cond_rows`` and ``uncond_rows``:
+    how many of the rows were conditional and unconditional (filled by `GuidanceRule` guiders).
+    """
 
     guided_calls: int = 0
     model_calls: int = 0
@@ -28,54 +49,45 @@ class EvaluationCounter:
         return dict(self.__dict__)
 
 
-@dataclass
-class Guider:
-    """A model bound to one run's conditioning; ``guider(x, sigma, scale)`` is a guided prediction.
+@dataclass(frozen=True)
+class GuidanceContext:
+    """Where a guided call is made, besides its level and scale (the path fills it in).
 
-    Scale 0 needs only the unconditional branch and scale 1 only the conditional one, so only that
-    branch is evaluated (unless ``skip_unused_branches`` is off, which reproduces the released
-    Z-Sampling code's cost). Any other scale evaluates both branches in one batched call.
+    ``level`` is the index of ``sigma`` in the schedule and ``steps`` the schedule's number of
+    steps T (levels ``0 .. T``); ``direction`` is the path move asking (``denoise``, ``invert`` or a
+    sampler's own ``predict``); ``conditioning`` names the conditioning used as the positive branch
+    (``cond`` unless a move asks for another one the guider was given).
     """
 
-    model: ModelAdapter
-    cond: Conditioning
-    uncond: Conditioning | None
-    skip_unused_branches: bool = True
-    counter: EvaluationCounter = field(default_factory=EvaluationCounter)
+    level: int | None = None
+    steps: int | None = None
+    direction: Direction = "predict"
+    conditioning: str = "cond"
 
-    def __call__(self, x: Tensor, sigma: float, scale: float) -> Prediction:
-        self.counter.guided_calls += 1
-        batch = x.shape[0]
-        if self.uncond is None:
-            if scale != 1.0:
-                raise InvalidArgument(
-                    "guidance", scale, "a scale other than 1 needs an unconditional branch"
-                )
-            return self._evaluate(x, sigma, self.cond, cond_rows=batch)
-        if self.skip_unused_branches and scale == 1.0:
-            return self._evaluate(x, sigma, self.cond, cond_rows=batch)
-        if self.skip_unused_branches and scale == 0.0:
-            return self._evaluate(x, sigma, self.uncond, uncond_rows=batch)
-        both = {k: torch.cat([self.uncond[k], self.cond[k]]) for k in self.cond}
-        uncond, cond = self._evaluate(
-            torch.cat([x, x]), sigma, both, cond_rows=batch, uncond_rows=batch
-        ).chunk(2)
-        return uncond.guided(cond, scale)
 
-    def _evaluate(
-        self, x: Tensor, sigma: float, cond: Conditioning, cond_rows: int = 0, uncond_rows: int = 0
-    ) -> Prediction:
-        self.counter.model_calls += 1
-        self.counter.rows += x.shape[0]
-        self.counter.cond_rows += cond_rows
-        self.counter.uncond_rows += uncond_rows
-        levels = torch.full((x.shape[0],), float(sigma), dtype=torch.float64)
-        return self.model.predict(x, levels, cond)
+@runtime_checkable
+class Guider(Protocol):
+    """What ``bind`` returns and the path calls: a guided prediction for ``x`` at ``sigma``.
+
+    ``sigma`` is a float level (k-diffusion's sigma; ``x`` lies in the model's own space, see
+    `zsampling.core.levels.Process`), ``scale`` the guidance scale of this call (0: unconditional,
+    1: conditional), ``context`` where on the path the call is made (None outside a path). The
+    result is a `Prediction` for every row of ``x``.
+    """
+
+    def __call__(
+        self, x: Tensor, sigma: float, scale: float, context: GuidanceContext | None = None
+    ) -> Prediction: ...
 
 
 @runtime_checkable
 class GuiderComponent(Protocol):
-    """``[guider]``: settings whose ``bind`` makes the run's `Guider` for one model's branches."""
+    """``[guider]``: settings whose ``bind`` makes the run's `Guider` for one model's branches.
+
+    ``cond`` and ``uncond`` are the batch's conditioning (``uncond`` is None when the model has no
+    unconditional branch: then only scale 1 is possible). ``counter`` is the run's
+    `EvaluationCounter`; the model handed to ``bind`` already counts its calls into it.
+    """
 
     name: ClassVar[str]
 
@@ -88,21 +100,105 @@ class GuiderComponent(Protocol):
     ) -> Guider: ...
 
 
-class CFG(Component):
-    """Classifier-free guidance settings (the guider component registered as ``cfg``)."""
+class CountedModel:
+    """A model that adds each ``predict`` call (and its rows) to ``counter``; all else passes."""
 
-    name: ClassVar[str] = "cfg"
+    def __init__(self, model: ModelAdapter, counter: EvaluationCounter) -> None:
+        self.inner = model
+        self.counter = counter
 
-    skip_unused_branches: bool = True
-    """Evaluate only the branch a scale of 0 or 1 uses (same result, fewer model rows)."""
+    @property
+    def process(self) -> Process:
+        return self.inner.process
 
-    def bind(
-        self,
-        model: ModelAdapter,
-        cond: Conditioning,
-        uncond: Conditioning | None,
-        counter: EvaluationCounter | None = None,
-    ) -> Guider:
-        return Guider(
-            model, cond, uncond, self.skip_unused_branches, counter or EvaluationCounter()
+    @property
+    def table(self) -> TimestepTable | None:
+        return self.inner.table
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.inner.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.inner.device
+
+    def latent_shape(self) -> tuple[int, ...]:
+        return self.inner.latent_shape()
+
+    def sigma_range(self) -> tuple[float, float]:
+        return self.inner.sigma_range()
+
+    def encode(
+        self, prompts: Any, negative_prompts: Any = None
+    ) -> tuple[Conditioning, Conditioning]:
+        return self.inner.encode(prompts, negative_prompts)
+
+    def predict(self, x: Tensor, sigma: Tensor, cond: Conditioning) -> Prediction:
+        self._count(x)
+        return self.inner.predict(x, sigma, cond)
+
+    def decode(self, x: Tensor) -> Any:
+        return self.inner.decode(x)
+
+    def __getattr__(self, name: str) -> Any:  # the adapter's own extras (family, pipeline, ...)
+        if name in ("inner", "counter"):
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def _count(self, x: Tensor) -> None:
+        self.counter.model_calls += 1
+        self.counter.rows += int(x.shape[0])
+
+
+class CountedGuidedModel(CountedModel):
+    """`CountedModel` for a model that takes the guidance scale itself (`GuidanceEmbedding`)."""
+
+    def predict_guided(
+        self, x: Tensor, sigma: Tensor, cond: Conditioning, scale: float
+    ) -> Prediction:
+        self._count(x)
+        inner: Any = self.inner
+        prediction: Prediction = inner.predict_guided(x, sigma, cond, scale)
+        return prediction
+
+
+def counted(model: ModelAdapter, counter: EvaluationCounter) -> ModelAdapter:
+    """``model`` counting its calls into ``counter`` (as it is, when it already does)."""
+    if isinstance(model, CountedModel) and model.counter is counter:
+        return model
+    if isinstance(model, GuidanceEmbedding):
+        return CountedGuidedModel(model, counter)
+    return CountedModel(model, counter)
+
+
+@dataclass
+class CountedGuider:
+    """A guider whose calls are added to ``counter`` (for guiders that do not count them)."""
+
+    guider: Guider
+    counter: EvaluationCounter = field(default_factory=EvaluationCounter)
+
+    def __call__(
+        self, x: Tensor, sigma: float, scale: float, context: GuidanceContext | None = None
+    ) -> Prediction:
+        self.counter.guided_calls += 1
+        return self.guider(x, sigma, scale, context)
+
+
+def call_problem(guider: Any) -> str | None:
+    """Why the path cannot call ``guider`` as a `Guider`, or None."""
+    if not callable(guider):
+        return f"bind() returned {type(guider).__name__}, which is not callable"
+    try:
+        signature = inspect.signature(guider)
+    except (TypeError, ValueError):
+        return None  # a C callable: nothing to check
+    try:
+        signature.bind(None, 0.0, 0.0, context=None)
+    except TypeError:
+        return (
+            f"bind() returned {type(guider).__name__}, callable as {signature}; the path calls it "
+            "as guider(x, sigma, scale, context=None)"
         )
+    return None

@@ -81,3 +81,21 @@ class Patch(Protocol):
     name: ClassVar[str]
 
     def apply(self, model: ModelAdapter) -> ModelAdapter: ...
+
+
+@runtime_checkable
+class GuidanceEmbedding(Protocol):
+    """A `ModelAdapter` that takes the guidance scale as an input of its network.
+
+    Guidance-distilled models (FLUX.1-dev embeds the scale; it has no unconditional branch) and
+    denoisers that do classifier-free guidance themselves (A1111's ``CFGDenoiser``) declare it
+    by having ``predict_guided``. A `zsampling.core.rules.GuidanceRule` guider then makes one
+    conditional call per guided call and hands it that call's scale, so zigzag's per-call scales
+    reach the network.
+    """
+
+    def predict_guided(
+        self, x: Tensor, sigma: Tensor, cond: Conditioning, scale: float
+    ) -> Prediction:
+        """`ModelAdapter.predict` at guidance ``scale`` (one batched network call)."""
+        ...

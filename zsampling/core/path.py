@@ -19,9 +19,9 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from zsampling.core.errors import InvalidArgument, check_finite
+from zsampling.core.errors import InvalidArgument, RunFailure, check_finite
 from zsampling.core.events import Observer, StepEvent, StepKind
-from zsampling.core.guidance import Guider
+from zsampling.core.guidance import Direction, GuidanceContext, Guider
 from zsampling.core.levels import Process
 from zsampling.core.prediction import Prediction
 from zsampling.core.solvers import History, LevelPoint, Solver, ddim_step
@@ -87,15 +87,28 @@ class SamplingPath:
         self._check_index("level", i, 0, self.steps)
         return self._points[i]
 
-    def predict(self, x: Tensor, at: int, guidance: float, model: str = MAIN) -> Prediction:
-        """Guided prediction for ``x`` with the model evaluated at level ``at``."""
-        return self._guider(model)(x, self.point(at).sigma, guidance)
+    def predict(
+        self,
+        x: Tensor,
+        at: int,
+        guidance: float,
+        model: str = MAIN,
+        conditioning: str = "cond",
+    ) -> Prediction:
+        """Guided prediction for ``x`` with the model evaluated at level ``at``.
 
-    def denoise(self, x: Tensor, i: int, guidance: float, model: str = MAIN) -> Tensor:
+        ``conditioning`` names the guider's conditioning used as the positive branch (``cond``,
+        the prompts, unless the guider was given others).
+        """
+        return self._predict(x, at, guidance, model, "predict", conditioning)
+
+    def denoise(
+        self, x: Tensor, i: int, guidance: float, model: str = MAIN, conditioning: str = "cond"
+    ) -> Tensor:
         """Step from level ``i`` down to level ``i + 1`` with the solver."""
         self._check_index("step", i, 0, self.steps - 1)
         src, dst = self._points[i], self._points[i + 1]
-        pred = self.predict(x, i, guidance, model)
+        pred = self._predict(x, i, guidance, model, "denoise", conditioning)
         out = self.solver.step(x, pred, src, dst, self._history.get((1, i - 1)))
         self._history[(1, i)] = History(src, pred.x0)
         return self._emit("denoise", i, i + 1, out, guidance, model)
@@ -107,6 +120,7 @@ class SamplingPath:
         guidance: float,
         evaluate_at: InversionPoint = "source",
         model: str = MAIN,
+        conditioning: str = "cond",
     ) -> Tensor:
         """Step from level ``i + 1`` up to level ``i``.
 
@@ -125,19 +139,21 @@ class SamplingPath:
         history = None
         if evaluate_at == "source":
             src, dst = self._points[i + 1], self._points[i]
-            pred = self.predict(x, i + 1, guidance, model)
+            pred = self._predict(x, i + 1, guidance, model, "invert", conditioning)
             history = self._history.get((-1, i + 2))
             self._history[(-1, i + 1)] = History(src, pred.x0)
         elif evaluate_at == "target":
             src, dst = self._points[i + 1], self._points[i]
-            pred = self._reinterpreted(x, self.predict(x, i, guidance, model), src)
+            pred = self._predict(x, i, guidance, model, "invert", conditioning)
+            pred = self._reinterpreted(x, pred, src)
         else:
             if i + 2 > self.steps:
                 raise InvalidArgument(
                     "step", i, f"an official zag needs level i + 2 <= T = {self.steps}"
                 )
             src, dst = self._points[i + 2], self._points[i + 1]
-            pred = self._reinterpreted(x, self.predict(x, i, guidance, model), src)
+            pred = self._predict(x, i, guidance, model, "invert", conditioning)
+            pred = self._reinterpreted(x, pred, src)
         out = self.solver.step(x, pred, src, dst, history)
         return self._emit("invert", i + 1, i, out, guidance, model)
 
@@ -177,6 +193,25 @@ class SamplingPath:
             torch.tensor(at.alpha, dtype=torch.float64),
             torch.tensor(at.s, dtype=torch.float64),
         )
+
+    def _predict(
+        self,
+        x: Tensor,
+        at: int,
+        guidance: float,
+        model: str,
+        direction: Direction,
+        conditioning: str,
+    ) -> Prediction:
+        guider = self._guider(model)
+        context = GuidanceContext(at, self.steps, direction, conditioning)
+        pred = guider(x, self.point(at).sigma, guidance, context)
+        if not isinstance(pred, Prediction):
+            raise RunFailure(
+                f"the guider of model {model!r} ({type(guider).__name__}) returned "
+                f"{type(pred).__name__}, not a zsampling Prediction(x0, eps)"
+            )
+        return pred
 
     def _guider(self, model: str) -> Guider:
         try:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor
+
+Space = Literal["eps", "x0", "velocity"]
+"""A quantity a guidance rule may combine: ``eps``, ``x0``, or ``velocity = eps - x0`` (what a
+rectified-flow network such as SD3's or FLUX's predicts)."""
 
 
 @dataclass(frozen=True)
@@ -14,7 +19,8 @@ class Prediction:
 
     Solvers need both halves: ``x0`` alone fails at the clean end (inverting from sigma = 0),
     ``eps`` alone at the noisy end of flow models (alpha = 0). Adapters fill both from whatever
-    their network predicts (epsilon, v, x0 or flow velocity).
+    their network predicts (epsilon, v, x0 or flow velocity). Rows are batch rows: a guider that
+    evaluated several branches in one call gets them back as row blocks (`chunk`).
     """
 
     x0: Tensor
@@ -24,10 +30,12 @@ class Prediction:
         return Prediction(self.x0.to(dtype), self.eps.to(dtype))
 
     def guided(self, cond: Prediction, scale: float) -> Prediction:
-        """Classifier-free guidance with ``self`` as the unconditional branch.
+        """Classifier-free guidance with ``self`` as the unconditional branch and ``cond`` as the
+        conditional one: ``uncond + scale * (cond - uncond)`` on both halves.
 
-        Both halves are combined with the same weights (summing to one), so the guided pair stays
-        consistent with ``x``.
+        The weights (``1 - scale`` and ``scale``) sum to one, so if both branches are consistent
+        with the same ``x`` at the same level, so is the result, at every level, with no division
+        (this is why CFG needs no choice of space). Scale 0 gives ``self``, 1 gives ``cond``.
         """
         return Prediction(
             self.x0 + scale * (cond.x0 - self.x0), self.eps + scale * (cond.eps - self.eps)
@@ -37,10 +45,44 @@ class Prediction:
         """Keep ``eps`` and re-derive ``x0`` as if ``x`` sat at the level with ``(alpha, s)``.
 
         This is how an epsilon-prediction is used by a DDIM step whose source level differs from
-        the level the network was evaluated at (Z-Sampling's ``target`` and ``official`` zags).
+        the level the network was evaluated at (Z-Sampling's ``target`` and ``official`` zags);
+        the path does it, a guider never needs to.
         """
         return Prediction((x - s * self.eps) / alpha, self.eps)
 
     def chunk(self, n: int) -> list[Prediction]:
-        """Split a batched prediction into ``n`` equal row blocks."""
+        """Split a batched prediction into ``n`` equal row blocks, in batch order.
+
+        A guider that evaluated ``torch.cat([uncond_rows, cond_rows])`` in one model call gets
+        ``uncond, cond = prediction.chunk(2)``.
+        """
         return [Prediction(a, b) for a, b in zip(self.x0.chunk(n), self.eps.chunk(n), strict=True)]
+
+    def part(self, space: Space) -> Tensor:
+        """The quantity ``space`` names: ``eps``, ``x0`` or ``velocity = eps - x0``."""
+        if space == "eps":
+            return self.eps
+        if space == "x0":
+            return self.x0
+        return self.eps - self.x0
+
+    @staticmethod
+    def from_part(
+        space: Space, value: Tensor, x: Tensor, alpha: float, s: float, fallback: Prediction
+    ) -> Prediction:
+        """The pair consistent with ``x`` at ``(alpha, s)`` whose ``space`` part is ``value``.
+
+        The other half follows from ``x = alpha * x0 + s * eps`` (in float64): always for
+        ``velocity`` (it divides by ``alpha + s > 0``), except at ``alpha = 0`` for ``eps`` (a flow
+        model's pure noise) and at ``s = 0`` for ``x0`` (sigma 0), where ``x`` does not determine
+        it: there it is taken from ``fallback``.
+        """
+        x64, v64 = x.to(torch.float64), value.to(torch.float64)
+        if space == "eps":
+            x0 = (x64 - s * v64) / alpha if alpha != 0 else fallback.x0
+            return Prediction(x0.to(value.dtype), value)
+        if space == "x0":
+            eps = (x64 - alpha * v64) / s if s != 0 else fallback.eps
+            return Prediction(value, eps.to(value.dtype))
+        x0 = (x64 - s * v64) / (alpha + s)
+        return Prediction(x0.to(value.dtype), (x0 + v64).to(value.dtype))

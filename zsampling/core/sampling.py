@@ -8,11 +8,20 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from zsampling.core.errors import InvalidArgument, check_finite
+from zsampling.core.cfg import CFG
+from zsampling.core.errors import InvalidArgument, RunFailure, check_finite
 from zsampling.core.events import Observer
-from zsampling.core.guidance import CFG, EvaluationCounter, GuiderComponent
+from zsampling.core.guidance import (
+    CountedGuider,
+    EvaluationCounter,
+    Guider,
+    GuiderComponent,
+    call_problem,
+    counted,
+)
 from zsampling.core.model import Conditioning, ModelAdapter
 from zsampling.core.path import MAIN, SamplingPath
+from zsampling.core.rules import BatchedGuider
 from zsampling.core.sampler import ReflectiveSampler
 from zsampling.core.schedule import Schedule
 from zsampling.core.solvers import DDIM, Solver
@@ -86,7 +95,8 @@ def sample(
     if check_steps is not None:
         check_steps(len(levels) - 1)
     counter = EvaluationCounter()
-    guiders = {}
+    guiders: dict[str, Guider] = {}
+    batch = 0
     for name, adapter in {MAIN: model, **(extra_models or {})}.items():
         if conditioning is not None and name == MAIN:
             cond, uncond = conditioning
@@ -94,8 +104,9 @@ def sample(
             cond, uncond = adapter.encode(list(prompts), negative_prompts)
         else:
             raise InvalidArgument("prompts", None, "a list of prompts (or conditioning)")
-        guiders[name] = guider.bind(adapter, cond, uncond, counter)
-    batch = int(next(iter(guiders[MAIN].cond.values())).shape[0])
+        if name == MAIN:
+            batch = int(next(iter(cond.values())).shape[0])
+        guiders[name] = bind_guider(guider, adapter, cond, uncond, counter)
     if noise is None:
         if len(seeds) != batch:
             raise InvalidArgument("seeds", list(seeds), f"one seed per prompt ({batch})")
@@ -125,6 +136,26 @@ def sample(
     out = sampler.sample(x, path)
     check_finite(out, "final latents", nonfinite_hint(model))
     return SampleResult(out, path.sigmas, counter)
+
+
+def bind_guider(
+    guider: GuiderComponent,
+    model: ModelAdapter,
+    cond: Conditioning,
+    uncond: Conditioning | None,
+    counter: EvaluationCounter,
+) -> Guider:
+    """``guider.bind(...)`` with the run's counting: the model it gets counts its own calls, and a
+    guider that does not count its guided calls (one not built on `GuidanceRule`) is wrapped so
+    that they are counted. A bound guider the path cannot call is refused here, naming it."""
+    bound = guider.bind(counted(model, counter), cond, uncond, counter)
+    problem = call_problem(bound)
+    if problem is not None:
+        name = getattr(guider, "name", type(guider).__name__)
+        raise RunFailure(f"guider {name!r} does not follow the guider contract: {problem}")
+    if isinstance(bound, BatchedGuider) and bound.counter is counter:
+        return bound
+    return CountedGuider(bound, counter)
 
 
 def nonfinite_hint(model: ModelAdapter) -> str:

@@ -72,12 +72,14 @@ import torch
 from torch import Tensor
 
 from zsampling.adapters.kdiffusion import KDiffusionModel
+from zsampling.core.cfg import CFG
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.events import StepEvent
-from zsampling.core.guidance import Guider
+from zsampling.core.guidance import GuidanceContext, Guider
 from zsampling.core.model import Conditioning
 from zsampling.core.path import MAIN, SamplingPath
 from zsampling.core.prediction import Prediction
+from zsampling.core.rules import BatchedGuider
 from zsampling.core.sampler import ReflectiveSampler
 from zsampling.core.solvers import DDIM, DPMSolverPP2M, Euler, Solver
 from zsampling.samplers import W2SD, Restart, Standard, Zigzag
@@ -103,31 +105,32 @@ __all__ = [
 
 
 @dataclass
-class _KGuider(Guider):
-    """A guider over a k-diffusion denoiser that remembers its last call (for the callback).
+class _KGuider(BatchedGuider):
+    """zsampling's CFG guider over a k-diffusion denoiser, remembering its last call (for the
+    callback). In ``model`` mode the denoiser does CFG itself: it is a `_CFGDenoiserModel`, which
+    takes each call's scale (`GuidanceEmbedding`)."""
 
-    In ``split`` mode it is zsampling's CFG guider; in ``model`` mode the denoiser does CFG and the
-    scale goes in as ``kwargs[scale_key]``.
-    """
-
-    cfg: CfgMode = "split"
-    scale_key: str = "cond_scale"
-    model_kwargs: Mapping[str, Any] | None = None
     last: tuple[Tensor, Prediction] | None = None
 
-    def __call__(self, x: Tensor, sigma: float, scale: float) -> Prediction:
-        if self.cfg == "split":
-            pred = super().__call__(x, sigma, scale)
-        else:
-            assert isinstance(self.model, KDiffusionModel)
-            self.counter.guided_calls += 1
-            self.counter.model_calls += 1
-            self.counter.rows += x.shape[0]
-            levels = torch.full((x.shape[0],), float(sigma), dtype=torch.float64)
-            kwargs = {**(self.model_kwargs or {}), self.scale_key: scale}
-            pred = self.model.predict_args(x, levels, kwargs)
+    def __call__(
+        self, x: Tensor, sigma: float, scale: float, context: GuidanceContext | None = None
+    ) -> Prediction:
+        pred = super().__call__(x, sigma, scale, context)
         self.last = (x, pred)
         return pred
+
+
+class _CFGDenoiserModel(KDiffusionModel):
+    """A denoiser that does CFG itself and reads the scale from ``kwargs[scale_key]``."""
+
+    def __init__(self, *args: Any, scale_key: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.scale_key = scale_key
+
+    def predict_guided(
+        self, x: Tensor, sigma: Tensor, cond: Conditioning, scale: float
+    ) -> Prediction:
+        return self.predict_args(x, sigma, {**cond, self.scale_key: scale})
 
 
 def _branch(value: Any, cond_arg: str, field: str) -> Conditioning:
@@ -153,10 +156,16 @@ def _guider(
     if cfg not in ("split", "model"):
         raise InvalidArgument("cfg", cfg, "'split' (zsampling's CFG) or 'model' (the model's)")
     if cfg == "model":
-        adapter = KDiffusionModel(model, x.shape[1:], dtype=x.dtype, device=x.device)
-        return _KGuider(
-            adapter, {}, None, cfg="model", scale_key=scale_key, model_kwargs=dict(extra_args)
+        extra = {k: v for k, v in extra_args.items() if k != scale_key}
+        denoiser = _CFGDenoiserModel(
+            model,
+            x.shape[1:],
+            extra_args=extra,
+            dtype=x.dtype,
+            device=x.device,
+            scale_key=scale_key,
         )
+        return _KGuider(denoiser, {}, None, CFG())
     extra = dict(extra_args)
     if "cond" not in extra:
         raise InvalidArgument(
@@ -186,7 +195,7 @@ def _guider(
     adapter = KDiffusionModel(
         model, x.shape[1:], extra_args=constants, dtype=x.dtype, device=x.device
     )
-    return _KGuider(adapter, cond, uncond)
+    return _KGuider(adapter, cond, uncond, CFG())
 
 
 class _KPath(SamplingPath):

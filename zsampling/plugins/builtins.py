@@ -7,9 +7,10 @@ from zsampling.adapters.diffusers import DiffusersAdapter
 from zsampling.adapters.digits import DigitPairsAdapter, DigitsAdapter
 from zsampling.adapters.flow import SD3Adapter
 from zsampling.adapters.kdiffusion import KDiffusionAdapter
-from zsampling.core.guidance import CFG
+from zsampling.core.cfg import CFG
 from zsampling.core.kinds import Kind
 from zsampling.core.solvers import DDIM, DPMSolverPP2M, Euler
+from zsampling.guiders import APG, CFGZeroStar, TangentialCFG
 from zsampling.metrics import (
     ClassPosterior,
     ClipScore,
@@ -38,7 +39,7 @@ BUILTINS: dict[Kind, tuple[type, ...]] = {
     ),
     "schedule": (Uniform, Karras, AlignYourSteps, Scheduler, FlowMatch),
     "solver": (DDIM, Euler, DPMSolverPP2M),
-    "guider": (CFG,),
+    "guider": (CFG, APG, CFGZeroStar, TangentialCFG),
     "sampler": (Standard, Zigzag, Restart, W2SD),
     "patch": (DynamicThreshold, UNetWeights, Lora),
     "observer": (StepLog,),

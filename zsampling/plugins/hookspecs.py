@@ -10,7 +10,9 @@ Each hook receives a ``register`` callback and calls it once per component class
 
 A component class is a pydantic model (its fields are the settings a config file may set, with
 ``extra="forbid"``) with a ``name`` class attribute and the method of its kind (see each hook).
-All hooks are plain (not ``firstresult``): every plugin's implementation is called.
+All hooks are plain (not ``firstresult``): every plugin's implementation is called, through
+pluggy, in load order (built-ins first) unless marked ``tryfirst``/``trylast``; a
+``wrapper=True`` implementation wraps the whole call. See `zsampling.plugins.manager`.
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ def zsampling_register_solvers(register: Register) -> None:
 
 @hookspec
 def zsampling_register_guiders(register: Register) -> None:
-    """Guiders: ``bind(self, model, cond, uncond, counter) -> Guider`` (``[guider]``)."""
+    """Guiders: ``bind(self, model, cond, uncond, counter=None)`` returns the callable
+    ``guider(x, sigma, scale, context=None) -> Prediction`` (``[guider]``); most derive from
+    `zsampling.core.rules.GuidanceRule` and write only ``combine`` (docs/plugins.md)."""
 
 
 @hookspec

@@ -122,6 +122,14 @@ class Registry:
             self.aliases[kind][alias] = name
         plugin.components.append(component)
 
+    def discard(self, plugin: PluginInfo) -> None:
+        """Take back every component of ``plugin`` (a failed plugin contributes nothing)."""
+        for component in plugin.components:
+            self.components[component.kind].pop(component.name, None)
+            for alias in component.aliases:
+                self.aliases[component.kind].pop(alias, None)
+        plugin.components.clear()
+
     def names(self, kind: Kind) -> list[str]:
         return sorted(self.components[kind])
 

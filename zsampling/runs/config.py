@@ -188,6 +188,13 @@ def _pydantic_issues(prefix: str, err: ValidationError, cls: type[BaseModel]) ->
     return issues
 
 
+def _plugin_raised(found: Any, during: str, err: Exception) -> str:
+    """``sampler 'x' (plugin 'p') raised ValueError: ... (in check_steps)``, on one line."""
+    who = f"{found.kind} {found.name!r} (plugin {found.plugin!r})" if found else "component"
+    text = " ".join(f"{type(err).__name__}: {err}".split())
+    return f"{who} raised {text} (in {during})"
+
+
 class _Validator:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
@@ -218,6 +225,9 @@ class _Validator:
             return cls.model_validate(settings)
         except ValidationError as err:
             self.issues.extend(_pydantic_issues(path, err, cls))
+            return None
+        except Exception as err:  # a plugin's validator failing in a way pydantic does not wrap
+            self.issues.append(ConfigIssue(path, _plugin_raised(found, "settings validation", err)))
             return None
 
     def components(self, kind: Kind, path: str, section: Any) -> list[Any]:
@@ -293,6 +303,9 @@ def validate_config(data: dict[str, Any], registry: Registry, source: str = "con
                 check(parts["schedule"].steps)
             except InvalidArgument as err:
                 v.issues.append(ConfigIssue(err.field, f"{err.value!r} is invalid: {err.valid}"))
+            except Exception as err:  # a plugin's check_steps raising a plain exception
+                found = registry.lookup("sampler", sampler.name)
+                v.issues.append(ConfigIssue("sampler", _plugin_raised(found, "check_steps", err)))
     weak = getattr(sampler, "weak_model", None)
     if isinstance(weak, str) and weak not in models and "models" not in {i.path for i in v.issues}:
         v.issues.append(

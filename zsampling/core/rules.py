@@ -1,0 +1,237 @@
+"""`GuidanceRule`: a guider written as its combine rule; `BatchedGuider`: what it binds to.
+
+A guider plugin derives from `GuidanceRule`, adds its settings as fields and writes ``combine``::
+
+    class MyGuidance(GuidanceRule):
+        name: ClassVar[str] = "my-guidance"
+
+        def combine(self, cond, uncond, call):
+            return uncond + call.scale * (cond - uncond)
+
+The base does the rest, identically for every rule:
+
+- **branches in one batched call**: the unconditional and the conditional rows are concatenated
+  (``torch.cat([uncond, cond])``) and evaluated in one ``model.predict`` call;
+- **only the branches a call needs**: the conditional branch alone at scale 1 and outside the
+  guidance interval (``start``/``stop``, as in diffusers' guiders), the unconditional branch alone
+  at scale 0 when the rule says that is all it gives (`GuidanceRule.unconditional_at_zero`);
+  ``skip_unused_branches = false`` evaluates both every time (same result, the released
+  Z-Sampling code's cost);
+- **counting**: guided calls, model calls, rows and branch rows go to the run's counter;
+- **a consistent pair**: ``combine`` works on one quantity (``eps``, ``x0`` or ``velocity``; see
+  `GuidanceRule.space`), and the other half of the `Prediction` is derived from ``x`` so that the
+  guided pair stays consistent (`Prediction.from_part`);
+- **models that take the scale themselves** (`zsampling.core.model.GuidanceEmbedding`) get one
+  conditional call with the scale of each call, and no combine.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from pydantic import Field, model_validator
+from torch import Tensor
+
+from zsampling.core.component import Component
+from zsampling.core.errors import InvalidArgument
+from zsampling.core.guidance import EvaluationCounter, GuidanceContext, counted
+from zsampling.core.levels import Process
+from zsampling.core.model import Conditioning, GuidanceEmbedding, ModelAdapter
+from zsampling.core.prediction import Prediction, Space
+
+
+@dataclass(frozen=True)
+class GuidanceCall:
+    """Everything a combine rule may use about one guided call.
+
+    ``scale`` is the guidance scale of this call (Z-Sampling's zig and zag differ); ``sigma``,
+    ``alpha`` and ``s`` describe the level (``x = alpha * x0 + s * eps``); ``context`` says where
+    on the path the call is made (level index, number of steps, direction, conditioning name);
+    ``x`` is the latent the model saw and ``process`` the model's. ``state`` is one dict per bound
+    guider (one batch of a run): a stateful rule (momentum) keeps its state there, never on the
+    frozen settings.
+    """
+
+    scale: float
+    sigma: float
+    alpha: float
+    s: float
+    context: GuidanceContext
+    x: Tensor
+    process: Process
+    state: dict[str, Any]
+
+
+class GuidanceRule(Component):
+    """Base of guiders written as a combine rule (see the module docstring).
+
+    Subclasses set ``name`` and override `combine` (tensors of one quantity) or, for a rule on
+    whole predictions, `combine_predictions`. The fields below are every rule's settings. A rule
+    may add a ``space`` field (``"eps"``, ``"x0"`` or ``"velocity"``) to choose the quantity
+    `combine` works on; without one it is the model's own: velocity for flow models, eps
+    otherwise (what a diffusers pipeline hands its guider).
+    """
+
+    skip_unused_branches: bool = Field(
+        True,
+        description="Evaluate only the branch a call needs (scale 1, outside [start, stop), "
+        "or scale 0 for rules that give the unconditional branch there).",
+    )
+    start: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Guidance interval: the fraction of steps after which guidance starts "
+        "(diffusers' guiders' start; 0 = from the first step).",
+    )
+    stop: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="Guidance interval: the fraction of steps after which guidance stops; "
+        "outside [start, stop) a call is conditional only, as at scale 1.",
+    )
+
+    @model_validator(mode="after")
+    def _interval(self) -> GuidanceRule:
+        if self.stop < self.start:
+            raise ValueError(f"stop ({self.stop}) must be >= start ({self.start})")
+        return self
+
+    def bind(
+        self,
+        model: ModelAdapter,
+        cond: Conditioning,
+        uncond: Conditioning | None,
+        counter: EvaluationCounter | None = None,
+    ) -> BatchedGuider:
+        return BatchedGuider(model, cond, uncond, self, counter or EvaluationCounter())
+
+    def combine(self, cond: Tensor, uncond: Tensor, call: GuidanceCall) -> Tensor:
+        """The guided value of one quantity from the two branches' values (same shape)."""
+        raise NotImplementedError(f"{type(self).__name__} must define combine()")
+
+    def combine_predictions(
+        self, cond: Prediction, uncond: Prediction, call: GuidanceCall
+    ) -> Prediction:
+        """The guided prediction: `combine` in ``space``, the other half derived from ``x``.
+
+        Where ``x`` does not determine the other half (``eps`` at alpha 0, ``x0`` at sigma 0), it
+        is the CFG combination of that half at the same scale.
+        """
+        space = self.resolved_space(call)
+        guided = self.combine(cond.part(space), uncond.part(space), call)
+        return Prediction.from_part(
+            space, guided, call.x, call.alpha, call.s, uncond.guided(cond, call.scale)
+        )
+
+    def resolved_space(self, call: GuidanceCall) -> Space:
+        """The rule's ``space`` setting, or the model's own quantity when it has none."""
+        space: Space | None = getattr(self, "space", None)
+        if space is not None:
+            return space
+        return "velocity" if call.process.name == "flow" else "eps"
+
+    def conditional_only(self, cond: Prediction, call: GuidanceCall) -> Prediction:
+        """The result of a call that needs only the conditional branch (scale 1, or outside the
+        guidance interval): that branch, unless a rule says otherwise."""
+        return cond
+
+    def unconditional_at_zero(self) -> bool:
+        """Whether scale 0 gives the unconditional prediction exactly (then only that branch is
+        evaluated). True for CFG; False by default, since e.g. CFG-Zero* rescales it."""
+        return False
+
+    def active(self, context: GuidanceContext) -> bool:
+        """Whether guidance applies at this call: diffusers' interval rule,
+        ``int(start * T) <= level < int(stop * T)``, on the level the model is evaluated at."""
+        if context.level is None or context.steps is None:
+            return True
+        return int(self.start * context.steps) <= context.level < int(self.stop * context.steps)
+
+
+@dataclass
+class BatchedGuider:
+    """A `GuidanceRule` bound to one model and one batch's conditioning (a `Guider`)."""
+
+    model: ModelAdapter
+    cond: Conditioning
+    uncond: Conditioning | None
+    rule: GuidanceRule
+    counter: EvaluationCounter = field(default_factory=EvaluationCounter)
+    conditionings: dict[str, Conditioning] = field(default_factory=dict)
+    """Further named conditionings a path move may pick as the positive branch."""
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.model = counted(self.model, self.counter)
+        self.conditionings = {"cond": self.cond, **self.conditionings}
+        if self.uncond is not None:
+            self.conditionings.setdefault("uncond", self.uncond)
+
+    def __call__(
+        self, x: Tensor, sigma: float, scale: float, context: GuidanceContext | None = None
+    ) -> Prediction:
+        context = context or GuidanceContext()
+        self.counter.guided_calls += 1
+        positive = self._conditioning(context.conditioning)
+        batch = x.shape[0]
+        if isinstance(self.model, GuidanceEmbedding):
+            self.counter.cond_rows += batch
+            return self.model.predict_guided(x, self._levels(x, sigma), positive, scale)
+        if not self.rule.active(context) or math.isclose(scale, 1.0):
+            mode = "cond"
+        elif scale == 0.0 and self.rule.unconditional_at_zero():
+            mode = "uncond"
+        else:
+            mode = "both"
+        if self.uncond is None and mode != "cond":
+            raise InvalidArgument(
+                "guidance", scale, "a scale other than 1 needs an unconditional branch"
+            )
+        if self.uncond is None or (self.rule.skip_unused_branches and mode == "cond"):
+            cond = self._evaluate(x, sigma, positive, cond_rows=batch)
+            return self.rule.conditional_only(cond, self._call(x, sigma, scale, context))
+        if self.rule.skip_unused_branches and mode == "uncond":
+            return self._evaluate(x, sigma, self.uncond, uncond_rows=batch)
+        both = {k: torch.cat([self.uncond[k], positive[k]]) for k in positive}
+        uncond, cond = self._evaluate(
+            torch.cat([x, x]), sigma, both, cond_rows=batch, uncond_rows=batch
+        ).chunk(2)
+        if mode == "cond":
+            return self.rule.conditional_only(cond, self._call(x, sigma, scale, context))
+        if mode == "uncond":
+            return uncond
+        return self.rule.combine_predictions(cond, uncond, self._call(x, sigma, scale, context))
+
+    def _conditioning(self, name: str) -> Conditioning:
+        try:
+            return self.conditionings[name]
+        except KeyError:
+            raise InvalidArgument(
+                "conditioning",
+                name,
+                f"one of the guider's conditionings {sorted(self.conditionings)}",
+            ) from None
+
+    def _call(
+        self, x: Tensor, sigma: float, scale: float, context: GuidanceContext
+    ) -> GuidanceCall:
+        process = self.model.process
+        alpha, s = process.coefficients(torch.tensor(float(sigma), dtype=torch.float64))
+        return GuidanceCall(
+            scale, float(sigma), float(alpha), float(s), context, x, process, self.state
+        )
+
+    def _levels(self, x: Tensor, sigma: float) -> Tensor:
+        return torch.full((x.shape[0],), float(sigma), dtype=torch.float64)
+
+    def _evaluate(
+        self, x: Tensor, sigma: float, cond: Conditioning, cond_rows: int = 0, uncond_rows: int = 0
+    ) -> Prediction:
+        self.counter.cond_rows += cond_rows
+        self.counter.uncond_rows += uncond_rows
+        return self.model.predict(x, self._levels(x, sigma), cond)
