@@ -35,7 +35,8 @@ import numpy as np
 from scipy.spatial.distance import cdist
 from torch import Tensor
 
-from zsampling.core.guidance import CFG, GuiderComponent
+from zsampling.core.cfg import CFG
+from zsampling.core.guidance import GuiderComponent
 from zsampling.core.model import ModelAdapter
 from zsampling.core.sampler import ReflectiveSampler
 from zsampling.core.sampling import sample
@@ -199,21 +200,55 @@ def monotone_curve(scales: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, 
     return scales[order], np.maximum.accumulate(values[order])
 
 
+def _pchip(xs: np.ndarray, ys: np.ndarray, at: float) -> float:
+    """Shape-preserving cubic interpolation (scipy's PCHIP) through strictly increasing ``xs``.
+
+    Linear interpolation between sweep points is biased on a convex curve (fidelity against
+    scale is): a method exactly on the CFG curve would be called better than CFG. PCHIP follows
+    the curvature without overshooting (tests/test_frontier.py measures the difference).
+    """
+    from scipy.interpolate import PchipInterpolator
+
+    keep = np.concatenate([[True], np.diff(xs) > 0])  # flat stretches of a monotone curve
+    if keep.sum() < 2:
+        return float(ys[0])
+    return float(PchipInterpolator(xs[keep], ys[keep])(at))
+
+
 def equivalent_scale(scales: np.ndarray, alignment: np.ndarray, target: float) -> float:
     """The CFG scale whose (interpolated) alignment equals ``target``; NaN outside the sweep."""
     xs, ys = monotone_curve(scales, alignment)
     if not ys[0] <= target <= ys[-1]:
         return float("nan")
-    k = int(np.searchsorted(ys, target))
-    if k == 0 or ys[k] == target:
-        return float(xs[k])
-    t = (target - ys[k - 1]) / (ys[k] - ys[k - 1])
-    return float(xs[k - 1] + t * (xs[k] - xs[k - 1]))
+    return _pchip(ys, xs, target)
 
 
 def interpolate(scales: np.ndarray, values: np.ndarray, at: float) -> float:
+    """A sweep quantity at scale ``at`` (PCHIP between scales); NaN for a NaN scale."""
+    if not np.isfinite(at):
+        return float("nan")
     order = np.argsort(scales)
-    return float(np.interp(at, scales[order], values[order])) if np.isfinite(at) else float("nan")
+    return _pchip(scales[order], values[order], at)
+
+
+def interpolation_error(scales: np.ndarray, values: np.ndarray, at: float) -> float:
+    """How far off the sweep's interpolated ``values`` may be at scale ``at``.
+
+    Leave-one-out: each interior sweep point is predicted from the others; the error of the
+    prediction nearest to ``at`` is the margin. It is conservative (a point left out doubles the
+    spacing), and it is not sampling noise, so the bootstrap cannot see it: a method is called
+    better or worse than CFG only when its whole interval clears this margin.
+    """
+    order = np.argsort(scales)
+    xs, ys = scales[order], values[order]
+    if len(xs) < 4 or not np.isfinite(at):
+        return float("nan")
+    errors = []
+    for k in range(1, len(xs) - 1):
+        rest = np.delete(np.arange(len(xs)), k)
+        errors.append((abs(xs[k] - at), abs(_pchip(xs[rest], ys[rest], xs[k]) - ys[k])))
+    nearest = sorted(errors)[:2]
+    return float(max(e for _, e in nearest))
 
 
 class EnergyBootstrap:
@@ -231,10 +266,8 @@ class EnergyBootstrap:
             if len(idx) == 0:
                 continue
             f = arm.features[idx]
-            d_rr = cdist(ref, ref)
-            n = len(ref)
-            within_ref = float((d_rr.sum() - np.trace(d_rr)) / (n * (n - 1)))
-            self.classes[name] = (idx, cdist(f, ref).mean(axis=1), cdist(f, f), within_ref)
+            to_ref = cdist(f, ref).mean(axis=1)
+            self.classes[name] = (idx, to_ref, cdist(f, f), reference.within[name])
 
     def value(self, pick: Mapping[str, np.ndarray] | None = None) -> float:
         """Mean over classes; ``pick[class]`` are positions (within the class) to use."""
@@ -267,7 +300,7 @@ def place(
 
     def estimate(
         pick: Mapping[str, np.ndarray] | None,
-    ) -> dict[str, tuple[float, float, float, float]]:
+    ) -> dict[str, tuple[float, ...]]:
         items = None if pick is None else np.concatenate([positions[p][pick[p]] for p in positions])
         align = {
             a.key: float(a.stats[ALIGNMENT][items].mean() if items is not None else a.alignment)
@@ -276,30 +309,41 @@ def place(
         fid = {a.key: energy[a.key].value(pick) for a in everything}
         curve_a = np.array([align[a.key] for a in sweep])
         curve_f = np.array([fid[a.key] for a in sweep])
-        out = {}
-        for arm in arms:
+        top = int(np.argmax(curve_a))  # the most aligned CFG arm
+        out: dict[str, tuple[float, ...]] = {}
+        for arm in [*arms, *sweep]:
             s_star = equivalent_scale(scales, curve_a, align[arm.key])
             out[arm.key] = (
                 align[arm.key],
                 fid[arm.key],
                 s_star,
                 fid[arm.key] - interpolate(scales, curve_f, s_star),
+                align[arm.key] - curve_a[top],
+                fid[arm.key] - curve_f[top],
             )
-        for arm in sweep:
-            out[arm.key] = (align[arm.key], fid[arm.key], float(arm.guidance or 0.0), 0.0)
         return out
 
     point = estimate(None)
-    draws: dict[str, list[tuple[float, float, float, float]]] = {a.key: [] for a in everything}
+    draws: dict[str, list[tuple[float, ...]]] = {a.key: [] for a in everything}
     for _ in range(replicates):
         pick = {p: rng.integers(0, len(ix), len(ix)) for p, ix in positions.items()}
         for key, value in estimate(pick).items():
             draws[key].append(value)
+    accuracy = np.array([a.stats["accuracy"].mean() for a in sweep])
     placed = {}
     for arm in everything:
         d = np.array(draws[arm.key])
-        a, f, s, delta = point[arm.key]
+        a, f, s, delta, above, vs_top = point[arm.key]
+        cfg_accuracy = interpolate(scales, accuracy, s)
+        margin = interpolation_error(scales, np.array([point[a.key][1] for a in sweep]), s)
+        saturation = testbed.saturation_accuracy
         placed[arm.key] = {
+            "interpolation_margin": margin if np.isfinite(margin) else None,
+            "saturated": saturation is not None
+            and bool(
+                arm.stats["accuracy"].mean() >= saturation
+                or (np.isfinite(cfg_accuracy) and cfg_accuracy >= saturation)
+            ),
             "alignment": {"mean": a, "ci95": percentile_interval(d[:, 0])},
             RANKING: {"value": f, "ci95": percentile_interval(d[:, 1])},
             "equivalent_scale": {
@@ -309,6 +353,12 @@ def place(
             "delta_at_equal_alignment": {
                 "value": delta if np.isfinite(delta) else None,
                 "ci95": percentile_interval(d[:, 3]),
+            },
+            # against the most aligned CFG arm: what a method beyond the sweep is compared with
+            "vs_most_aligned_cfg": {
+                "scale": float(scales[int(np.argmax([x.alignment for x in sweep]))]),
+                "alignment_diff": {"value": above, "ci95": percentile_interval(d[:, 4])},
+                RANKING + "_diff": {"value": vs_top, "ci95": percentile_interval(d[:, 5])},
             },
         }
     return placed

@@ -7,10 +7,9 @@ What runs, per testbed (the arms are the same code path for built-ins and plugin
 - every registered sampler but ``standard``, at its documented defaults with the testbed's
   guidance, and on a small grid: twice that guidance; zigzag also in each of its three inversion
   modes; W2SD inverts with the testbed's weak model;
-- every registered guider but ``cfg``, with standard sampling, at the testbed's guidance and at
-  twice it;
+- every registered guider but ``cfg``, with standard sampling, at the testbed's guidance;
 - the equal-evaluations arms: standard sampling at the testbed's guidance with as many steps as a
-  method spent guided evaluations.
+  method at that guidance spent guided evaluations.
 
 Results (`results.json`, `table.md`, `frontier.png` per testbed; `leaderboard.md` over all) are
 what docs/evaluation.md's tables are generated from.
@@ -95,7 +94,7 @@ def method_specs(testbed: Testbed, registry: Registry) -> Iterator[ArmSpec]:
         if name == "cfg":
             continue
         cls = registry.components["guider"][name].cls
-        for scale in (g, 2 * g):
+        for scale in (g,):
             yield ArmSpec(
                 key=f"guider-{name}-g={scale:g}",
                 label=f"standard + {name} guider, g={scale:g}",

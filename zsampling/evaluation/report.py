@@ -45,23 +45,16 @@ def gate_line(results: dict[str, Any]) -> str:
     )
 
 
+def row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
 def testbed_table(results: dict[str, Any]) -> str:
     """The frontier table of one testbed: the real arm, the sweep, then every method."""
-    ranked = results["ranks"]
-    delta_head = (
-        "energy diff. at equal alignment [95% CI]" if ranked else "energy diff. (not ranked)"
-    )
+    delta_head = "energy diff. at equal alignment [95% CI]"
     head = [
-        "arm",
-        "evals/item",
-        "accuracy",
-        "alignment (logp) [95% CI]",
-        "energy [95% CI]",
-        "equivalent CFG scale [95% CI]",
-        delta_head,
-        "recall",
-        "coverage",
-        "diversity",
+        "arm", "evals/item", "accuracy", "alignment (logp) [95% CI]", "energy [95% CI]",
+        "equivalent CFG scale [95% CI]", delta_head, "recall", "coverage", "diversity", "verdict",
     ]
     lines = [
         f"**{results['title']}**: {results['items']} items ({results['items_per_prompt']} per "
@@ -70,49 +63,29 @@ def testbed_table(results: dict[str, Any]) -> str:
         "",
         gate_line(results),
         "",
-        "| " + " | ".join(head) + " |",
+        row(head),
         "|" + "---|" * len(head),
     ]
-    ref = results["reference"]
+    ref, dash = results["reference"], "-"
     lines.append(
-        "| "
-        + " | ".join(
-            [
-                "**held-out real data**",
-                "-",
-                fmt(ref["alignment"]["accuracy"]),
-                fmt(ref["alignment"]["logp"]),
-                fmt(ref["fidelity"]["energy"]),
-                "-",
-                "-",
-                fmt(ref["fidelity"]["recall"]),
-                fmt(ref["fidelity"]["coverage"]),
-                fmt(ref["fidelity"]["diversity"]),
-            ]
-        )
-        + " |"
+        row([
+            "**held-out real data**", dash, fmt(ref["alignment"]["accuracy"]),
+            fmt(ref["alignment"]["logp"]), fmt(ref["fidelity"]["energy"]), dash, dash,
+            fmt(ref["fidelity"]["recall"]), fmt(ref["fidelity"]["coverage"]),
+            fmt(ref["fidelity"]["diversity"]), dash,
+        ])
     )
     for arm in [*results["sweep"], *results["arms"]]:
-        f = arm["frontier"]
-        delta = fmt_ci(f["delta_at_equal_alignment"]) if arm["kind"] != "cfg" else "-"
-        scale = fmt_ci(f["equivalent_scale"]) if arm["kind"] != "cfg" else "-"
+        f, placed = arm["frontier"], arm["kind"] != "cfg"
         lines.append(
-            "| "
-            + " | ".join(
-                [
-                    arm["label"],
-                    fmt(arm["guided_calls_per_item"]),
-                    fmt(arm["alignment"]["accuracy"]),
-                    fmt_ci(f["alignment"], "mean"),
-                    fmt_ci(f["energy"]),
-                    scale,
-                    delta,
-                    fmt(arm["fidelity"]["recall"]),
-                    fmt(arm["fidelity"]["coverage"]),
-                    fmt(arm["fidelity"]["diversity"]),
-                ]
-            )
-            + " |"
+            row([
+                arm["label"], fmt(arm["guided_calls_per_item"]), fmt(arm["alignment"]["accuracy"]),
+                fmt_ci(f["alignment"], "mean"), fmt_ci(f["energy"]),
+                fmt_ci(f["equivalent_scale"]) if placed else dash,
+                fmt_ci(f["delta_at_equal_alignment"]) if placed else dash,
+                fmt(arm["fidelity"]["recall"]), fmt(arm["fidelity"]["coverage"]),
+                fmt(arm["fidelity"]["diversity"]), verdict(results, f) if placed else dash,
+            ])
         )
     return "\n".join(lines)
 
@@ -205,12 +178,22 @@ def verdict(results: dict[str, Any], frontier: dict[str, Any]) -> str:
         return "not ranked (metric fails the gate)"
     delta = frontier["delta_at_equal_alignment"]
     if delta["value"] is None:
+        top = frontier["vs_most_aligned_cfg"]
+        gap = top["alignment_diff"]
+        if gap["value"] > 0 and gap["ci95"] is not None and gap["ci95"][0] > 0:
+            return (
+                f"more aligned than every CFG scale (logp +{fmt(gap['value'])} over CFG "
+                f"{fmt(top['scale'])}; energy {fmt_ci(top['energy_diff'])} against it)"
+            )
         return "beyond the sweep's alignment"
+    if frontier.get("saturated"):
+        return "not decided: accuracy >= 99% at this alignment (saturated)"
     ci = delta["ci95"]
     if ci is None:
         return "not placed reliably"
-    if ci[1] < 0:
+    margin = frontier.get("interpolation_margin") or 0.0
+    if ci[1] < -margin:
         return "better than CFG"
-    if ci[0] > 0:
+    if ci[0] > margin:
         return "worse than CFG"
     return "on the CFG frontier"

@@ -40,10 +40,12 @@ Judged = tuple[dict[str, np.ndarray], np.ndarray]
 
 @dataclass(frozen=True)
 class RealSet:
-    """Held-out real data for a testbed's prompts: samples and the prompt each one answers."""
+    """Held-out real data for a testbed's prompts: samples, the prompt each one answers, and
+    (for composed samples) the ids of the real images each is made of."""
 
     samples: Tensor
     prompts: list[str]
+    sources: np.ndarray | None = None
 
 
 @dataclass
@@ -64,6 +66,10 @@ class Testbed:
     real_fn: Callable[[int], RealSet]
     base_seed: int = 1000
     notes: str = ""
+    saturation_accuracy: float | None = 0.99
+    """Judge accuracy at or above which a comparison is not decided: every prompt is already
+    right and the alignment statistic only measures the judge's confidence. None where alignment
+    is exact (the analytic posterior), so never merely a judge's confidence."""
     schedule_template: Any = None
     """A schedule component to use (at each arm's steps) instead of uniform DDIM timesteps."""
     solver: Solver | None = None
@@ -110,7 +116,7 @@ class Testbed:
     def reference(self) -> ClassSets:
         ref = self.reference_fn()
         _, features = self.judge(ref.samples, ref.prompts)
-        return ClassSets.group(features, ref.prompts)
+        return ClassSets.group(features, ref.prompts, ref.sources)
 
     @cached_property
     def real(self) -> RealSet:
@@ -177,6 +183,7 @@ def analytic_testbed(items_per_prompt: int = 100, prompts: list[str] | None = No
         reference_fn=lambda: exact(400, seed=1),
         real_fn=lambda n: exact(n, seed=2),
         notes="alignment: exact posterior of the requested class; features: the sample itself",
+        saturation_accuracy=None,
     )
 
 
@@ -207,21 +214,31 @@ def _digit_judge(slots: int) -> Callable[[Tensor, list[str]], Judged]:
     return judge
 
 
-def _real_digits(split_index: int, prompts: list[str], per_prompt: int, seed: int) -> RealSet:
-    """Real images for each prompt from a held-out half: for one-digit prompts every digit of
-    that class (up to ``per_prompt``); for pairs, ``per_prompt`` distinct random combinations of
-    a left and a right digit of the half."""
+def _real_digits(
+    split_index: int, prompts: list[str], per_prompt: int, seed: int, disjoint: bool
+) -> RealSet:
+    """Real images for each prompt from a held-out half: for one-digit prompts the digits of that
+    class (up to ``per_prompt``); for several digits, combinations of digits of the half.
+
+    ``disjoint`` combinations use every real digit at most once per prompt (a random matching:
+    independent items, as a real arm must be); otherwise up to ``per_prompt`` distinct random
+    combinations (a reference, which may reuse a digit: `ClassSets` accounts for that).
+    """
     from zsampling.digits.data import class_index, held_out_halves
 
     half = held_out_halves()[split_index]
     rng = np.random.default_rng(seed)
-    images, names = [], []
+    images, names, sources = [], [], []
     for prompt in prompts:
         digits = [int(class_index(p) or 0) for p in prompt.split()]
         pools = [torch.nonzero(half.labels == d).flatten().numpy() for d in digits]
         chosen: list[tuple[int, ...]]
         if len(digits) == 1:
             chosen = [(int(i),) for i in pools[0][:per_prompt]]
+        elif disjoint:
+            n = min(per_prompt, *(len(p) for p in pools))
+            shuffled = [rng.permutation(p)[:n] for p in pools]
+            chosen = [tuple(int(p[k]) for p in shuffled) for k in range(n)]
         else:
             combos = math.prod(len(p) for p in pools)
             flat = rng.choice(combos, size=min(per_prompt, combos), replace=False)
@@ -230,10 +247,11 @@ def _real_digits(split_index: int, prompts: list[str], per_prompt: int, seed: in
         for combo in chosen:
             images.append(torch.cat([half.images[i] for i in combo], dim=-1))
             names.append(prompt)
-    return RealSet(torch.stack(images), names)
+            sources.append(combo)
+    return RealSet(torch.stack(images), names, np.array(sources))
 
 
-def digits_testbed(items_per_prompt: int = 30, prompts: list[str] | None = None) -> Testbed:
+def digits_testbed(items_per_prompt: int = 20, prompts: list[str] | None = None) -> Testbed:
     """The embedded digits model, every digit, judged by the CNN judge."""
     from zsampling.adapters.digits import DigitsAdapter
     from zsampling.digits.data import CLASSES
@@ -247,11 +265,13 @@ def digits_testbed(items_per_prompt: int = 30, prompts: list[str] | None = None)
         prompts=prompts,
         items_per_prompt=items_per_prompt,
         steps=15,
-        guidance=1.5,
-        sweep=[0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0],
+        # Low on purpose: from CFG 1.5 up this model draws every digit right (accuracy >= 99.7%),
+        # and a comparison decided there would be decided by the judge's last decimals.
+        guidance=0.5,
+        sweep=[0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0],
         judge_fn=_digit_judge(1),
-        reference_fn=lambda: _real_digits(0, prompts, 10**6, seed=3),
-        real_fn=lambda n: _real_digits(1, prompts, n, seed=4),
+        reference_fn=lambda: _real_digits(0, prompts, 10**6, seed=3, disjoint=True),
+        real_fn=lambda n: _real_digits(1, prompts, n, seed=4, disjoint=True),
         notes="alignment: the calibrated judge's log p of the digit; features: judge features",
     )
 
@@ -274,11 +294,11 @@ def pairs_testbed(items_per_prompt: int = 16, prompts: list[str] | None = None) 
         prompts=prompts,
         items_per_prompt=items_per_prompt,
         steps=15,
-        guidance=1.0,
+        guidance=1.5,
         sweep=[0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0],
         judge_fn=_digit_judge(2),
-        reference_fn=lambda: _real_digits(0, prompts, 300, seed=5),
-        real_fn=lambda n: _real_digits(1, prompts, n, seed=6),
+        reference_fn=lambda: _real_digits(0, prompts, 300, seed=5, disjoint=False),
+        real_fn=lambda n: _real_digits(1, prompts, n, seed=6, disjoint=True),
         notes="alignment: log p of both digits and both right; features: both halves' judge "
         "features",
     )

@@ -97,20 +97,40 @@ def diversity(x: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class ClassSets:
-    """Features of one set, grouped by prompt class (every class with at least 2 items)."""
+    """Features of one set, grouped by prompt class (every class with at least 2 items).
+
+    ``sources`` (optional, per class, one row of ids per item) says what an item is made of: a
+    real digit pair is made of two real digits, and many pairs of a reference share one. Two
+    items sharing a source are not independent draws, so the within-set mean distance is taken
+    over pairs that share none (otherwise it is too small and every energy distance too large).
+    """
 
     features: dict[str, np.ndarray]
+    sources: dict[str, np.ndarray] | None = None
 
     @classmethod
-    def group(cls, features: np.ndarray, prompts: Sequence[str]) -> ClassSets:
+    def group(
+        cls, features: np.ndarray, prompts: Sequence[str], sources: np.ndarray | None = None
+    ) -> ClassSets:
         keys = list(dict.fromkeys(prompts))
         rows = np.asarray(prompts)
-        return cls({k: features[rows == k] for k in keys})
+        grouped = None if sources is None else {k: sources[rows == k] for k in keys}
+        return cls({k: features[rows == k] for k in keys}, grouped)
 
     @cached_property
     def within(self) -> dict[str, float]:
-        """Mean pairwise distance within each class (computed once: references are reused)."""
-        return {k: _mean_offdiagonal(cdist(f, f)) for k, f in self.features.items()}
+        """Mean distance between independent items of each class (computed once: references are
+        reused by every arm)."""
+        out = {}
+        for k, f in self.features.items():
+            d = cdist(f, f)
+            if self.sources is None:
+                out[k] = _mean_offdiagonal(d)
+                continue
+            src = self.sources[k]
+            shares = (src[:, None, :] == src[None, :, :]).any(axis=2)  # includes the diagonal
+            out[k] = float(d[~shares].mean())
+        return out
 
     def pooled(self, per_class: int | None = None) -> np.ndarray:
         """All classes stacked, each cut to its first ``per_class`` rows (class balance)."""
