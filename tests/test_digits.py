@@ -47,8 +47,13 @@ def test_shipped_weights_are_safetensors_and_small() -> None:
 
 def test_shipped_model_draws_the_requested_digits(shipped) -> None:  # type: ignore[no-untyped-def]
     prompts = [c for c in CLASSES for _ in range(10)]
-    res = sample(shipped, Standard(guidance=3.0), prompts=prompts, seeds=range(100),
-                 schedule=Uniform(steps=25))
+    res = sample(
+        shipped,
+        Standard(guidance=3.0),
+        prompts=prompts,
+        seeds=range(100),
+        schedule=Uniform(steps=25),
+    )
     probs = judge().probabilities(res.latents.clamp(-1, 1))
     labels = np.repeat(np.arange(10), 10)
     accuracy = float((probs.argmax(1) == labels).mean())

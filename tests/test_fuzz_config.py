@@ -21,6 +21,7 @@ from zsampling.runs.config import (
     read_config,
     validate_config,
 )
+from zsampling.runs.issues import SHOWN_ISSUES
 
 REGISTRY = build_registry(entry_points=False)
 FIELDS = sorted(
@@ -77,7 +78,10 @@ def check_rejection(err: ConfigError) -> None:
     assert err.issues, "a ConfigError with no issue"
     for issue in err.issues:
         assert issue.path and issue.message
+    for issue in err.issues[:SHOWN_ISSUES]:  # the message lists the first ones, then a count
         assert issue.path in str(err)
+    more = len(err.issues) - SHOWN_ISSUES
+    assert (f"and {more} more" in str(err)) == (more > 0)
 
 
 def test_fuzz_config_data() -> None:

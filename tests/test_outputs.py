@@ -275,7 +275,7 @@ def with_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         (
             "sampler.use=exploding",
-            "plugin 'buggy-plugin' (sampler 'exploding') failed while generating",
+            "sampler 'exploding' (plugin 'buggy-plugin') failed while generating",
         ),
         ("model.use=oom-analytic", "out of memory while generating"),
     ],

@@ -3,15 +3,100 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+MESSAGE_LIMIT = 4000  # characters of one error message; the rest is cut (see --traceback)
+
+# Terminal controls (escape sequences, carriage returns) and bidirectional overrides ("Trojan
+# Source") in a prompt, a path or a plugin's text must show as text, not act on the terminal.
+_BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_HIDDEN = {"Cc", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+def printable(text: object, keep_newlines: bool = False) -> str:
+    """``text`` with control, private-use, unassigned and bidi-override characters escaped
+    (``\\x1b``, ``\\u202e``), so it prints as what it is."""
+    import unicodedata
+
+    out = []
+    for ch in str(text):
+        if (ch == "\n" and keep_newlines) or (
+            unicodedata.category(ch) not in _HIDDEN and ch not in _BIDI
+        ):
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
+def plain(text: object) -> Any:
+    """A Rich renderable that shows ``text`` as is: no markup, controls escaped."""
+    from rich.text import Text
+
+    return Text(printable(text))
+
+
+class ErrorBoundary(TyperGroup):
+    """Every command runs inside one error boundary (see `report`): no input, folder or plugin
+    can make zsampling print a traceback unless ``--traceback`` asks for it."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):  # usage errors: typer's own
+            raise
+        except KeyboardInterrupt:
+            fail(
+                "interrupted; every output already written is complete and kept: run the same "
+                "command again to continue",
+                EXIT_INTERRUPTED,
+            )
+        except BaseException as exc:  # SystemExit from a plugin's code included
+            report(exc, ctx.params.get("show_traceback", False), ctx.invoked_subcommand)
+
+
+def report(exc: BaseException, show_traceback: bool, command: str | None) -> NoReturn:
+    """One paragraph on stderr and the exit code: 2 for bad input (any `ZSamplingError` that is
+    not a `RunFailure`), 1 for a failed run or an unexpected error; the traceback only on
+    request."""
+    import traceback
+
+    from zsampling.core.errors import RunFailure, ZSamplingError
+
+    if show_traceback:
+        errors.print(
+            printable("".join(traceback.format_exception(exc)), keep_newlines=True),
+            markup=False,
+            highlight=False,
+        )
+    if isinstance(exc, ZSamplingError):
+        message = str(exc)
+        code = EXIT_FAILURE if isinstance(exc, RunFailure) else EXIT_USAGE
+        if exc.__cause__ is not None and not show_traceback:
+            message += " (run with --traceback to see where)"
+    else:
+        from zsampling.core.errors import one_line
+
+        message = (
+            f"zsampling {command or ''} failed unexpectedly: {one_line(exc)}. This is a bug in "
+            "zsampling or a library it uses"
+            + ("" if show_traceback else "; run again with --traceback to see where")
+        )
+        code = EXIT_FAILURE
+    fail(message, code)
+    raise AssertionError("unreachable")  # fail() always exits
+
 
 app = typer.Typer(
     name="zsampling",
@@ -20,35 +105,35 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=ErrorBoundary,
 )
 console = Console()
 errors = Console(stderr=True)
 
-EXIT_USAGE = 2
+
+@app.callback()
+def main_options(
+    show_traceback: Annotated[
+        bool,
+        typer.Option(
+            "--traceback",
+            envvar="ZSAMPLING_TRACEBACK",
+            help="On an error, also print the Python traceback (for plugin authors).",
+        ),
+    ] = False,
+) -> None:
+    """Composable reflective diffusion samplers: Z-Sampling (zigzag), Restart, W2SD."""
 
 
-EXIT_FAILURE = 1
-
-
-def fail(message: str, code: int = EXIT_USAGE) -> None:
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """Print an error as one paragraph (no traceback) and exit (2: bad input, 1: run failed)."""
     from rich.markup import escape
 
-    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    text = printable(message, keep_newlines=True)
+    if len(text) > MESSAGE_LIMIT:
+        text = text[:MESSAGE_LIMIT] + f"... ({len(text) - MESSAGE_LIMIT} more characters)"
+    errors.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
-
-
-@contextmanager
-def reported() -> Iterator[None]:
-    """Report zsampling's errors as one paragraph: exit 2 for bad input, 1 for a failed run."""
-    from zsampling.core.errors import RunFailure, ZSamplingError
-
-    try:
-        yield
-    except RunFailure as exc:
-        fail(str(exc), EXIT_FAILURE)
-    except ZSamplingError as exc:
-        fail(str(exc))
 
 
 def _registry() -> Any:
@@ -81,25 +166,23 @@ def run(
 
     from zsampling.runs.run import RunItem, execute, plan_items, progress_counter
 
-    with reported():
-        cfg = _load(config, set_ or [])
-        items = plan_items(cfg)
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=console,
-            disable=quiet,
-            transient=False,
-        ) as bar:
+    cfg = _load(config, set_ or [])
+    items = plan_items(cfg)
+    with Progress(
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        disable=quiet,
+        transient=False,
+    ) as bar:
 
-            def factory(item: RunItem, steps: int) -> Any:
-                task = bar.add_task(
-                    f"{item.index:04d} {item.prompt[:30]} seed {item.seed}", total=steps
-                )
-                return progress_counter(lambda done: bar.update(task, completed=done))
+        def factory(item: RunItem, steps: int) -> Any:
+            prompt = printable(item.prompt[:30])
+            task = bar.add_task(f"{item.index:04d} {prompt} seed {item.seed}", total=steps)
+            return progress_counter(lambda done: bar.update(task, completed=done))
 
-            results = execute(cfg, overwrite=overwrite, progress=factory, items=items)
+        results = execute(cfg, overwrite=overwrite, progress=factory, items=items)
     _summary(results, Path(cfg.run.output))
 
 
@@ -107,17 +190,16 @@ def _summary(results: list[Any], output: Path) -> None:
     made = [r for r in results if not r.skipped]
     kept = len(results) - len(made)
     names = sorted({k for r in made for k in r.metrics})
-    table = Table(title=f"{len(made)} generated, {kept} kept (already present) in {output}")
+    table = Table(title=plain(f"{len(made)} generated, {kept} kept (already present) in {output}"))
     for col in ("#", "prompt", "seed", "file", *names, "model rows", "seconds"):
-        table.add_column(col)
+        table.add_column(plain(col))
     for r in results:
         metrics = [f"{r.metrics[n]:.4f}" if n in r.metrics else "-" for n in names]
         rows = "-" if r.skipped else str(r.counter.rows)
         secs = "kept" if r.skipped else f"{r.seconds:.2f}"
         name = r.path.name if r.path else "-"
-        table.add_row(
-            str(r.item.index), r.item.prompt, str(r.item.seed), name, *metrics, rows, secs
-        )
+        cells = [str(r.item.index), r.item.prompt, str(r.item.seed), name, *metrics, rows, secs]
+        table.add_row(*(plain(c) for c in cells))
     console.print(table)
 
 
@@ -130,34 +212,66 @@ def reproduce(
     ] = None,
 ) -> None:
     """Re-run one output from the settings embedded in it and check it is bit-for-bit identical."""
+    from zsampling.runs.checks import check_output_folder
     from zsampling.runs.config import validate_config
-    from zsampling.runs.outputs import read_metadata, read_output
+    from zsampling.runs.outputs import read_output
     from zsampling.runs.run import RunItem, execute
 
-    if not output.is_file():
-        fail(f"OUTPUT = {str(output)!r} is invalid: an existing file written by zsampling")
-    try:
-        meta = read_metadata(output)
-    except Exception as exc:
-        fail(f"OUTPUT = {str(output)!r} is invalid: not a readable PNG/safetensors ({exc})")
-        return
-    if not {"config", "prompt", "seed", "index"} <= set(meta):
-        fail(f"OUTPUT = {str(output)!r} is invalid: it carries no zsampling settings")
+    meta = _embedded(output)
     target = out or output.parent / "reproduced"
-    data = dict(meta["config"])
+    stem = target / output.name.removesuffix(output.suffix)
+    check_output_folder(target, [stem.name], "--out")
+    data = dict(meta.config)
     data["run"] = {**data["run"], "output": str(target)}
-    with reported():
-        cfg = validate_config(data, _registry(), f"settings embedded in {output.name}")
-        stem = target / output.name.removesuffix(output.suffix)
-        item = RunItem(int(meta["index"]), str(meta["prompt"]), int(meta["seed"]), stem)
-        [result] = execute(cfg, items=[item])
+    cfg = validate_config(data, _registry(), f"settings embedded in {output.name}")
+    [result] = execute(cfg, items=[RunItem(meta.index, meta.prompt, meta.seed, stem)])
     assert result.path is not None
     a, b = read_output(output), read_output(result.path)
     if a.shape == b.shape and bool((a == b).all()):
-        console.print(f"identical: {result.path} reproduces {output} bit for bit")
+        console.print(
+            plain(f"identical: {result.path} reproduces {output} bit for bit"), soft_wrap=True
+        )
         return
     diff = (a.double() - b.double()).abs().max().item() if a.shape == b.shape else "shape"
     fail(f"{result.path} differs from {output} (max abs difference {diff})", EXIT_FAILURE)
+
+
+def _embedded(output: Path) -> Any:
+    """The zsampling settings embedded in OUTPUT, checked (a tampered file: exit 2, named)."""
+    from pydantic import BaseModel, Field, ValidationError
+
+    from zsampling.runs.config import Seed
+    from zsampling.runs.config_text import plain_data_issues
+    from zsampling.runs.outputs import read_metadata
+
+    class Embedded(BaseModel):
+        config: dict[str, Any]
+        prompt: str
+        seed: Seed
+        index: int = Field(ge=0)
+
+    name = f"OUTPUT = {str(output)!r} is invalid"
+    if not output.is_file():
+        fail(f"{name}: an existing file written by zsampling")
+    try:
+        meta = read_metadata(output)
+    except Exception as exc:
+        from zsampling.core.errors import one_line
+
+        fail(f"{name}: not a readable PNG or safetensors file ({one_line(exc)})")
+    if not {"config", "prompt", "seed", "index"} <= set(meta):
+        fail(f"{name}: it carries no zsampling settings")
+    try:
+        embedded = Embedded.model_validate(meta)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        fail(f"{name}: its embedded settings are damaged ({where}: {first['msg']})")
+    problems = plain_data_issues(embedded.config, "config")
+    if problems or not isinstance(embedded.config.get("run"), dict):
+        what = str(problems[0]) if problems else "config.run: not a table"
+        fail(f"{name}: its embedded settings are damaged ({what})")
+    return embedded
 
 
 @app.command()
@@ -166,9 +280,8 @@ def check(
     set_: SetOption = None,
 ) -> None:
     """Validate CONFIG (and overrides) without loading any model; print the resolved config."""
-    with reported():
-        cfg = _load(config, set_ or [])
-    console.print_json(json.dumps(cfg.as_dict()))
+    cfg = _load(config, set_ or [])
+    console.print_json(json.dumps(cfg.as_dict()), ensure_ascii=True)  # no raw controls either
 
 
 @app.command()
@@ -185,35 +298,51 @@ def plugins(
                 "source": p.source,
                 "error": p.error,
                 "components": [
-                    {"kind": c.kind, "name": c.name, "settings": c.settings_schema()}
-                    for c in p.components
+                    {"kind": c.kind, "name": c.name, "settings": _schema(c)} for c in p.components
                 ],
             }
             for p in registry.plugins
         ]
-        console.print_json(json.dumps(data))
+        console.print_json(json.dumps(data), ensure_ascii=True)  # \u escapes: no raw controls
         return
     for p in registry.plugins:
-        from rich.markup import escape
-
-        status = f"[red]FAILED: {escape(p.error)}[/]" if p.error else "[green]ok[/]"
-        console.print(
-            f"[bold]{escape(p.name)}[/] {p.version}  ({escape(p.source)})  {status}",
-            highlight=False,
-        )
+        status = f"FAILED: {p.error}" if p.error else "ok"
+        line = plain(f"{p.name} {p.version}  ({p.source})  ")
+        line.stylize("bold", 0, len(printable(p.name)))
+        line.append(printable(status), style="red" if p.error else "green")
+        console.print(line, highlight=False)
         table = Table(show_header=True, box=None, padding=(0, 2))
         for col in ("kind", "name", "settings", "description"):
             table.add_column(col)
         for c in p.components:
-            fields = ", ".join(
-                f"{k}={v.get('default', '<required>')!r}"
-                if "default" in v or k in c.settings_schema().get("required", [])
-                else k
-                for k, v in c.settings_schema().get("properties", {}).items()
-            )
-            table.add_row(c.kind, escape(c.name), escape(fields or "-"), escape(c.summary))
+            table.add_row(*(plain(v) for v in (c.kind, c.name, _settings_line(c), c.summary)))
         if p.components:
             console.print(table)
+
+
+def _schema(component: Any) -> dict[str, Any]:
+    """A component's settings schema; a plugin whose schema fails gets its error instead."""
+    try:
+        return dict(component.settings_schema())
+    except Exception as exc:
+        from zsampling.core.errors import one_line
+
+        return {"error": f"its settings schema failed: {one_line(exc)}"}
+
+
+def _settings_line(component: Any) -> str:
+    """``name=default`` for each setting (or the error of a schema that failed)."""
+    schema = _schema(component)
+    if "error" in schema:
+        return f"<{schema['error']}>"
+    required = schema.get("required", [])
+    return (
+        ", ".join(
+            f"{k}={v.get('default', '<required>')!r}" if "default" in v or k in required else k
+            for k, v in schema.get("properties", {}).items()
+        )
+        or "-"
+    )
 
 
 @app.command()
@@ -242,16 +371,18 @@ def demo(
 
     if model not in TESTBEDS:
         fail(f"--model = {model!r} is invalid: one of {', '.join(TESTBEDS)}")
+    if guidance is not None:
+        _finite("--guidance", guidance)
+    _folder_option(out)
     wide = Console(width=max(console.width, 120))
-    with reported():
-        run_demo(
-            out,
-            testbed_name=model,
-            items_per_prompt=items,
-            steps=steps,
-            guidance=guidance,
-            console=wide,
-        )
+    run_demo(
+        out,
+        testbed_name=model,
+        items_per_prompt=items,
+        steps=steps,
+        guidance=guidance,
+        console=wide,
+    )
 
 
 def _scales(text: str | None) -> list[float] | None:
@@ -287,26 +418,33 @@ def eval_(
     from zsampling.evaluation.report import gate_line, testbed_table, verdict
 
     sweep = _scales(scales)
-    with reported():
+    _folder_option(out)
+    cfg = _load(config, set_ or [])
+    from zsampling.runs.blame import Blame
+
+    blame = Blame(_registry(), cfg.guider)  # a plugin that fails is named, as in a run
+    with blame.stage("evaluating", blame.of("sampler", cfg.sampler)):
         results = evaluate(
-            _load(config, set_ or []),
+            cfg,
             out,
             scales=sweep,
             items_per_prompt=items,
             replicates=bootstrap,
-            progress=lambda text: errors.print(text, highlight=False),
+            progress=lambda text: errors.print(plain(text)),
         )
-    console.print(testbed_table(results), highlight=False, soft_wrap=True)
+    console.print(plain(testbed_table(results)), soft_wrap=True)
     method = results["arms"][0]
-    console.print(f"{method['label']}: {verdict(results, method['frontier'])}", highlight=False)
+    console.print(plain(f"{method['label']}: {verdict(results, method['frontier'])}"))
     if not results["ranks"]:
         errors.print(
-            f"not ranking: {gate_line(results)} The ranking metric "
-            f"({results['ranking_metric']}) fails the gate on this testbed, so no method is "
-            "called better or worse than CFG on it.",
-            highlight=False,
+            plain(
+                f"not ranking: {gate_line(results)} The ranking metric "
+                f"({results['ranking_metric']}) fails the gate on this testbed, so no method is "
+                "called better or worse than CFG on it."
+            )
         )
-    console.print(f"wrote {out / 'results.json'}, {out / 'table.md'}, {out / 'frontier.png'}")
+    written = ", ".join(str(out / f) for f in ("results.json", "table.md", "frontier.png"))
+    console.print(plain(f"wrote {written}"))
 
 
 @app.command()
@@ -325,16 +463,16 @@ def leaderboard(
     unknown = [n for n in names if n not in TESTBEDS]
     if unknown or not names:
         fail(f"--testbeds = {testbeds!r} is invalid: names from {', '.join(TESTBEDS)}")
-    with reported():
-        summary = run_leaderboard(
-            out,
-            names,
-            _registry(),
-            replicates=bootstrap,
-            progress=lambda text: errors.print(text, highlight=False),
-        )
-    console.print(summary, highlight=False, soft_wrap=True)
-    console.print(f"wrote {out / 'leaderboard.md'} and a folder per testbed")
+    _folder_option(out)
+    summary = run_leaderboard(
+        out,
+        names,
+        _registry(),
+        replicates=bootstrap,
+        progress=lambda text: errors.print(plain(text)),
+    )
+    console.print(plain(summary), soft_wrap=True)
+    console.print(plain(f"wrote {out / 'leaderboard.md'} and a folder per testbed"))
 
 
 @app.command("train-digits")
@@ -344,7 +482,7 @@ def train_digits(
     ),
     seconds: Annotated[float, typer.Option(min=1, help="CPU time budget (seconds).")] = 480.0,
     max_steps: Annotated[int, typer.Option(min=1, help="Step budget.")] = 100_000,
-    seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=2**63 - 1, help="Training seed.")] = 0,
     pairs: Annotated[
         bool, typer.Option(help="Two digits side by side (the digit-pairs model).")
     ] = False,
@@ -356,7 +494,9 @@ def train_digits(
     """Train a class-conditional digits diffusion model on scikit-learn's digits."""
     from zsampling.digits.train import train
 
-    if out.exists() and any(out.iterdir()) and not overwrite:
+    _finite("--seconds", seconds)
+    _folder_option(out)
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
         fail(
             f"--out = {str(out)!r} is invalid: the folder exists and is not empty "
             "(pass --overwrite to replace it)"
@@ -373,23 +513,37 @@ def train_digits(
     head, tail = losses[: min(50, len(losses))], losses[-min(50, len(losses)) :]
     console.print(
         f"{len(losses)} steps; mean loss {sum(head) / len(head):.4f} (first 50) -> "
-        f"{sum(tail) / len(tail):.4f} (last 50); saved to {out}"
+        f"{sum(tail) / len(tail):.4f} (last 50); saved to {printable(out)}",
+        markup=False,
     )
 
 
 @app.command("train-judge")
 def train_judge(
     out: Annotated[Path, typer.Option(help="Folder to write the judge to.")] = Path("out/judge"),
-    seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=2**63 - 1, help="Training seed.")] = 0,
 ) -> None:
     """Train the independent judge (a CNN on real digits only) and report its quality."""
     from zsampling.digits.judge import train_judge as fit
 
+    _folder_option(out)
     judge = fit(out, seed=seed)
     console.print(
         f"judge: held-out accuracy {judge.accuracy:.4f}, expected calibration error "
         f"{judge.ece:.4f} (temperature {judge.temperature:.3f}); saved to {out}"
     )
+
+
+def _finite(option: str, value: float) -> None:
+    if not math.isfinite(value):
+        fail(f"{option} = {value!r} is invalid: a finite number")
+
+
+def _folder_option(folder: Path) -> None:
+    """``--out`` must be a folder (or a place one can be made) that can be written."""
+    from zsampling.runs.checks import check_output_folder
+
+    check_output_folder(folder, [], "--out")
 
 
 def main() -> None:

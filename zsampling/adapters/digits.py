@@ -25,6 +25,7 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
+from zsampling.adapters.folders import loading, usable_device
 from zsampling.core.component import Component
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.levels import Process, TimestepTable
@@ -129,18 +130,14 @@ def load_digits_model(path: Path, device: str = "cpu") -> DigitsModel:
     valid = "a folder holding unet/ (UNet2DModel, safetensors) and scheduler/ saved by diffusers"
     if not (path / "unet").is_dir() or not (path / "scheduler").is_dir():
         raise InvalidArgument("model.path", str(path), valid)
-    try:
-        unet = UNet2DModel.from_pretrained(path / "unet", use_safetensors=True).to(device).eval()
+    target = usable_device("model.device", device)
+    with loading("model.path", str(path), valid):
+        unet = UNet2DModel.from_pretrained(path / "unet", use_safetensors=True).to(target).eval()
         sched = DDIMScheduler.from_pretrained(path / "scheduler")
         slots = None
         if (path / "slots").is_dir():
             slots = SlotEmbedding.from_pretrained(path / "slots", use_safetensors=True)
-            slots = slots.to(device).eval()
-    except (OSError, ValueError, RuntimeError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InvalidArgument(
-            "model.path", str(path), f"{valid} (loading failed: {first})"
-        ) from None
+            slots = slots.to(target).eval()
     if slots is None and unet.config.num_class_embeds is None:
         raise InvalidArgument("model.path", str(path), "a class-conditional UNet2DModel")
     table = TimestepTable(

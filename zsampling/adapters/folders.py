@@ -10,7 +10,8 @@ user can cause into an `InvalidArgument` naming the setting.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,7 +19,8 @@ import torch
 from pydantic import Field
 
 from zsampling.core.component import Component
-from zsampling.core.errors import InvalidArgument
+from zsampling.core.devices import device_problem
+from zsampling.core.errors import InvalidArgument, one_line
 
 DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
@@ -39,8 +41,40 @@ class PipelineFolder(Component):
     width: int | None = Field(None, gt=0, description="Image width; default: the model's.")
 
 
+#: Where a pipeline's components may come from. ``model_index.json`` names a library and a class
+#: per component; any other library is a module diffusers would import (custom code), so it is
+#: refused before loading: a model folder is data, and data runs no code.
+LIBRARIES = ("diffusers", "transformers")
+
+
+@contextmanager
+def loading(field: str, path: str, valid: str) -> Iterator[None]:
+    """A damaged folder as an `InvalidArgument` naming ``field``, whatever the loader raised.
+
+    ``from_pretrained`` fails in many ways on a damaged folder: OSError (missing files),
+    ValueError and JSONDecodeError (a bad config), SafetensorError (a truncated file), KeyError,
+    TypeError or RuntimeError (a config that does not fit the weights). Running out of memory is
+    not a property of the folder and passes through.
+    """
+    try:
+        yield
+    except (InvalidArgument, MemoryError, torch.OutOfMemoryError):
+        raise
+    except Exception as exc:
+        raise InvalidArgument(field, path, f"{valid} (loading failed: {one_line(exc)})") from None
+
+
+def usable_device(field: str, device: str) -> torch.device:
+    """The torch device ``device`` names, if this machine has it (`InvalidArgument` if not)."""
+    problem = device_problem(device)
+    if problem:
+        raise InvalidArgument(field, device, problem)
+    return torch.device(device)
+
+
 def pipeline_class(path: str, accepted: Sequence[str]) -> str:
-    """Check that ``path`` is a local pipeline folder of one of the ``accepted`` classes."""
+    """Check that ``path`` is a local pipeline folder of one of the ``accepted`` classes, whose
+    components all come from diffusers or transformers."""
     folder = Path(path).expanduser()
     if not folder.is_dir():
         raise InvalidArgument("model.path", path, "an existing local pipeline folder")
@@ -52,11 +86,26 @@ def pipeline_class(path: str, accepted: Sequence[str]) -> str:
             "a diffusers pipeline folder (model_index.json is missing; a folder with only a "
             "UNet belongs in the 'unet-weights' patch)",
         )
-    kind = json.loads(index.read_text(encoding="utf-8")).get("_class_name")
+    try:
+        data = json.loads(index.read_text(encoding="utf-8"))
+    except (ValueError, OSError, RecursionError) as err:
+        raise InvalidArgument(
+            "model.path", path, f"a pipeline folder with a readable model_index.json ({err})"
+        ) from None
+    kind = data.get("_class_name") if isinstance(data, dict) else None
     if kind not in accepted:
         raise InvalidArgument(
-            "model.path", path, f"a folder of a {' or '.join(accepted)} (found {kind})"
+            "model.path", path, f"a folder of a {' or '.join(accepted)} (found {kind!r})"
         )
+    for name, value in data.items():
+        library = value[0] if isinstance(value, list) and value else None
+        if not name.startswith("_") and library is not None and library not in LIBRARIES:
+            raise InvalidArgument(
+                "model.path",
+                path,
+                f"a pipeline whose components come from {' or '.join(LIBRARIES)}; its "
+                f"model_index.json names {name} = {value!r}, which would run custom code",
+            )
     return str(kind)
 
 
@@ -71,24 +120,18 @@ def load_pipeline_folder(
     import diffusers
 
     kind = pipeline_class(path, accepted)
-    try:
-        target = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise InvalidArgument("model.device", device, "a torch device") from None
-    try:
+    target = usable_device("model.device", device)
+    of_variant = f" of variant {variant!r}" if variant else ""
+    valid = (
+        f"a folder with safetensors weights{of_variant} for every component "
+        "(pickle .bin weights are refused)"
+    )
+    with loading("model.path", path, valid):
         pipe = getattr(diffusers, kind).from_pretrained(
             str(Path(path).expanduser()),
             torch_dtype=DTYPES[dtype],
             variant=variant,
             use_safetensors=True,
         )
-    except OSError as err:  # diffusers' EnvironmentError for missing weight files
-        of_variant = f" of variant {variant!r}" if variant else ""
-        raise InvalidArgument(
-            "model.path",
-            path,
-            f"a folder with safetensors weights{of_variant} for every component "
-            f"(pickle .bin weights are refused): {err}",
-        ) from None
     pipe.set_progress_bar_config(disable=True)
     return pipe if pipe.device == target else pipe.to(target)

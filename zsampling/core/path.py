@@ -19,7 +19,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from zsampling.core.errors import InvalidArgument, RunFailure, check_finite
+from zsampling.core.errors import ComponentFault, InvalidArgument, check_finite
 from zsampling.core.events import Observer, StepEvent, StepKind
 from zsampling.core.guidance import Direction, GuidanceContext, Guider
 from zsampling.core.levels import Process
@@ -207,10 +207,26 @@ class SamplingPath:
         context = GuidanceContext(at, self.steps, direction, conditioning)
         pred = guider(x, self.point(at).sigma, guidance, context)
         if not isinstance(pred, Prediction):
-            raise RunFailure(
-                f"the guider of model {model!r} ({type(guider).__name__}) returned "
-                f"{type(pred).__name__}, not a zsampling Prediction(x0, eps)"
+            got = f"returned {type(pred).__name__}, not a zsampling Prediction(x0, eps)"
+            raise ComponentFault(
+                "model",
+                model,
+                got,
+                f"the guider of model {model!r} ({type(guider).__name__}) {got}",
             )
+        # A prediction shaped unlike x would be broadcast by the step arithmetic into a silently
+        # wrong latent: refused here (a run checks each adapter's predictions where they are
+        # made, so there this names the guider).
+        for part in ("x0", "eps"):
+            value = getattr(pred, part)
+            if not isinstance(value, Tensor) or value.shape != x.shape:
+                got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+                raise ComponentFault(
+                    "model",
+                    model,
+                    f"got a guided prediction whose {part} is {got}; expected {tuple(x.shape)}, "
+                    "the latent's shape",
+                )
         return pred
 
     def _guider(self, model: str) -> Guider:

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from zsampling.core.cfg import CFG
-from zsampling.core.errors import InvalidArgument, RunFailure, check_finite
+from zsampling.core.errors import ComponentFault, InvalidArgument, check_finite
 from zsampling.core.events import Observer
 from zsampling.core.guidance import (
     CountedGuider,
@@ -134,8 +134,29 @@ def sample(
         )
     x = noise.to(device=model.device) * noise_scale
     out = sampler.sample(x, path)
-    check_finite(out, "final latents", nonfinite_hint(model))
+    check_latents(out, x, "sampler", getattr(sampler, "name", type(sampler).__name__))
     return SampleResult(out, path.sigmas, counter)
+
+
+def check_latents(out: object, given: Tensor, kind: str, name: str) -> None:
+    """What a component hands back must be latents like the ones it was given: a tensor of the
+    same shape, dtype and device, and finite. Else `ComponentFault` names the component, before
+    anything is decoded or written (a float16 or mis-shaped result would otherwise be saved as a
+    corrupted output, and NaN as an image of noise)."""
+    expected = f"{tuple(given.shape)} {given.dtype} on {given.device}, like the latents given"
+    if not isinstance(out, Tensor):
+        raise ComponentFault(kind, name, f"returned a {type(out).__name__}; expected a tensor")
+    if out.shape != given.shape or out.dtype != given.dtype or out.device != given.device:
+        got = f"{tuple(out.shape)} {out.dtype} on {out.device}"
+        raise ComponentFault(kind, name, f"returned {got}; expected {expected}")
+    if not bool(torch.isfinite(out).all()):
+        bad = int((~torch.isfinite(out)).sum())
+        raise ComponentFault(
+            kind,
+            name,
+            f"returned {bad} non-finite value(s) (NaN or inf) out of {out.numel()}, although "
+            "every step of its sampling path was finite",
+        )
 
 
 def bind_guider(
@@ -152,7 +173,7 @@ def bind_guider(
     problem = call_problem(bound)
     if problem is not None:
         name = getattr(guider, "name", type(guider).__name__)
-        raise RunFailure(f"guider {name!r} does not follow the guider contract: {problem}")
+        raise ComponentFault("guider", name, f"does not follow the guider contract: {problem}")
     if isinstance(bound, BatchedGuider) and bound.counter is counter:
         return bound
     return CountedGuider(bound, counter)

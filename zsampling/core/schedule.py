@@ -8,6 +8,11 @@ from torch import Tensor
 
 from zsampling.core.model import ModelAdapter
 
+#: The most steps a built-in schedule takes: far past any use (a 1000-timestep model has at most
+#: 1000 distinct levels), low enough that a typo (``steps = 1e9``) is refused in the config instead
+#: of exhausting memory when the levels are made.
+MAX_STEPS = 10_000
+
 
 @runtime_checkable
 class Schedule(Protocol):

@@ -9,18 +9,21 @@ import torch
 
 from zsampling.core.component import Component
 from zsampling.core.events import ObservedItem, Observer, StepEvent
+from zsampling.core.files import append_bytes
 
 
 class StepLog(Component):
     """Write one JSON line per step (kind, levels, guidance, latent mean/std) next to each output.
 
-    Cheap enough to leave on; the first place to look when a run drifts or turns NaN.
+    Cheap enough to leave on; the first place to look when a run drifts or turns NaN. Lines are
+    appended without following links (a link planted as the log file is refused, not written
+    through).
     """
 
     name: ClassVar[str] = "step-log"
 
     def bind(self, item: ObservedItem) -> Observer:
-        path = item.output_stem.with_suffix(".steps.jsonl")
+        path = item.output_stem.with_name(item.output_stem.name + ".steps.jsonl")
 
         def log(event: StepEvent) -> None:
             x = event.x.to(torch.float64)
@@ -35,7 +38,6 @@ class StepLog(Component):
                 "mean": float(x.mean()),
                 "std": float(x.std()) if x.numel() > 1 else 0.0,
             }
-            with path.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(row) + "\n")
+            append_bytes(path, (json.dumps(row) + "\n").encode("utf-8"), sync=False)
 
         return log

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from zsampling.adapters.folders import loading
 from zsampling.core.component import Component
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.model import ModelAdapter
@@ -60,16 +61,14 @@ class Lora(Component):
                 "patches.lora.weight_name", weight_name, "a .safetensors file (pickle is refused)"
             )
         pipe = base.pipeline
-        try:
+        with loading(
+            "patches.lora.path", self.path, "a diffusers LoRA (safetensors) for this model"
+        ):
             pipe.load_lora_weights(
                 str(folder),
                 weight_name=weight_name,
                 adapter_name=self.adapter_name,
                 use_safetensors=True,
             )
-        except (OSError, ValueError) as err:
-            raise InvalidArgument(
-                "patches.lora.path", self.path, f"a diffusers LoRA: {err}"
-            ) from None
-        pipe.set_adapters([self.adapter_name], adapter_weights=[self.scale])
+            pipe.set_adapters([self.adapter_name], adapter_weights=[self.scale])
         return base

@@ -18,6 +18,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from zsampling.adapters.folders import loading
 from zsampling.core.component import Component
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.model import ModelAdapter
@@ -67,12 +68,14 @@ class UNetWeights(Component):
         from diffusers import UNet2DConditionModel
 
         base = require_diffusers(model, self.name)
-        unet = UNet2DConditionModel.from_pretrained(
-            str(self.folder()),
-            torch_dtype=base.dtype,
-            variant=self.variant,
-            use_safetensors=None if self.allow_pickle else True,
-        )
+        folder = self.folder()
+        with loading("patches.unet-weights.path", str(folder), "a loadable UNet folder"):
+            unet = UNet2DConditionModel.from_pretrained(
+                str(folder),
+                torch_dtype=base.dtype,
+                variant=self.variant,
+                use_safetensors=None if self.allow_pickle else True,
+            )
         if unet.device != base.device:
             unet = unet.to(base.device)
         old = base.unet.config

@@ -12,14 +12,29 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import tomllib
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from zsampling.core.errors import InvalidArgument, ZSamplingError
-from zsampling.plugins.registry import Kind, Registry
+from zsampling.core.errors import InvalidArgument, one_line, shown
+from zsampling.plugins.registry import Kind, Registered, Registry
+from zsampling.runs.config_text import parse, plain_data_issues, read_text
+from zsampling.runs.issues import ConfigError, ConfigIssue, short_key
+
+__all__ = [
+    "SECTIONS",
+    "ConfigError",
+    "ConfigIssue",
+    "ModelSpec",
+    "RunConfig",
+    "RunSettings",
+    "apply_overrides",
+    "config_schema",
+    "load_config",
+    "read_config",
+    "validate_config",
+]
 
 SECTIONS: dict[str, str] = {
     "model": "the model adapter (with its [[model.patches]])",
@@ -35,23 +50,13 @@ SECTIONS: dict[str, str] = {
 DEFAULTS: dict[str, str] = {"schedule": "uniform", "solver": "ddim", "guider": "cfg"}
 
 
-@dataclass(frozen=True)
-class ConfigIssue:
-    path: str
-    message: str
+#: What a plugin's code may raise that validation reports as a problem of that plugin (SystemExit
+#: too: a plugin calling sys.exit() must not end zsampling).
+PLUGIN_ERRORS = (Exception, SystemExit)
 
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
-
-
-class ConfigError(ZSamplingError):
-    """All problems found in one config, each naming its path; raised before any model loads."""
-
-    def __init__(self, issues: list[ConfigIssue], source: str = "config") -> None:
-        self.issues = issues
-        self.source = source
-        lines = "\n".join(f"  - {i}" for i in issues)
-        super().__init__(f"{source} has {len(issues)} problem(s):\n{lines}")
+#: What ``torch.Generator.manual_seed`` takes without wrapping around (negative seeds alias
+#: large ones there, so two file names would hold the same sample).
+Seed = Annotated[int, Field(ge=0, le=2**64 - 1)]
 
 
 class RunSettings(BaseModel):
@@ -61,7 +66,9 @@ class RunSettings(BaseModel):
 
     prompts: list[str] = Field(min_length=1, description="Prompts (class names for analytic).")
     negative_prompt: str = Field("", description="Negative prompt for the unconditional branch.")
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="Seeds.")
+    seeds: list[Seed] = Field(
+        default_factory=lambda: [0], min_length=1, description="Seeds (0 to 2**64 - 1)."
+    )
     pairing: Literal["product", "zip"] = Field(
         "product", description="product: every prompt x every seed; zip: prompt i with seed i."
     )
@@ -87,6 +94,7 @@ class RunConfig:
     observers: list[Any]
     metrics: list[Any]
     run: RunSettings
+    source: str = "config"  # the file it came from, for messages
 
     def as_dict(self) -> dict[str, Any]:
         """The fully resolved config (defaults filled in): what outputs embed to be reproducible."""
@@ -111,22 +119,11 @@ class RunConfig:
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
-    """Parse a TOML or YAML file into plain data (YAML with the safe loader: no code runs)."""
+    """Parse a TOML or YAML file into plain data, safely (see `zsampling.runs.config_text`)."""
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError([ConfigIssue(str(p), "no such file")], str(p))
-    text = p.read_text(encoding="utf-8")
-    try:
-        if p.suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
-        elif p.suffix == ".toml":
-            data = tomllib.loads(text)
-        else:
-            raise ConfigError([ConfigIssue(str(p), "expected a .toml, .yaml or .yml file")], str(p))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([ConfigIssue(str(p), f"not valid TOML: {exc}")], str(p)) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([ConfigIssue(str(p), f"not valid YAML: {exc}")], str(p)) from None
+    if p.suffix not in (".toml", ".yaml", ".yml"):
+        raise ConfigError([ConfigIssue(str(p), "expected a .toml, .yaml or .yml file")], str(p))
+    data = parse(read_text(p), p.suffix, str(p))
     if not isinstance(data, dict):
         raise ConfigError([ConfigIssue(str(p), "the top level must be a table")], str(p))
     return data
@@ -141,7 +138,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise ConfigError([ConfigIssue("--set", f"{text!r} is not of the form key.path=value")])
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError):  # not a TOML value: text
         value = raw.strip()
     return parts, value
 
@@ -176,23 +173,16 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 def _pydantic_issues(prefix: str, err: ValidationError, cls: type[BaseModel]) -> list[ConfigIssue]:
     issues = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"])
+        loc = ".".join(short_key(str(p)) for p in e["loc"])
         path = f"{prefix}.{loc}" if loc else prefix
         if e["type"] == "extra_forbidden":
             valid = ", ".join(k for k in cls.model_fields) or "(none)"
             issues.append(ConfigIssue(path, f"unknown setting; valid settings: {valid}"))
             continue
         msg = e["msg"].removeprefix("Value error, ")
-        shown = "" if e["type"] == "missing" else f" (got {e['input']!r})"
-        issues.append(ConfigIssue(path, f"{msg}{shown}"))
+        got = "" if e["type"] == "missing" else f" (got {shown(e['input'])})"
+        issues.append(ConfigIssue(path, f"{msg}{got}"))
     return issues
-
-
-def _plugin_raised(found: Any, during: str, err: Exception) -> str:
-    """``sampler 'x' (plugin 'p') raised ValueError: ... (in check_steps)``, on one line."""
-    who = f"{found.kind} {found.name!r} (plugin {found.plugin!r})" if found else "component"
-    text = " ".join(f"{type(err).__name__}: {err}".split())
-    return f"{who} raised {text} (in {during})"
 
 
 class _Validator:
@@ -205,7 +195,7 @@ class _Validator:
             section = {"use": default}
         if not isinstance(section, dict):
             self.issues.append(
-                ConfigIssue(path, f'expected a table with use = "<{kind}>", got {section!r}')
+                ConfigIssue(path, f'expected a table with use = "<{kind}>", got {shown(section)}')
             )
             return None
         settings = dict(section)
@@ -217,7 +207,9 @@ class _Validator:
         found = self.registry.lookup(kind, name) if isinstance(name, str) else None
         if found is None:
             self.issues.append(
-                ConfigIssue(f"{path}.use", f"unknown {kind} {name!r}; registered {kind}s: {names}")
+                ConfigIssue(
+                    f"{path}.use", f"unknown {kind} {shown(name)}; registered {kind}s: {names}"
+                )
             )
             return None
         cls = found.cls
@@ -225,17 +217,16 @@ class _Validator:
             return cls.model_validate(settings)
         except ValidationError as err:
             self.issues.extend(_pydantic_issues(path, err, cls))
-            return None
-        except Exception as err:  # a plugin's validator failing in a way pydantic does not wrap
-            self.issues.append(ConfigIssue(path, _plugin_raised(found, "settings validation", err)))
-            return None
+        except PLUGIN_ERRORS as exc:  # a plugin's validator with a bug: name it, keep validating
+            self.issues.append(ConfigIssue(path, plugin_raised(found, "settings validation", exc)))
+        return None
 
     def components(self, kind: Kind, path: str, section: Any) -> list[Any]:
         if section is None:
             return []
         if not isinstance(section, list):
             self.issues.append(
-                ConfigIssue(path, f"expected a list of tables ([[{path}]]), got {section!r}")
+                ConfigIssue(path, f"expected a list of tables ([[{path}]]), got {shown(section)}")
             )
             return []
         return [self.component(kind, f"{path}.{i}", s) for i, s in enumerate(section)]
@@ -255,7 +246,9 @@ def validate_config(data: dict[str, Any], registry: Registry, source: str = "con
     for key in data:
         if key not in SECTIONS:
             v.issues.append(
-                ConfigIssue(key, "unknown section; valid sections: " + ", ".join(SECTIONS))
+                ConfigIssue(
+                    short_key(str(key)), "unknown section; valid sections: " + ", ".join(SECTIONS)
+                )
             )
     for required in ("model", "sampler", "run"):
         if required not in data:
@@ -264,7 +257,9 @@ def validate_config(data: dict[str, Any], registry: Registry, source: str = "con
     models: dict[str, ModelSpec] = {}
     extra = data.get("models", {})
     if not isinstance(extra, dict):
-        v.issues.append(ConfigIssue("models", f"expected a table of named models, got {extra!r}"))
+        v.issues.append(
+            ConfigIssue("models", f"expected a table of named models, got {shown(extra)}")
+        )
         extra = {}
     for name, section in extra.items():
         if name == "main":
@@ -282,7 +277,7 @@ def validate_config(data: dict[str, Any], registry: Registry, source: str = "con
     run = None
     if "run" in data:
         if not isinstance(data["run"], dict):
-            v.issues.append(ConfigIssue("run", f"expected a table, got {data['run']!r}"))
+            v.issues.append(ConfigIssue("run", f"expected a table, got {shown(data['run'])}"))
         else:
             try:
                 run = RunSettings.model_validate(data["run"])
@@ -302,10 +297,12 @@ def validate_config(data: dict[str, Any], registry: Registry, source: str = "con
             try:
                 check(parts["schedule"].steps)
             except InvalidArgument as err:
-                v.issues.append(ConfigIssue(err.field, f"{err.value!r} is invalid: {err.valid}"))
-            except Exception as err:  # a plugin's check_steps raising a plain exception
+                v.issues.append(
+                    ConfigIssue(err.field, f"{shown(err.value)} is invalid: {err.valid}")
+                )
+            except PLUGIN_ERRORS as exc:  # a plugin's check_steps with a bug, or a ValueError
                 found = registry.lookup("sampler", sampler.name)
-                v.issues.append(ConfigIssue("sampler", _plugin_raised(found, "check_steps", err)))
+                v.issues.append(ConfigIssue("sampler", plugin_raised(found, "check_steps", exc)))
     weak = getattr(sampler, "weak_model", None)
     if isinstance(weak, str) and weak not in models and "models" not in {i.path for i in v.issues}:
         v.issues.append(
@@ -327,14 +324,28 @@ def validate_config(data: dict[str, Any], registry: Registry, source: str = "con
         [o for o in observers if o is not None],
         [m for m in metrics if m is not None],
         run,
+        source,
     )
 
 
-def load_config(
-    path: str | Path, registry: Registry, overrides: Sequence[str] = ()
-) -> RunConfig:
+def plugin_raised(component: Registered | None, during: str, exc: BaseException) -> str:
+    """``sampler 'x' (plugin 'p') raised ValueError: ... (in check_steps)``, on one line."""
+    who = (
+        f"{component.kind} {component.name!r} (plugin {component.plugin!r})"
+        if component
+        else "component"
+    )
+    if isinstance(exc, SystemExit):
+        return f"{who} called sys.exit({exc.code!r}) (in {during})"
+    return f"{who} raised {one_line(exc)} (in {during})"
+
+
+def load_config(path: str | Path, registry: Registry, overrides: Sequence[str] = ()) -> RunConfig:
     """Read, override and validate a config file."""
     data = apply_overrides(read_config(path), list(overrides))
+    issues = plain_data_issues(data)
+    if issues:  # an override can be a TOML date, or inf
+        raise ConfigError(issues, f"{path} with --set")
     return validate_config(data, registry, str(path))
 
 
@@ -346,7 +357,10 @@ def config_schema(registry: Registry) -> dict[str, Any]:
         options = []
         for name, comp in sorted(registry.components[kind].items()):
             key = f"{kind}.{name}"
-            schema = comp.cls.model_json_schema(ref_template=f"#/$defs/{key}.{{model}}")
+            try:
+                schema = comp.cls.model_json_schema(ref_template=f"#/$defs/{key}.{{model}}")
+            except Exception as exc:  # a plugin's settings that pydantic cannot describe
+                schema = {"description": plugin_raised(comp, "its settings schema", exc)}
             for sub, body in schema.pop("$defs", {}).items():
                 defs[f"{key}.{sub}"] = body
             use = {"enum": [name, *comp.aliases]} if comp.aliases else {"const": name}

@@ -20,6 +20,7 @@ from torch import Tensor
 from zsampling.core.component import Component
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.model import ModelAdapter
+from zsampling.core.schedule import MAX_STEPS
 
 AYS_TIMESTEPS = {"sd": "StableDiffusionTimesteps", "sdxl": "StableDiffusionXLTimesteps"}
 
@@ -49,7 +50,9 @@ class AlignYourSteps(Component):
     name: ClassVar[str] = "align-your-steps"
     aliases: ClassVar[tuple[str, ...]] = ("ays",)
 
-    steps: int = Field(10, ge=1, description="Number of denoising steps T (10 = the published).")
+    steps: int = Field(
+        10, ge=1, le=MAX_STEPS, description="Number of denoising steps T (10 = the published)."
+    )
     model: Literal["auto", "sd", "sdxl"] = Field(
         "auto", description="Which published schedule: sd | sdxl | auto (from the model)."
     )

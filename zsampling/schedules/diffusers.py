@@ -23,6 +23,7 @@ from zsampling.core.component import Component
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.levels import TimestepTable, sigma_from_alpha_cumprod
 from zsampling.core.model import ModelAdapter
+from zsampling.core.schedule import MAX_STEPS
 
 #: Relative distance within which a float32 scheduler sigma is taken for a training-grid level.
 SNAP_RTOL = 1e-5
@@ -69,7 +70,7 @@ class Scheduler(Component):
 
     name: ClassVar[str] = "scheduler"
 
-    steps: int = Field(50, ge=1, description="Number of denoising steps T.")
+    steps: int = Field(50, ge=1, le=MAX_STEPS, description="Number of denoising steps T.")
     scheduler: str | None = Field(
         None,
         description="diffusers scheduler class, e.g. 'EulerDiscreteScheduler'; default: the "

@@ -17,6 +17,7 @@ from zsampling.core.component import Component
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.levels import sigma_from_t
 from zsampling.core.model import ModelAdapter
+from zsampling.core.schedule import MAX_STEPS
 
 
 def flow_scheduler_sigmas(
@@ -65,7 +66,7 @@ class FlowMatch(Component):
 
     name: ClassVar[str] = "flow-match"
 
-    steps: int = Field(28, ge=1, description="Number of denoising steps T.")
+    steps: int = Field(28, ge=1, le=MAX_STEPS, description="Number of denoising steps T.")
     shift: float | None = Field(
         None, gt=0, description="Timestep shift; default: the model's scheduler config."
     )

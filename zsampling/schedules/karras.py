@@ -11,6 +11,7 @@ from torch import Tensor
 from zsampling.core.component import Component
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.model import ModelAdapter
+from zsampling.core.schedule import MAX_STEPS
 
 
 def karras_sigmas(steps: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> Tensor:
@@ -26,7 +27,7 @@ class Karras(Component):
 
     name: ClassVar[str] = "karras"
 
-    steps: int = Field(25, ge=1, description="Number of denoising steps T.")
+    steps: int = Field(25, ge=1, le=MAX_STEPS, description="Number of denoising steps T.")
     rho: float = Field(7.0, gt=0, description="Spacing exponent.")
     sigma_min: float | None = Field(None, gt=0, description="Smallest level; default: the model's.")
     sigma_max: float | None = Field(None, gt=0, description="Largest level; default: the model's.")

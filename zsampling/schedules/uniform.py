@@ -17,6 +17,7 @@ from zsampling.core.component import Component
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.levels import TimestepTable
 from zsampling.core.model import ModelAdapter
+from zsampling.core.schedule import MAX_STEPS
 
 Spacing = Literal["leading", "trailing", "linspace"]
 
@@ -49,7 +50,7 @@ class Uniform(Component):
 
     name: ClassVar[str] = "uniform"
 
-    steps: int = Field(50, ge=1, description="Number of denoising steps T.")
+    steps: int = Field(50, ge=1, le=MAX_STEPS, description="Number of denoising steps T.")
     spacing: Spacing = Field("leading", description="leading | trailing | linspace.")
     final: Literal["model", "zero"] = Field(
         "model",
