@@ -162,7 +162,7 @@ CASES: list[tuple[str, str, str, str]] = [
         ".toml",
         toml() + '[[metrics]]\nuse = "fid"\n',
         "metrics.0.use: unknown metric 'fid'; registered metrics: class-posterior, clip-score,"
-        " digit-alignment, digit-realism, log-density",
+        " digit-accuracy, digit-alignment, digit-typicality (or digit-realism), log-density",
     ),
     (
         "observers-not-list",

@@ -153,7 +153,8 @@ def resampled_scores(arm: Arm, testbed: Testbed, rng: np.random.Generator) -> di
         for p in dict.fromkeys(arm.prompts)
     ]
     idx = np.concatenate(picks)
-    sets = ClassSets.group(arm.features[idx], [arm.prompts[i] for i in idx])
+    # the original item of each row: a repeat is not an independent pair (see ClassSets)
+    sets = ClassSets.group(arm.features[idx], [arm.prompts[i] for i in idx], idx[:, None])
     return set_scores(sets, testbed.reference, testbed.per_class)
 
 
@@ -270,15 +271,18 @@ class EnergyBootstrap:
             self.classes[name] = (idx, to_ref, cdist(f, f), reference.within[name])
 
     def value(self, pick: Mapping[str, np.ndarray] | None = None) -> float:
-        """Mean over classes; ``pick[class]`` are positions (within the class) to use."""
+        """Mean over classes; ``pick[class]`` are positions (within the class) to use.
+
+        A resample repeats items; the within-set term averages over pairs of *different*
+        original items only (a repeat's zero distance to itself would bias every replicate
+        upwards, and the interval away from the estimate).
+        """
         total = []
         for name, (idx, to_ref, within, within_ref) in self.classes.items():
             p = np.arange(len(idx)) if pick is None else pick[name]
-            n = len(p)
-            w = within[np.ix_(p, p)]
-            total.append(
-                2 * to_ref[p].mean() - (w.sum() - np.trace(w)) / (n * (n - 1)) - within_ref
-            )
+            distinct = p[:, None] != p[None, :]
+            w = within[np.ix_(p, p)][distinct].mean()
+            total.append(2 * to_ref[p].mean() - w - within_ref)
         return float(np.mean(total))
 
 

@@ -46,12 +46,17 @@ def _mean_offdiagonal(d: np.ndarray) -> float:
     return float((d.sum() - np.trace(d)) / (n * (n - 1)))
 
 
-def energy_distance(x: np.ndarray, y: np.ndarray, within_y: float | None = None) -> float:
+def energy_distance(
+    x: np.ndarray, y: np.ndarray, within_y: float | None = None, within_x: float | None = None
+) -> float:
     """Unbiased squared energy distance ``2 E|X-Y| - E|X-X'| - E|Y-Y'|`` (needs >= 2 rows each);
-    ``within_y`` is ``E|Y-Y'|`` when the caller has it already (a fixed reference)."""
+    ``within_y``/``within_x`` are ``E|Y-Y'|``/``E|X-X'|`` when the caller has them (a fixed
+    reference; a resampled set whose repeats must not count as pairs, see `ClassSets`)."""
     if within_y is None:
         within_y = _mean_offdiagonal(cdist(y, y))
-    return 2.0 * float(cdist(x, y).mean()) - _mean_offdiagonal(cdist(x, x)) - within_y
+    if within_x is None:
+        within_x = _mean_offdiagonal(cdist(x, x))
+    return 2.0 * float(cdist(x, y).mean()) - within_x - within_y
 
 
 def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
@@ -152,7 +157,10 @@ def set_scores(
         raise ValueError(f"no reference data for {missing}")
     energy = np.mean(
         [
-            energy_distance(generated.features[c], reference.features[c], reference.within[c])
+            energy_distance(
+                generated.features[c], reference.features[c], reference.within[c],
+                generated.within[c] if generated.sources is not None else None,
+            )
             for c in classes
         ]
     )
