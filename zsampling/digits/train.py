@@ -15,6 +15,7 @@ average at ``weak_fraction`` of the steps: a weaker model of the same family, fo
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -99,8 +100,8 @@ def train(
     log: Callable[[int, float], None] | None = None,
 ) -> list[float]:
     """Train until ``seconds`` of CPU time or ``max_steps``; save to ``out`` (and, unless
-    ``weak_fraction`` is None, the checkpoint at that fraction to ``out/weak``); return the loss
-    of every step."""
+    ``weak_fraction`` is None, the checkpoint at that fraction to ``out/weak``) with a
+    ``training.json`` of what the run was and cost; return the loss of every step."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     data, _ = splits()
@@ -153,6 +154,19 @@ def train(
             _save(out / "weak", emas, sched)
             weak_saved = True
     _save(out, emas, sched)
+    record = {
+        "slots": slots,
+        "twins": twins,
+        "seed": seed,
+        "batch_size": batch_size,
+        "lr": lr,
+        "steps": step,
+        "cpu_seconds": round(time.process_time() - start, 1),
+        "weak_fraction": weak_fraction,
+        "loss_first_50": sum(losses[:50]) / max(1, len(losses[:50])),
+        "loss_last_50": sum(losses[-50:]) / max(1, len(losses[-50:])),
+    }
+    (out / "training.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return losses
 
 
