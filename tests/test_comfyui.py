@@ -334,7 +334,7 @@ def test_basic_guider_allows_scale_1_only(patcher: Any) -> None:
         guider.set_conds(POS)
         return guider
 
-    with pytest.raises(InvalidArgument, match=r"guidance = 0\.0 is invalid: 1 with this guider"):
+    with pytest.raises(InvalidArgument, match=r"asked for = 0\.0 is invalid: only 1 works with Gu"):
         run(basic(), zigzag_node(guidance=1.0), sigmas)
     out = run(basic(), zigzag_node(guidance=1.0, inversion_guidance=1.0), sigmas)
     assert bool(torch.isfinite(out).all())

@@ -100,10 +100,10 @@ class ScaledCall:
     def __call__(self, x: Tensor, sigma: Tensor, scale: float) -> Tensor:
         if not self.has_negative and not math.isclose(scale, 1.0):
             raise InvalidArgument(
-                "guidance",
+                "a guidance scale the sampler asked for",
                 scale,
-                f"1 with this guider ({type(self.guider).__name__} has no negative "
-                "conditioning); for Z-Sampling's guidance gap use CFGGuider with a negative prompt",
+                f"only 1 works with {type(self.guider).__name__}, which has no negative "
+                "conditioning; for Z-Sampling's guidance gap use CFGGuider with a negative prompt",
             )
         options = comfy.model_patcher.create_model_options_clone(
             self.extra_args.get("model_options", {})

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel
 
+from zsampling.core.kinds import Kind
 from zsampling.core.solvers import Solver
 from zsampling.integrations.comfyui.levels import levels_of, to_comfy
 from zsampling.integrations.comfyui.sampling import SamplerSpec, comfy_sampler, validated
@@ -57,8 +58,20 @@ def _solver(name: str) -> Solver:
     return cls()  # type: ignore[return-value]
 
 
-def _component(kind: str, name: str) -> Registered:
-    return default_registry().get(kind, name, kind)  # type: ignore[arg-type]
+def _component(kind: Kind, name: str) -> Registered:
+    return default_registry().get(kind, name, kind)
+
+
+def _by_name(kind: Kind, preferred: str) -> dict[str, Any]:
+    """A generic node's two inputs: the registered ``kind`` by name, and its JSON settings (the
+    tooltip lists every component's settings and defaults)."""
+    registry = default_registry()
+    names = registry.names(kind)
+    listing = " | ".join(f"{n}: {describe(registry.components[kind][n].cls)}" for n in names)
+    return {
+        kind: (names, {"default": preferred if preferred in names else names[0]}),
+        "settings": ("STRING", {"default": "{}", "multiline": True, "tooltip": listing}),
+    }
 
 
 class _SamplerNode:
@@ -118,17 +131,8 @@ class AnySamplerNode(_SamplerNode):
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
-        registry = default_registry()
-        names = registry.names("sampler")
-        help_text = " | ".join(
-            f"{n}: {describe(registry.components['sampler'][n].cls)}" for n in names
-        )
         return {
-            "required": {
-                "sampler": (names, {"default": "zigzag" if "zigzag" in names else names[0]}),
-                "settings": ("STRING", {"default": "{}", "multiline": True, "tooltip": help_text}),
-                "solver": _solver_input(),
-            },
+            "required": {**_by_name("sampler", "zigzag"), "solver": _solver_input()},
             "optional": {"weak_model": ("MODEL", {"tooltip": "A second model (W2SD's weak)."})},
         }
 
@@ -176,18 +180,7 @@ class AnySigmasNode(_SigmasNode):
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
-        registry = default_registry()
-        names = registry.names("schedule")
-        help_text = " | ".join(
-            f"{n}: {describe(registry.components['schedule'][n].cls)}" for n in names
-        )
-        return {
-            "required": {
-                "model": ("MODEL",),
-                "schedule": (names, {"default": "karras" if "karras" in names else names[0]}),
-                "settings": ("STRING", {"default": "{}", "multiline": True, "tooltip": help_text}),
-            }
-        }
+        return {"required": {"model": ("MODEL",), **_by_name("schedule", "karras")}}
 
     def get_sigmas(self, model: Any, schedule: str, settings: str) -> tuple[torch.Tensor]:
         cls = _component("schedule", schedule).cls

@@ -24,7 +24,7 @@ conditioning, hooks, cleanup), inside which the run then goes on with both model
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,7 +75,9 @@ class ComfyModel:
     def sigma_range(self) -> tuple[float, float]:
         return self.levels.sigma_range()
 
-    def encode(self, prompts: Any, negative_prompts: Any = None) -> tuple[Conditioning, ...]:
+    def encode(
+        self, prompts: Sequence[str], negative_prompts: Sequence[str] | None = None
+    ) -> tuple[Conditioning, Conditioning]:
         raise InvalidArgument(
             "prompts", prompts, "conditioning from ComfyUI's nodes (it lives in the guider)"
         )
@@ -226,7 +228,7 @@ class _Run:
         call = ScaledCall(model, extra_args, self.counter)
         levels = levels_of(call.guider.model_patcher)
         adapter = ComfyModel(levels, call, self.sigmas, self.x)
-        return ComfyGuider(adapter, {}, None, counter=self.counter)  # type: ignore[arg-type]
+        return ComfyGuider(adapter, {}, None, counter=self.counter)
 
     def go(self, guiders: dict[str, Guider]) -> Tensor:
         main = guiders[MAIN]
