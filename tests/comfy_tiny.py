@@ -141,15 +141,23 @@ def cfg_guider(patcher: Any, cfg: float, positive: Any = None, negative: Any = N
     return guider
 
 
-def run(guider: Any, sampler: Any, sigmas: torch.Tensor, seed: int = 0, batch: int = 1,
-        callback: Any = None) -> torch.Tensor:  # fmt: skip
-    """``guider.sample`` as SamplerCustomAdvanced calls it, on an empty 8x8 latent."""
+def run(
+    guider: Any,
+    sampler: Any,
+    sigmas: torch.Tensor,
+    seed: int = 0,
+    batch: int = 1,
+    latent: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``guider.sample`` as SamplerCustomAdvanced calls it: on an empty 8x8 latent, or on
+    ``latent`` with an inpainting ``mask`` (1 = resample)."""
     import comfy.sample
 
-    latent = torch.zeros(batch, 4, 8, 8)
+    latent = torch.zeros(batch, 4, 8, 8) if latent is None else latent
     noise = comfy.sample.prepare_noise(latent, seed)
     out: torch.Tensor = guider.sample(
-        noise, latent, sampler, sigmas, callback=callback, disable_pbar=True, seed=seed
+        noise, latent, sampler, sigmas, denoise_mask=mask, disable_pbar=True, seed=seed
     )
     return out
 

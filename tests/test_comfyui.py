@@ -93,15 +93,20 @@ def recorder(patcher: Any) -> tuple[Any, list[dict[str, Any]]]:
 # -- parity ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model", ["sd", "flow"])
+@pytest.mark.parametrize("model", ["sd", "flow", "sd-inpaint"])
 def test_zero_zigzag_steps_is_comfyuis_euler(patcher: Any, flow: Any, model: str) -> None:
-    m = patcher if model == "sd" else flow
-    sigmas = model_sigmas(m, 8, "karras" if model == "sd" else "simple")
-    ref = run(cfg_guider(m, G, POS, NEG), comfy.samplers.sampler_object("euler"), sigmas)
-    ours = run(cfg_guider(m, G, POS, NEG), zigzag_node(zigzag_steps=0), sigmas)
+    m = flow if model == "flow" else patcher
+    sigmas = model_sigmas(m, 8, "simple" if model == "flow" else "karras")
+    image: dict[str, Any] = {}
+    if model == "sd-inpaint":  # ComfyUI blends the kept region in on every call, ours included
+        image["latent"] = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(5))
+        image["mask"] = (torch.arange(64).view(1, 1, 8, 8) % 3 == 0).float()
+    euler = comfy.samplers.sampler_object("euler")
+    ref = run(cfg_guider(m, G, POS, NEG), euler, sigmas, **image)
+    ours = run(cfg_guider(m, G, POS, NEG), zigzag_node(zigzag_steps=0), sigmas, **image)
     assert rel(ours, ref) <= 1e-5
     # a real zigzag changes the result (so the parity above is not vacuous)
-    assert rel(run(cfg_guider(m, G, POS, NEG), zigzag_node(), sigmas), ref) > 1e-5
+    assert rel(run(cfg_guider(m, G, POS, NEG), zigzag_node(), sigmas, **image), ref) > 1e-5
 
 
 def test_standard_dpmpp_2m_is_comfyuis_dpmpp_2m(patcher: Any) -> None:
@@ -285,14 +290,23 @@ def test_restart_noise_is_seeded(patcher: Any) -> None:
 
 
 def test_w2sd_with_its_own_model_as_weak_is_zigzag(patcher: Any) -> None:
+    """Also when inpainting a batch: the weak model gets the same image and per-item mask."""
     sigmas = model_sigmas(patcher, 6)
     (w2sd,) = NODES["ZSamplingW2SD"]().get_sampler(
         weak_model=patcher.clone(), solver="euler", guidance=-1, weak_guidance=0.5,
         reflection_steps=-1, rounds=1, inversion="source",
     )  # fmt: skip
+    zigzag = zigzag_node(inversion_guidance=0.5)
     ours = run(cfg_guider(patcher, G), w2sd, sigmas)
-    zigzag = run(cfg_guider(patcher, G), zigzag_node(inversion_guidance=0.5), sigmas)
-    assert rel(ours, zigzag) <= 1e-6
+    assert rel(ours, run(cfg_guider(patcher, G), zigzag, sigmas)) <= 1e-6
+    image = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(5))
+    mask = torch.zeros(2, 1, 8, 8)
+    mask[0, :, :4] = 1.0  # item 0 resamples its top half, item 1 its left half
+    mask[1, :, :, :4] = 1.0
+    guider = cfg_guider(patcher, G, conditioning(1, 2), conditioning(2, 2))
+    ours = run(guider, w2sd, sigmas, latent=image, mask=mask)
+    ref = run(guider, zigzag, sigmas, latent=image, mask=mask)
+    assert rel(ours, ref) <= 1e-6 and rel(ours[1], ours[0]) > 1e-3
 
 
 def test_w2sd_inverts_with_the_weak_model_only(patcher: Any) -> None:

@@ -287,13 +287,16 @@ def _with_weak_model(
     latent = model.latent_image
     if latent is not None and bool(torch.count_nonzero(latent) > 0):
         latent = guider.inner_model.process_latent_out(latent)  # the weak guider processes it in
+    mask = extra_args.get("denoise_mask")
+    if mask is not None:  # prepared to the latent's shape; ComfyUI prepares it again from one
+        mask = mask[:, :1]  # channel per item (all of them would be read as more items)
     nested = _Nested(run, main, weak_name)
     weak.sample(
         model.noise,
         latent if latent is not None else torch.zeros_like(run.x),
         nested,
         run.sigmas,
-        denoise_mask=extra_args.get("denoise_mask"),
+        denoise_mask=mask,
         callback=None,
         disable_pbar=True,
         seed=run.seed,
