@@ -191,8 +191,11 @@ class Probe(BaseModel):
             grad=torch.is_grad_enabled(),
             cond=c,
             uncond=u,
+            negative_as_positive=path.predict(x, 1, 3.0, conditioning="uncond").x0,
             **{f"at {s}": path.predict(x, 1, s).x0 for s in (0.0, 1.0, 3.0)},
         )
+        with pytest.raises(InvalidArgument, match="'cond' or 'uncond'"):
+            path.predict(x, 1, 3.0, conditioning="style")
         return x
 
 
@@ -204,6 +207,7 @@ def test_zag_at_0_is_unconditional_and_at_1_conditional(patcher: Any) -> None:
     seen = Probe.seen
     assert torch.equal(seen["at 0.0"], seen["uncond"])
     assert torch.equal(seen["at 1.0"], seen["cond"])
+    assert torch.equal(seen["negative_as_positive"], seen["uncond"])
     guided = seen["uncond"] + 3.0 * (seen["cond"] - seen["uncond"])
     assert rel(seen["at 3.0"], guided) <= 1e-6
     assert rel(seen["cond"], seen["uncond"]) > 1e-5  # the branches differ (far beyond rounding)

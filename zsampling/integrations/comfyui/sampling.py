@@ -35,7 +35,7 @@ from pydantic import BaseModel, ValidationError
 from torch import Tensor
 
 from zsampling.core.errors import InvalidArgument
-from zsampling.core.guidance import EvaluationCounter, Guider
+from zsampling.core.guidance import EvaluationCounter, GuidanceContext, Guider
 from zsampling.core.levels import Process, TimestepTable
 from zsampling.core.model import Conditioning
 from zsampling.core.path import MAIN
@@ -119,16 +119,27 @@ class ComfyModel:
         return torch.tensor(level, dtype=ones.dtype, device=x.device) * ones
 
 
-@dataclass
-class ComfyGuider(Guider):
-    """zsampling's guider interface over ComfyUI's guider: CFG happens inside ComfyUI."""
+class ComfyGuider:
+    """zsampling's `Guider` over ComfyUI's guider: CFG happens inside ComfyUI, at each call's
+    scale. Counts the guided calls (ComfyUI's own evaluations are counted by `ScaledCall`) and
+    remembers the last call, for the callback."""
 
-    last: tuple[Tensor, Prediction] | None = None
+    def __init__(self, model: ComfyModel, counter: EvaluationCounter) -> None:
+        self.model = model
+        self.counter = counter
+        self.last: tuple[Tensor, Prediction] | None = None
 
-    def __call__(self, x: Tensor, sigma: float, scale: float) -> Prediction:
-        assert isinstance(self.model, ComfyModel)
+    def __call__(
+        self, x: Tensor, sigma: float, scale: float, context: GuidanceContext | None = None
+    ) -> Prediction:
+        positive = context.conditioning if context is not None else "cond"
+        if positive not in ("cond", "uncond"):
+            raise InvalidArgument(
+                "conditioning", positive, "'cond' or 'uncond': the two branches of ComfyUI's guider"
+            )
         self.counter.guided_calls += 1
-        pred = self.model.predict_scaled(x, sigma, scale)
+        # the negative prompt as the positive branch: CFG of it with itself is it at any scale
+        pred = self.model.predict_scaled(x, sigma, scale if positive == "cond" else 0.0)
         self.last = (x, pred)
         return pred
 
@@ -228,7 +239,7 @@ class _Run:
         call = ScaledCall(model, extra_args, self.counter)
         levels = levels_of(call.guider.model_patcher)
         adapter = ComfyModel(levels, call, self.sigmas, self.x)
-        return ComfyGuider(adapter, {}, None, counter=self.counter)
+        return ComfyGuider(adapter, self.counter)
 
     def go(self, guiders: dict[str, Guider]) -> Tensor:
         main = guiders[MAIN]
@@ -280,7 +291,7 @@ def _with_weak_model(
     run: _Run, model: Any, extra_args: Mapping[str, Any], weak_patcher: Any, weak_name: str
 ) -> Tensor:
     main = run.guider(model, extra_args)
-    guider = main.model.call.guider  # type: ignore[attr-defined]
+    guider = main.model.call.guider
     weak = comfy.samplers.CFGGuider(weak_patcher)
     weak.original_conds = {k: [c.copy() for c in v] for k, v in guider.original_conds.items()}
     weak.cfg = guider.cfg
