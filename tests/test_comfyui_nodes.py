@@ -86,6 +86,7 @@ def test_the_pack_loads_as_comfyui_loads_custom_nodes() -> None:
         assert cls.RELATIVE_PYTHON_MODULE == "custom_nodes.zsampling_nodes"
         assert nodes.NODE_DISPLAY_NAME_MAPPINGS[name]
         assert cls.CATEGORY == "sampling/custom_sampling/zsampling"
+        assert len(cls.DESCRIPTION) > 40 and "\n" not in cls.DESCRIPTION
         for field, spec in inputs_of(name).items():
             kind, options = spec[0], spec[1] if len(spec) > 1 else {}
             if isinstance(kind, list):

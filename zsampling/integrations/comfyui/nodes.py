@@ -74,10 +74,20 @@ def _by_name(kind: Kind, preferred: str) -> dict[str, Any]:
     }
 
 
-class _SamplerNode:
+class _Node:
+    """Base of the pack's nodes: ComfyUI shows ``DESCRIPTION``, which is the class docstring."""
+
+    CATEGORY = CATEGORY
+    DESCRIPTION = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.DESCRIPTION = " ".join((cls.__doc__ or "").split())
+
+
+class _SamplerNode(_Node):
     RETURN_TYPES = ("SAMPLER",)
     FUNCTION = "get_sampler"
-    CATEGORY = CATEGORY
 
 
 def typed_sampler_node(cls: type[BaseModel], description: str, weak: bool = False) -> type:
@@ -85,7 +95,7 @@ def typed_sampler_node(cls: type[BaseModel], description: str, weak: bool = Fals
     exclude = ("weak_model",) if weak else ()
 
     class Node(_SamplerNode):
-        DESCRIPTION = description
+        __doc__ = description
 
         @classmethod
         def INPUT_TYPES(cls_) -> dict[str, Any]:
@@ -122,12 +132,8 @@ W2SDNode = typed_sampler_node(
 
 
 class AnySamplerNode(_SamplerNode):
-    """Any registered reflective sampler, third-party plugins included, by name."""
-
-    DESCRIPTION = (
-        "Any zsampling sampler registered in this Python environment (built-ins and installed "
-        "plugins), with its settings as a JSON object; guidance defaults to the guider's cfg."
-    )
+    """Any zsampling sampler registered in this Python environment (built-ins and installed
+    plugins), with its settings as a JSON object; guidance defaults to the guider's cfg."""
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
@@ -151,19 +157,15 @@ def schedule_sigmas(model: Any, schedule: Any) -> torch.Tensor:
     return to_comfy(sigmas, levels.process).to(torch.float32)
 
 
-class _SigmasNode:
+class _SigmasNode(_Node):
     RETURN_TYPES = ("SIGMAS",)
     FUNCTION = "get_sigmas"
-    CATEGORY = CATEGORY
 
 
 class UniformSigmasNode(_SigmasNode):
-    """diffusers' evenly spaced timesteps on the model's own grid (SD-family models)."""
-
-    DESCRIPTION = (
-        "Evenly spaced training timesteps as diffusers spaces them (leading / trailing / "
-        "linspace), ending at DDIM's last level or 0: the schedule of the released Z-Sampling code."
-    )
+    """Evenly spaced training timesteps on the model's own grid (SD-family models), as diffusers
+    spaces them (leading / trailing / linspace), ending at DDIM's last level or 0: the schedule of
+    the released Z-Sampling code."""
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
@@ -174,9 +176,8 @@ class UniformSigmasNode(_SigmasNode):
 
 
 class AnySigmasNode(_SigmasNode):
-    """Any registered schedule, third-party plugins included, by name."""
-
-    DESCRIPTION = "Any zsampling schedule registered in this environment, with JSON settings."
+    """Any zsampling schedule registered in this Python environment (built-ins and installed
+    plugins), with its settings as a JSON object."""
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
