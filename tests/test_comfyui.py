@@ -35,7 +35,10 @@ from comfy_extras.nodes_custom_sampler import (  # noqa: E402
     Noise_RandomNoise,
     SamplerCustomAdvanced,
 )
-from comfy_extras.nodes_model_advanced import ModelSamplingSD3  # noqa: E402
+from comfy_extras.nodes_model_advanced import (  # noqa: E402
+    ModelSamplingDiscrete,
+    ModelSamplingSD3,
+)
 from comfy_extras.nodes_perpneg import Guider_PerpNeg  # noqa: E402
 
 from zsampling import Standard, Zigzag  # noqa: E402
@@ -93,9 +96,11 @@ def recorder(patcher: Any) -> tuple[Any, list[dict[str, Any]]]:
 # -- parity ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model", ["sd", "flow", "sd-inpaint"])
+@pytest.mark.parametrize("model", ["sd", "sd-v", "flow", "sd-inpaint"])
 def test_zero_zigzag_steps_is_comfyuis_euler(patcher: Any, flow: Any, model: str) -> None:
     m = flow if model == "flow" else patcher
+    if model == "sd-v":  # the same UNet read as v-prediction (ComfyUI's ModelSamplingDiscrete)
+        (m,) = ModelSamplingDiscrete().patch(patcher, "v_prediction", False)
     sigmas = model_sigmas(m, 8, "simple" if model == "flow" else "karras")
     image: dict[str, Any] = {}
     if model == "sd-inpaint":  # ComfyUI blends the kept region in on every call, ours included
