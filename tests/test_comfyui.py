@@ -228,9 +228,11 @@ def test_zag_at_0_is_unconditional_and_at_1_conditional(patcher: Any) -> None:
     assert grads == [True]  # why sample_in_comfy turns them off itself
 
 
-def test_each_calls_scale_reaches_comfyuis_cfg_hooks(patcher: Any) -> None:
+@pytest.mark.parametrize("both_branches", [False, True])
+def test_each_calls_scale_reaches_comfyuis_cfg_hooks(patcher: Any, both_branches: bool) -> None:
     """A post-CFG function (another node's) sees every call with that call's scale, and the
-    guider's own cfg is back afterwards."""
+    guider's own cfg is back afterwards. A node that asks for both branches
+    (``disable_cfg1_optimization``) gets them at scale 0 too."""
     seen: list[tuple[float, bool]] = []
 
     def post_cfg(args: dict[str, Any]) -> Tensor:
@@ -239,12 +241,13 @@ def test_each_calls_scale_reaches_comfyuis_cfg_hooks(patcher: Any) -> None:
         out: Tensor = args["denoised"]
         return out
 
-    m = patcher.clone()
-    m.set_model_sampler_post_cfg_function(post_cfg)
+    m, calls = recorder(patcher)
+    m.set_model_sampler_post_cfg_function(post_cfg, disable_cfg1_optimization=both_branches)
     guider = cfg_guider(m, G)
     run(guider, zigzag_node(inversion_guidance=0.0, zigzag_steps=2), model_sigmas(m, 4))
-    zig, zag = (G, False), (0.0, True)  # at 0 the dropped cond is the uncond prediction
+    zig, zag = (G, False), (0.0, not both_branches)  # a dropped cond is the uncond prediction
     assert seen == [zig, zag, zig, zig, zag, zig, zig, zig]
+    assert [len(c["branches"]) for c in calls] == [2, 2 if both_branches else 1, 2] * 2 + [2, 2]
     assert guider.cfg == G
 
 
