@@ -50,6 +50,7 @@ def config_testbed(config: RunConfig, items_per_prompt: int | None = None) -> Te
     testbed.schedule_template = config.schedule
     testbed.solver = config.solver
     testbed.steps = int(config.schedule.steps)
+    testbed.guidance = guidance_of(config)  # the equal-evaluations arm's scale
     return testbed
 
 

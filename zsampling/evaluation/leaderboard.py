@@ -104,26 +104,21 @@ def method_specs(testbed: Testbed, registry: Registry) -> Iterator[ArmSpec]:
 
 
 def equal_evaluation_specs(testbed: Testbed, methods: list[Arm]) -> list[ArmSpec]:
-    """Standard sampling at a method's guidance with as many steps as its guided evaluations
-    (one arm per distinct guidance and cost)."""
+    """Standard sampling at the testbed's guidance with as many steps as a method at that
+    guidance spent guided evaluations (one arm per distinct cost)."""
+    g = testbed.guidance
     costs = sorted(
-        {
-            (
-                a.guidance if a.guidance is not None else testbed.guidance,
-                round(a.guided_calls_per_item),
-            )
-            for a in methods
-        }
+        {round(a.guided_calls_per_item) for a in methods if a.guidance in (None, g)}
     )
     return [
         ArmSpec(
-            key=f"equal-evals-{n}-g={g:g}",
+            key=f"equal-evals-{n}",
             label=f"standard, {n} steps (equal evaluations), g={g:g}",
             sampler=Standard(guidance=g),
             kind="equal-evals",
             steps=n,
         )
-        for g, n in costs
+        for n in costs
         if n > testbed.steps
     ]
 

@@ -190,7 +190,12 @@ def verdict(results: dict[str, Any], frontier: dict[str, Any]) -> str:
         return "not decided: accuracy >= 99% at this alignment (saturated)"
     ci = delta["ci95"]
     if ci is None:
-        return "not placed reliably"
+        top = frontier["vs_most_aligned_cfg"]
+        return (
+            "at the top of the CFG curve (beyond it in > 5% of resamples): against CFG "
+            f"{fmt(top['scale'])}, the most aligned, logp {fmt_ci(top['alignment_diff'])}, "
+            f"energy {fmt_ci(top['energy_diff'])}"
+        )
     margin = frontier.get("interpolation_margin") or 0.0
     if ci[1] < -margin:
         return "better than CFG"

@@ -281,7 +281,7 @@ PAIR_PROMPTS = [f"{a} {(a + shift) % 10}" for a in range(10) for shift in (3, 7)
 pairs model saw about 0.15 / 90 of its training time."""
 
 
-def pairs_testbed(items_per_prompt: int = 16, prompts: list[str] | None = None) -> Testbed:
+def pairs_testbed(items_per_prompt: int = 12, prompts: list[str] | None = None) -> Testbed:
     """The digit-pairs model on prompts of two different digits."""
     from zsampling.adapters.digits import DigitPairsAdapter
 
@@ -295,7 +295,8 @@ def pairs_testbed(items_per_prompt: int = 16, prompts: list[str] | None = None) 
         items_per_prompt=items_per_prompt,
         steps=15,
         guidance=1.5,
-        sweep=[0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0],
+        # denser where the methods land (their alignment is that of CFG 2 to 4)
+        sweep=[0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 6.0, 8.0],
         judge_fn=_digit_judge(2),
         reference_fn=lambda: _real_digits(0, prompts, 300, seed=5, disjoint=False),
         real_fn=lambda n: _real_digits(1, prompts, n, seed=6, disjoint=True),
