@@ -298,6 +298,8 @@ def place(
     scales = np.array([a.guidance for a in sweep], dtype=float)
     everything = [*sweep, *arms]
     energy = {a.key: EnergyBootstrap(a, testbed.reference) for a in everything}
+    # the most aligned CFG arm, fixed from the full data (not re-chosen per resample)
+    top = int(np.argmax([a.alignment for a in sweep]))
     rows = np.asarray(everything[0].prompts)
     positions = {p: np.nonzero(rows == p)[0] for p in dict.fromkeys(everything[0].prompts)}
     rng = np.random.default_rng(seed)
@@ -313,7 +315,6 @@ def place(
         fid = {a.key: energy[a.key].value(pick) for a in everything}
         curve_a = np.array([align[a.key] for a in sweep])
         curve_f = np.array([fid[a.key] for a in sweep])
-        top = int(np.argmax(curve_a))  # the most aligned CFG arm
         out: dict[str, tuple[float, ...]] = {}
         for arm in [*arms, *sweep]:
             s_star = equivalent_scale(scales, curve_a, align[arm.key])
@@ -360,7 +361,7 @@ def place(
             },
             # against the most aligned CFG arm: what a method beyond the sweep is compared with
             "vs_most_aligned_cfg": {
-                "scale": float(scales[int(np.argmax([x.alignment for x in sweep]))]),
+                "scale": float(scales[top]),
                 "alignment_diff": {"value": above, "ci95": percentile_interval(d[:, 4])},
                 RANKING + "_diff": {"value": vs_top, "ci95": percentile_interval(d[:, 5])},
             },

@@ -173,32 +173,42 @@ def leaderboard_table(all_results: list[dict[str, Any]]) -> str:
 
 
 def verdict(results: dict[str, Any], frontier: dict[str, Any]) -> str:
-    """Better / worse / on the CFG frontier, from the interval of the energy difference."""
+    """Better / worse / on the CFG frontier, from the interval of the energy difference; for a
+    method at or beyond the top of the CFG curve, the comparison with the most aligned CFG arm."""
     if not results["ranks"]:
         return "not ranked (metric fails the gate)"
     delta = frontier["delta_at_equal_alignment"]
-    if delta["value"] is None:
-        top = frontier["vs_most_aligned_cfg"]
-        gap = top["alignment_diff"]
-        if gap["value"] > 0 and gap["ci95"] is not None and gap["ci95"][0] > 0:
-            return (
-                f"more aligned than every CFG scale (logp +{fmt(gap['value'])} over CFG "
-                f"{fmt(top['scale'])}; energy {fmt_ci(top['energy_diff'])} against it)"
-            )
-        return "beyond the sweep's alignment"
-    if frontier.get("saturated"):
+    if delta["value"] is not None and frontier.get("saturated"):
         return "not decided: accuracy >= 99% at this alignment (saturated)"
-    ci = delta["ci95"]
-    if ci is None:
-        top = frontier["vs_most_aligned_cfg"]
-        return (
-            "at the top of the CFG curve (beyond it in > 5% of resamples): against CFG "
-            f"{fmt(top['scale'])}, the most aligned, logp {fmt_ci(top['alignment_diff'])}, "
-            f"energy {fmt_ci(top['energy_diff'])}"
-        )
-    margin = frontier.get("interpolation_margin") or 0.0
-    if ci[1] < -margin:
-        return "better than CFG"
-    if ci[0] > margin:
-        return "worse than CFG"
-    return "on the CFG frontier"
+    if delta["value"] is not None and delta["ci95"] is not None:
+        margin = frontier.get("interpolation_margin") or 0.0
+        if delta["ci95"][1] < -margin:
+            return "better than CFG"
+        if delta["ci95"][0] > margin:
+            return "worse than CFG"
+        return "on the CFG frontier"
+    return _against_the_top(frontier["vs_most_aligned_cfg"])
+
+
+def _against_the_top(top: dict[str, Any]) -> str:
+    """A method the sweep cannot place (at or past its most aligned scale), compared with that
+    scale's arm directly, both ways with intervals."""
+    gap, energy = top["alignment_diff"], top["energy_diff"]
+    if gap["ci95"] is None or energy["ci95"] is None:
+        return "not placed reliably"
+    if gap["ci95"][0] > 0:
+        where = "more aligned than every CFG scale"
+    elif gap["ci95"][1] < 0:
+        return "not placed reliably"
+    else:
+        where = "as aligned as the most aligned CFG scale"
+    if energy["ci95"][1] < 0:
+        side = "closer to real data"
+    elif energy["ci95"][0] > 0:
+        side = "farther from real data"
+    else:
+        side = "as close to real data"
+    return (
+        f"{where} (CFG {fmt(top['scale'])}: logp {fmt_ci(gap)}) and {side} (energy "
+        f"{fmt_ci(energy)})"
+    )
