@@ -47,7 +47,7 @@ def facts(results: dict[str, dict[str, Any]]) -> str:
         lines.append(
             f"| {name} | {len(r['prompts'])} x {r['items_per_prompt']} | {r['steps']} | "
             f"{fmt(r['guidance'])} | {acc} | {ece} | {fmt(ref['accuracy'], 4)} / "
-            f"{fmt(ref['logp'])} | {fmt(r['seconds'])} s |"
+            f"{fmt(ref['logp'])} | {r['seconds']:.0f} s |"
         )
     return "\n".join(lines)
 

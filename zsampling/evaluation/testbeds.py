@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from zsampling.adapters.digits import DigitPairsAdapter, DigitsAdapter
 from zsampling.core.model import ModelAdapter
 from zsampling.core.schedule import Schedule
 from zsampling.core.solvers import Solver
@@ -251,27 +252,56 @@ def _real_digits(
     return RealSet(torch.stack(images), names, np.array(sources))
 
 
-def digits_testbed(items_per_prompt: int = 20, prompts: list[str] | None = None) -> Testbed:
-    """The embedded digits model, every digit, judged by the CNN judge."""
-    from zsampling.adapters.digits import DigitsAdapter
-    from zsampling.digits.data import CLASSES
-
-    prompts = prompts or list(CLASSES)
+def _digit_model_testbed(
+    name: str,
+    title: str,
+    adapter: type[DigitsAdapter],
+    prompts: list[str],
+    items_per_prompt: int,
+    guidance: float,
+    sweep: list[float],
+    reference_size: int,
+    seeds: tuple[int, int],
+    notes: str,
+) -> Testbed:
+    """A testbed over one of the embedded digits models, judged part by part by the CNN judge;
+    the reference and the real arm come from the two held-out halves."""
+    slots = len(prompts[0].split())
     return Testbed(
-        name="digits",
-        title="Embedded digits model (one digit per prompt)",
-        load=lambda: DigitsAdapter().load(),
-        load_weak=lambda: DigitsAdapter(weak=True).load(),
+        name=name,
+        title=title,
+        load=lambda: adapter().load(),
+        load_weak=lambda: adapter(weak=True).load(),
         prompts=prompts,
         items_per_prompt=items_per_prompt,
         steps=15,
-        # Low on purpose: from CFG 1.5 up this model draws every digit right (accuracy >= 99.7%),
+        guidance=guidance,
+        sweep=sweep,
+        judge_fn=_digit_judge(slots),
+        # single digits: every reference digit once; pairs: many combinations (which share
+        # digits, accounted for by ClassSets); the real arm always uses each digit once
+        reference_fn=lambda: _real_digits(0, prompts, reference_size, seeds[0], slots == 1),
+        real_fn=lambda n: _real_digits(1, prompts, n, seeds[1], disjoint=True),
+        notes=notes,
+    )
+
+
+def digits_testbed(items_per_prompt: int = 20, prompts: list[str] | None = None) -> Testbed:
+    """The embedded digits model, every digit, judged by the CNN judge."""
+    from zsampling.digits.data import CLASSES
+
+    return _digit_model_testbed(
+        "digits",
+        "Embedded digits model (one digit per prompt)",
+        DigitsAdapter,
+        prompts or list(CLASSES),
+        items_per_prompt,
+        # Low on purpose: from CFG 1.5 up this model draws every digit right (accuracy >= 99.5%),
         # and a comparison decided there would be decided by the judge's last decimals.
         guidance=0.5,
         sweep=[0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0],
-        judge_fn=_digit_judge(1),
-        reference_fn=lambda: _real_digits(0, prompts, 10**6, seed=3, disjoint=True),
-        real_fn=lambda n: _real_digits(1, prompts, n, seed=4, disjoint=True),
+        reference_size=10**6,
+        seeds=(3, 4),
         notes="alignment: the calibrated judge's log p of the digit; features: judge features",
     )
 
@@ -283,23 +313,17 @@ pairs model saw about 0.15 / 90 of its training time."""
 
 def pairs_testbed(items_per_prompt: int = 12, prompts: list[str] | None = None) -> Testbed:
     """The digit-pairs model on prompts of two different digits."""
-    from zsampling.adapters.digits import DigitPairsAdapter
-
-    prompts = prompts or list(PAIR_PROMPTS)
-    return Testbed(
-        name="pairs",
-        title="Digit pairs: two different digits per prompt (the hard prompts)",
-        load=lambda: DigitPairsAdapter().load(),
-        load_weak=lambda: DigitPairsAdapter(weak=True).load(),
-        prompts=prompts,
-        items_per_prompt=items_per_prompt,
-        steps=15,
+    return _digit_model_testbed(
+        "pairs",
+        "Digit pairs: two different digits per prompt (the hard prompts)",
+        DigitPairsAdapter,
+        prompts or list(PAIR_PROMPTS),
+        items_per_prompt,
         guidance=1.5,
         # denser where the methods land (their alignment is that of CFG 2 to 4)
         sweep=[0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 6.0, 8.0],
-        judge_fn=_digit_judge(2),
-        reference_fn=lambda: _real_digits(0, prompts, 300, seed=5, disjoint=False),
-        real_fn=lambda n: _real_digits(1, prompts, n, seed=6, disjoint=True),
+        reference_size=300,
+        seeds=(5, 6),
         notes="alignment: log p of both digits and both right; features: both halves' judge "
         "features",
     )
