@@ -18,7 +18,7 @@ from zsampling.patches.threshold import DynamicThreshold
 from zsampling.patches.unet_weights import UNetWeights
 from zsampling.plugins import hookimpl
 from zsampling.plugins.hookspecs import Register
-from zsampling.samplers import W2SD, Restart, Standard, Zigzag
+from zsampling.samplers import W2SD, AsymmetryZigzag, Restart, Standard, Zigzag
 from zsampling.schedules import AlignYourSteps, FlowMatch, Karras, Scheduler, Uniform
 
 BUILTINS: dict[Kind, tuple[type, ...]] = {
@@ -26,7 +26,7 @@ BUILTINS: dict[Kind, tuple[type, ...]] = {
     "schedule": (Uniform, Karras, AlignYourSteps, Scheduler, FlowMatch),
     "solver": (DDIM, Euler, DPMSolverPP2M),
     "guider": (CFG, APG, CFGZeroStar, TangentialCFG),
-    "sampler": (Standard, Zigzag, Restart, W2SD),
+    "sampler": (Standard, Zigzag, AsymmetryZigzag, Restart, W2SD),
     "patch": (DynamicThreshold, UNetWeights, Lora),
     "observer": (StepLog,),
     "metric": (ClassPosterior, LogDensity, DigitAlignment, DigitRealism, ClipScore),
