@@ -175,3 +175,41 @@ def test_generate_defaults_to_the_pipelines_own_scheduler(tiny_sdxl: DiffusersMo
     )
     assert isinstance(ours, torch.Tensor)
     assert float((ours - ref).abs().max()) <= ATOL
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_generate_on_a_pipeline_built_in_memory(prediction_type: Any) -> None:
+    """``StableDiffusionPipeline(**parts)``: its scheduler config has no ``_class_name``, so the
+    scheduler class is read from the object, by ``generate`` and by the ``scheduler`` schedule."""
+    from zsampling.testing.tiny import tiny_sd_pipeline
+
+    pipe = tiny_sd_pipeline(prediction_type)
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.scheduler.config.get("_class_name") is None
+    ref = pipe(
+        PROMPTS,
+        num_inference_steps=6,
+        guidance_scale=GUIDANCE,
+        generator=[torch.Generator().manual_seed(s) for s in SEEDS],
+        output_type="latent",
+    ).images
+    ours = generate(
+        pipe,
+        PROMPTS,
+        sampler=Standard(guidance=GUIDANCE),
+        steps=6,
+        seed=SEEDS,
+        output_type="latent",
+    )
+    assert isinstance(ours, torch.Tensor)
+    assert float((ours - ref).abs().max()) <= ATOL
+    model = DiffusersModel(pipe)
+    run = sample(
+        model,
+        Standard(guidance=GUIDANCE),
+        prompts=PROMPTS,
+        seeds=SEEDS,
+        schedule=Scheduler(steps=6),
+        solver=DDIM(),
+    )
+    assert float((run.latents - ref).abs().max()) <= ATOL
