@@ -11,6 +11,7 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from torch import Tensor
@@ -298,3 +299,62 @@ def test_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "model_index.json").write_text('{"_class_name": "StableDiffusion3Pipeline"}')
     with pytest.raises(InvalidArgument, match="FluxPipeline"):
         FluxAdapter(path=str(tmp_path)).load()
+
+
+CONFIG = """
+[model]
+use = "flux"
+path = "{path}"
+height = 32
+width = 32
+max_sequence_length = 32
+
+[schedule]
+use = "flow-match"
+steps = 4
+
+[sampler]
+use = "asymmetry-zigzag"
+guidance = 3.5
+zag_prompt = "a dog"
+
+[guider]
+use = "true-cfg"
+true_cfg_scale = 2.0
+
+[run]
+prompts = ["a red cube"]
+negative_prompt = "blurry"
+seeds = [7]
+output = "{out}"
+"""
+
+
+def test_a_config_runs_flux_with_a_zag_prompt_and_true_cfg(tmp_path: Path) -> None:
+    """``zsampling run`` on a FLUX folder: what ``sample()`` makes with the same components."""
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from zsampling.cli import app
+
+    folder = write_tiny_flow_pipeline(tmp_path / "flux", "flux")
+    config = tmp_path / "run.toml"
+    config.write_text(CONFIG.format(path=folder, out=tmp_path / "out"), encoding="utf-8")
+    result = CliRunner().invoke(app, ["run", str(config)])
+    assert result.exit_code == 0, result.output
+    (written,) = (tmp_path / "out").glob("*.png")
+    model = FluxAdapter(path=str(folder), height=SIZE, width=SIZE, max_sequence_length=TOKENS)
+    loaded = model.load()
+    run = sample(
+        loaded,
+        AsymmetryZigzag(guidance=3.5, zag_prompt="a dog"),
+        prompts=["a red cube"],
+        negative_prompts=["blurry"],
+        seeds=[7],
+        schedule=FlowMatch(steps=4),
+        guider=TrueCFG(true_cfg_scale=2.0),
+    )
+    expected = loaded.decode(run.latents)[0]
+    with Image.open(written) as image:
+        assert image.size == (SIZE, SIZE)
+        assert np.array_equal(np.asarray(image.convert("RGB")), np.asarray(expected))

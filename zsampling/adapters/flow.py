@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 import torch
 from pydantic import Field
 from torch import Tensor
@@ -79,9 +80,11 @@ class FlowMatchModel:
 
     def size_multiple(self) -> int:
         """What image sizes must be a multiple of: the VAE's scale times the patch size."""
-        return int(self.pipeline.vae_scale_factor * self.pipeline.patch_size)
+        pipe = self.pipeline
+        patch = getattr(pipe, "patch_size", None) or pipe.transformer.config.patch_size
+        return int(pipe.vae_scale_factor * patch)
 
-    def schedule_sigmas(self, steps: int) -> list[float] | None:
+    def schedule_sigmas(self, steps: int) -> np.ndarray | None:
         """The ``sigmas`` the pipeline hands ``set_timesteps`` (None: SD3 passes none)."""
         return None
 

@@ -108,9 +108,10 @@ class FluxModel(FlowMatchModel):
         _, h, w = self.latent_shape()
         return (h // 2) * (w // 2)
 
-    def schedule_sigmas(self, steps: int) -> list[float]:
-        """``linspace(1, 1/steps, steps)``: what ``FluxPipeline`` hands its scheduler."""
-        return [float(s) for s in np.linspace(1.0, 1 / steps, steps)]
+    def schedule_sigmas(self, steps: int) -> np.ndarray:
+        """``linspace(1, 1/steps, steps)``: what ``FluxPipeline`` hands its scheduler (an array,
+        as the pipeline passes it; older schedulers need one)."""
+        return np.linspace(1.0, 1 / steps, steps)
 
     def dynamic_shift_mu(self, config: Any) -> float:
         """``mu`` from the packed token count, with FLUX's defaults (``calculate_shift``)."""
