@@ -1,15 +1,17 @@
-"""Print pip constraints that pin every declared floor of pyproject.toml (``name>=X`` -> ``name==X``).
+"""Pin every declared floor of pyproject.toml (``name>=X`` -> ``name==X``) for .ci/run-floors.
 
-Used by .ci/run-floors to install zsampling at its minimum supported versions. torch is left out:
-the CI installs the CPU wheel that lies on the machine (see .ci/run-floors for why).
+``python .ci/floors.py EXTRA...`` prints pip constraints; ``--check EXTRA...`` fails unless the
+installed versions are those floors. torch is left out: the CI installs the CPU wheel that lies on
+the machine (see .ci/run-floors for why).
 """
 
 from __future__ import annotations
 
 import re
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR = re.compile(r"^\s*([A-Za-z0-9_.\-]+)(\[[^\]]*\])?\s*>=\s*([0-9][0-9A-Za-z.\-]*)\s*$")
@@ -29,7 +31,21 @@ def floors(extras: list[str]) -> dict[str, str]:
     return pinned
 
 
+def check(extras: list[str]) -> None:
+    from importlib.metadata import version as installed
+
+    from packaging.version import Version
+
+    for name, floor in floors(extras).items():
+        if name != "torch" and Version(installed(name)) != Version(floor):
+            raise SystemExit(f"{name} {installed(name)} is installed, not its floor {floor}")
+
+
 if __name__ == "__main__":
-    for name, version in floors(sys.argv[1:]).items():
-        if name != "torch":
-            print(f"{name}=={version}")
+    args = sys.argv[1:]
+    if args[:1] == ["--check"]:
+        check(args[1:])
+    else:
+        for name, version in floors(args).items():
+            if name != "torch":
+                print(f"{name}=={version}")
