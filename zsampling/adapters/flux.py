@@ -33,7 +33,7 @@ folder; `flux_model` wraps a live pipeline.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -46,9 +46,6 @@ from zsampling.core.errors import InvalidArgument
 from zsampling.core.levels import t_from_sigma
 from zsampling.core.model import Conditioning, ModelAdapter
 from zsampling.core.prediction import Prediction
-
-if TYPE_CHECKING:
-    from PIL.Image import Image
 
 PIPELINES = ("FluxPipeline",)
 DEFAULT_GUIDANCE = 3.5
@@ -198,19 +195,11 @@ class FluxModel(FlowMatchModel):
         return Version(diffusers.__version__) < Version("0.31")
 
     def pack(self, x: Tensor) -> Tensor:
-        """Latents in the pipeline's own ``output_type="latent"`` layout (packed tokens)."""
-        return pack(x)
+        """Latents in the pipeline's own ``output_type="latent"`` layout (packed tokens).
 
-    @torch.inference_mode()
-    def decode(self, x: Tensor) -> list[Image]:
-        """Latents to PIL images, as the pipeline's ``__call__`` ends (unpacked latents)."""
-        pipe = self.pipeline
-        vae = pipe.vae
-        latents = x.to(device=vae.device, dtype=vae.dtype)
-        latents = latents / vae.config.scaling_factor + vae.config.shift_factor
-        image = vae.decode(latents, return_dict=False)[0]
-        images: list[Image] = pipe.image_processor.postprocess(image, output_type="pil")
-        return images
+        ``decode`` is SD3's: zsampling's latents are unpacked already, as the VAE takes them.
+        """
+        return pack(x)
 
 
 class FluxGuidedModel(FluxModel):
