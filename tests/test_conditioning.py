@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from zsampling import CFG, DDIM, SamplingPath, Uniform, Zigzag, initial_noise, sample
 from zsampling.adapters.analytic import AnalyticModel
 from zsampling.cli import app
-from zsampling.core.errors import InvalidArgument, RunFailure
+from zsampling.core.errors import ComponentFault, InvalidArgument
 from zsampling.core.prediction import Prediction
 from zsampling.samplers import AsymmetryZigzag
 
@@ -161,7 +161,7 @@ class BadVariants(Zigzag):
 def test_bad_prompt_variants_name_the_sampler(
     analytic: AnalyticModel, answer: Any, message: str
 ) -> None:
-    with pytest.raises(RunFailure, match=r"sampler 'bad-variants': ") as info:
+    with pytest.raises(ComponentFault, match=r"sampler 'bad-variants' ") as info:
         sample(analytic, BadVariants(answer=answer), **RUN)
     assert message in str(info.value)
 

@@ -146,6 +146,18 @@ def test_schnell_equals_the_pipeline(schnell: FluxModel) -> None:
         schnell, Standard(guidance=3.0), prompts=PROMPTS, noise=x, schedule=FlowMatch(steps=steps)
     )
     assert relative(schnell.pack(cfg.latents), ref_cfg) <= RTOL
+    # zigzag on schnell is zigzag on a CFG model: both branches per zig, the zag at gamma2 = 0
+    # evaluates the unconditional (empty-prompt) branch alone
+    zig = sample(
+        schnell,
+        Zigzag(guidance=3.0, inversion_guidance=0.0),
+        prompts=PROMPTS,
+        noise=x,
+        schedule=FlowMatch(steps=steps),
+    )
+    zigs, zags, batch = 2 * steps - 1, steps - 1, len(PROMPTS)
+    assert zig.counter.rows == zigs * 2 * batch + zags * batch
+    assert zig.counter.cond_rows == zigs * batch
     with pytest.raises(InvalidArgument, match="use 'cfg'"):
         sample(
             schnell,
