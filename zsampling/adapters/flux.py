@@ -175,24 +175,11 @@ class FluxModel(FlowMatchModel):
             guidance=guidance,
             pooled_projections=cond["pooled_projections"],
             encoder_hidden_states=hidden,
-            txt_ids=self._ids(torch.zeros(hidden.shape[1], 3), batch),
-            img_ids=self._ids(image_ids(h // 2, w // 2), batch),
+            txt_ids=torch.zeros(hidden.shape[1], 3, device=x.device, dtype=self.dtype),
+            img_ids=image_ids(h // 2, w // 2).to(device=x.device, dtype=self.dtype),
             return_dict=False,
         )[0]
         return velocity_pair(x, sigma, unpack(v, h, w))
-
-    def _ids(self, ids: Tensor, batch: int) -> Tensor:
-        """Position ids as the installed transformer takes them (2-D since diffusers 0.31)."""
-        ids = ids.to(device=self.device, dtype=self.dtype)
-        if self._batched_ids():
-            return ids.unsqueeze(0).expand(batch, -1, -1)
-        return ids
-
-    def _batched_ids(self) -> bool:
-        import diffusers
-        from packaging.version import Version
-
-        return Version(diffusers.__version__) < Version("0.31")
 
     def pack(self, x: Tensor) -> Tensor:
         """Latents in the pipeline's own ``output_type="latent"`` layout (packed tokens).
