@@ -30,7 +30,13 @@ def test_builtins_come_through_the_hooks() -> None:
     registry = build_registry(entry_points=False)
     builtin = registry.plugins[0]
     assert (builtin.name, builtin.source, builtin.error) == ("zsampling", "built-in", None)
-    assert registry.names("sampler") == ["restart", "standard", "w2sd", "zigzag"]
+    assert registry.names("sampler") == [
+        "asymmetry-zigzag",
+        "restart",
+        "standard",
+        "w2sd",
+        "zigzag",
+    ]
     assert registry.names("solver") == ["ddim", "dpmpp-2m", "euler"]
     assert {c.kind for c in builtin.components} == {
         "adapter",
@@ -91,7 +97,14 @@ def test_in_process_plugin_and_misbehaving_ones() -> None:
         "plugin 'raising' hook zsampling_register_schedules raised RuntimeError: boom"
     )
     assert "not a pydantic model class" in (errors["bad"] or "")
-    assert registry.names("sampler") == ["echo", "restart", "standard", "w2sd", "zigzag"]
+    assert registry.names("sampler") == [
+        "asymmetry-zigzag",
+        "echo",
+        "restart",
+        "standard",
+        "w2sd",
+        "zigzag",
+    ]
 
 
 class WrongSignature(BaseModel):

@@ -6,11 +6,12 @@ from zsampling.adapters.analytic import AnalyticAdapter
 from zsampling.adapters.diffusers import DiffusersAdapter
 from zsampling.adapters.digits import DigitPairsAdapter, DigitsAdapter
 from zsampling.adapters.flow import SD3Adapter
+from zsampling.adapters.flux import FluxAdapter
 from zsampling.adapters.kdiffusion import KDiffusionAdapter
 from zsampling.core.cfg import CFG
 from zsampling.core.kinds import Kind
 from zsampling.core.solvers import DDIM, DPMSolverPP2M, Euler
-from zsampling.guiders import APG, CFGZeroStar, TangentialCFG
+from zsampling.guiders import APG, CFGZeroStar, TangentialCFG, TrueCFG
 from zsampling.metrics import (
     ClassPosterior,
     ClipScore,
@@ -25,7 +26,7 @@ from zsampling.patches.threshold import DynamicThreshold
 from zsampling.patches.unet_weights import UNetWeights
 from zsampling.plugins import hookimpl
 from zsampling.plugins.hookspecs import Register
-from zsampling.samplers import W2SD, Restart, Standard, Zigzag
+from zsampling.samplers import W2SD, AsymmetryZigzag, Restart, Standard, Zigzag
 from zsampling.schedules import AlignYourSteps, FlowMatch, Karras, Scheduler, Uniform
 
 BUILTINS: dict[Kind, tuple[type, ...]] = {
@@ -35,12 +36,13 @@ BUILTINS: dict[Kind, tuple[type, ...]] = {
         DigitPairsAdapter,
         DiffusersAdapter,
         SD3Adapter,
+        FluxAdapter,
         KDiffusionAdapter,
     ),
     "schedule": (Uniform, Karras, AlignYourSteps, Scheduler, FlowMatch),
     "solver": (DDIM, Euler, DPMSolverPP2M),
-    "guider": (CFG, APG, CFGZeroStar, TangentialCFG),
-    "sampler": (Standard, Zigzag, Restart, W2SD),
+    "guider": (CFG, APG, CFGZeroStar, TangentialCFG, TrueCFG),
+    "sampler": (Standard, Zigzag, AsymmetryZigzag, Restart, W2SD),
     "patch": (DynamicThreshold, UNetWeights, Lora),
     "observer": (StepLog,),
     "metric": (
