@@ -84,6 +84,10 @@ def test_leaderboard_runs_every_registered_method(tmp_path: Path) -> None:
     assert len(guiders) == 3
     modes = {a["settings"].get("inversion") for a in res["arms"] if a["method"] == "zigzag"}
     assert modes == {"source", "target", "official"}
+    # what cannot run at its defaults is listed with the reason, not silently dropped
+    skipped = {s["label"]: s["reason"] for s in res["skipped"]}
+    assert "no default for zag_prompt" in skipped["asymmetry-zigzag, g=2"]
+    assert "no default for true_cfg_scale" in skipped["standard + true-cfg guider, g=2"]
     for arm in res["arms"]:
         assert arm["frontier"]["alignment"]["ci95"] is not None, arm["label"]
     assert res["reference"]["label"] == "held-out real data"

@@ -21,11 +21,13 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 
+from zsampling.core.errors import ZSamplingError
 from zsampling.core.guidance import GuiderComponent
 from zsampling.core.sampler import ReflectiveSampler
 from zsampling.evaluation.frontier import (
@@ -60,13 +62,34 @@ class ArmSpec:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A registered component that could not run on a testbed, and why (reported, not hidden)."""
+
+    label: str
+    reason: str
+
+
 def _with_guidance(cls: type[Any], guidance: float, **settings: Any) -> Any:
     fields = getattr(cls, "model_fields", {})
     return cls(**({"guidance": guidance} if "guidance" in fields else {}), **settings)
 
 
-def method_specs(testbed: Testbed, registry: Registry) -> Iterator[ArmSpec]:
-    """Every registered sampler and guider as arms (see the module docstring)."""
+def _build(label: str, make: Callable[[], Any]) -> Any:
+    """``make()``, or `Skipped` when the component's defaults leave a required setting unset."""
+    from pydantic import ValidationError
+
+    try:
+        return make()
+    except ValidationError as err:
+        missing = [".".join(map(str, e["loc"])) for e in err.errors() if e["type"] == "missing"]
+        what = f"no default for {', '.join(missing)}" if missing else str(err.errors()[0]["msg"])
+        return Skipped(label, f"cannot run at its defaults: {what}")
+
+
+def method_specs(testbed: Testbed, registry: Registry) -> Iterator[ArmSpec | Skipped]:
+    """Every registered sampler and guider as arms (see the module docstring); components whose
+    defaults are incomplete come back as `Skipped`."""
     g = testbed.guidance
     for name in registry.names("sampler"):
         if name == "standard":
@@ -79,9 +102,12 @@ def method_specs(testbed: Testbed, registry: Registry) -> Iterator[ArmSpec]:
         else:
             variants += [(name, {}, g), (name, {}, 2 * g)]
         for label, settings, scale in variants:
-            sampler = _with_guidance(cls, scale, **settings)
             has_scale = "guidance" in getattr(cls, "model_fields", {})
             text = f"{label}, g={scale:g}" if has_scale else label
+            sampler = _build(text, partial(_with_guidance, cls, scale, **settings))
+            if isinstance(sampler, Skipped):
+                yield sampler
+                break
             yield ArmSpec(
                 key=text.replace(" ", "").replace(",", "-"),
                 label=text,
@@ -94,13 +120,17 @@ def method_specs(testbed: Testbed, registry: Registry) -> Iterator[ArmSpec]:
         if name == "cfg":
             continue
         cls = registry.components["guider"][name].cls
-        for scale in (g,):
-            yield ArmSpec(
-                key=f"guider-{name}-g={scale:g}",
-                label=f"standard + {name} guider, g={scale:g}",
-                sampler=Standard(guidance=scale),
-                guider=cast(GuiderComponent, cls()),
-            )
+        label = f"standard + {name} guider, g={g:g}"
+        guider = _build(label, cls)
+        if isinstance(guider, Skipped):
+            yield guider
+            continue
+        yield ArmSpec(
+            key=f"guider-{name}-g={g:g}",
+            label=label,
+            sampler=Standard(guidance=g),
+            guider=cast(GuiderComponent, guider),
+        )
 
 
 def equal_evaluation_specs(testbed: Testbed, methods: list[Arm]) -> list[ArmSpec]:
@@ -158,7 +188,7 @@ def run_spec(testbed: Testbed, spec: ArmSpec) -> Arm:
 
 def evaluate_testbed(
     testbed: Testbed,
-    specs: list[ArmSpec],
+    specs: list[ArmSpec | Skipped],
     *,
     replicates: int = 300,
     equal_evaluations: bool = True,
@@ -172,10 +202,16 @@ def evaluate_testbed(
     say(f"{testbed.name}: CFG sweep ({len(testbed.sweep)} scales)")
     sweep = sweep_arms(testbed)
     real = real_arm(testbed)
-    methods = []
+    methods: list[Arm] = []
+    skipped = [s for s in specs if isinstance(s, Skipped)]
     for spec in specs:
+        if isinstance(spec, Skipped):
+            continue
         say(f"{testbed.name}: {spec.label}")
-        methods.append(run_spec(testbed, spec))
+        try:
+            methods.append(run_spec(testbed, spec))
+        except ZSamplingError as err:  # the component refuses this model, in its own words
+            skipped.append(Skipped(spec.label, f"refused this testbed's model: {err}"))
     extra = equal_evaluation_specs(testbed, methods) if equal_evaluations else []
     if calibrated:
         extra += calibrated_specs(testbed, sweep, methods)
@@ -205,6 +241,7 @@ def evaluate_testbed(
         "reference": _summary(real, None),
         "sweep": [_summary(a, placed[a.key]) for a in sweep],
         "arms": [_summary(a, placed[a.key]) for a in methods],
+        "skipped": [{"label": k.label, "reason": k.reason} for k in skipped],
         "seconds": round(time.perf_counter() - start, 1),
     }
 

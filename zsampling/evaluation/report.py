@@ -87,6 +87,8 @@ def testbed_table(results: dict[str, Any]) -> str:
                 fmt(arm["fidelity"]["diversity"]), verdict(results, f) if placed else dash,
             ])
         )
+    for skip in results.get("skipped", []):
+        lines.append(row([skip["label"], *[dash] * 9, f"not run: {skip['reason']}"]))
     return "\n".join(lines)
 
 
@@ -169,6 +171,9 @@ def leaderboard_table(all_results: list[dict[str, Any]]) -> str:
                 f"{fmt_ci(f['equivalent_scale'])} | {fmt_ci(f['delta_at_equal_alignment'])} | "
                 f"{verdict(results, f)} |"
             )
+        for skip in results.get("skipped", []):
+            cells = [results["testbed"], skip["label"], "-", "-", "-"]
+            lines.append(row([*cells, f"not run: {skip['reason']}"]))
     return "\n".join(lines)
 
 
