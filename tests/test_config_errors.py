@@ -42,15 +42,15 @@ CASES: list[tuple[str, str, str, str]] = [
         "missing-use",
         ".toml",
         toml(model="variance = 0.5"),
-        "model.use: missing; registered adapters: analytic, diffusers, digits, flux, k-diffusion,"
-        " sd3",
+        "model.use: missing; registered adapters: analytic, diffusers, digit-pairs, digits, flux,"
+        " k-diffusion, sd3",
     ),
     (
         "unknown-adapter",
         ".toml",
         toml(model='use = "sd99"'),
         "model.use: unknown adapter 'sd99'; registered adapters: analytic, diffusers,"
-        " digits, flux, k-diffusion, sd3",
+        " digit-pairs, digits, flux, k-diffusion, sd3",
     ),
     (
         "unknown-sampler",

@@ -78,13 +78,16 @@ def test_shipped_model_draws_the_requested_digits(shipped) -> None:  # type: ign
     labels = np.repeat(np.arange(10), 10)
     accuracy = float((probs.argmax(1) == labels).mean())
     assert accuracy >= 0.8, accuracy
-    # as a set, much closer to held-out real digits than uniform noise is
+    # at guidance 1 (the model's own conditional), as a set, far closer to held-out real digits
+    # than uniform noise is
+    own = sample(shipped, Standard(guidance=1.0), prompts=prompts, seeds=range(100),
+                 schedule=Uniform(steps=25))
     reference = held_out_halves()[0]
     names = [str(int(c)) for c in reference.labels]
     ref = ClassSets.group(judge().features(reference.images), names)
-    made = ClassSets.group(judge().features(res.latents.clamp(-1, 1)), prompts)
+    made = ClassSets.group(judge().features(own.latents.clamp(-1, 1)), prompts)
     noise = ClassSets.group(judge().features(torch.rand(100, 1, 8, 8) * 2 - 1), prompts)
-    assert set_scores(made, ref, 9)["energy"] < 0.2 * set_scores(noise, ref, 9)["energy"]
+    assert set_scores(made, ref, 9)["energy"] < 0.05 * set_scores(noise, ref, 9)["energy"]
 
 
 def test_zigzag_on_digits_is_counted_and_differs(shipped) -> None:  # type: ignore[no-untyped-def]

@@ -71,13 +71,14 @@ class DigitsModel:
         parts = prompt.split()
         digits = [class_index(p) for p in parts]
         if len(parts) != self.slots or any(d is None for d in digits):
-            example = " ".join(CLASSES[k] for k in (3, 7, 1)[: self.slots])
-            raise InvalidArgument(
-                field,
-                prompt,
-                f"{self.slots} digit(s) separated by spaces, each one of {', '.join(CLASSES)} "
-                f"(or {NAMES[0]}, ..., {NAMES[-1]}), e.g. {example!r}",
+            digit = f"{', '.join(CLASSES)} (or {NAMES[0]}, ..., {NAMES[-1]})"
+            valid = (
+                f"a digit: {digit}"
+                if self.slots == 1
+                else f"{self.slots} digits separated by spaces, each one of {digit}, e.g. "
+                + repr(" ".join(CLASSES[k] for k in (3, 7, 1)[: self.slots]))
             )
+            raise InvalidArgument(field, prompt, valid)
         return [int(d) for d in digits if d is not None]
 
     def label(self, prompt: str, field: str = "prompt") -> int:
