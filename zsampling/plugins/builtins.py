@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zsampling.adapters.analytic import AnalyticAdapter
 from zsampling.adapters.diffusers import DiffusersAdapter
-from zsampling.adapters.digits import DigitsAdapter
+from zsampling.adapters.digits import DigitPairsAdapter, DigitsAdapter
 from zsampling.adapters.flow import SD3Adapter
 from zsampling.adapters.flux import FluxAdapter
 from zsampling.adapters.kdiffusion import KDiffusionAdapter
@@ -12,7 +12,14 @@ from zsampling.core.cfg import CFG
 from zsampling.core.kinds import Kind
 from zsampling.core.solvers import DDIM, DPMSolverPP2M, Euler
 from zsampling.guiders import APG, CFGZeroStar, TangentialCFG, TrueCFG
-from zsampling.metrics import ClassPosterior, ClipScore, DigitAlignment, DigitRealism, LogDensity
+from zsampling.metrics import (
+    ClassPosterior,
+    ClipScore,
+    DigitAccuracy,
+    DigitAlignment,
+    DigitTypicality,
+    LogDensity,
+)
 from zsampling.observers import StepLog
 from zsampling.patches.lora import Lora
 from zsampling.patches.threshold import DynamicThreshold
@@ -26,6 +33,7 @@ BUILTINS: dict[Kind, tuple[type, ...]] = {
     "adapter": (
         AnalyticAdapter,
         DigitsAdapter,
+        DigitPairsAdapter,
         DiffusersAdapter,
         SD3Adapter,
         FluxAdapter,
@@ -37,7 +45,14 @@ BUILTINS: dict[Kind, tuple[type, ...]] = {
     "sampler": (Standard, Zigzag, AsymmetryZigzag, Restart, W2SD),
     "patch": (DynamicThreshold, UNetWeights, Lora),
     "observer": (StepLog,),
-    "metric": (ClassPosterior, LogDensity, DigitAlignment, DigitRealism, ClipScore),
+    "metric": (
+        ClassPosterior,
+        LogDensity,
+        DigitAlignment,
+        DigitAccuracy,
+        DigitTypicality,
+        ClipScore,
+    ),
 }
 """zsampling's components by kind, in the order listings show them."""
 
