@@ -104,8 +104,19 @@ def test_the_pack_loads_as_comfyui_loads_custom_nodes() -> None:
     ]
     assert zigzag["inversion"][0] == ["official", "target", "source"]
     assert zigzag["solver"][0] == default_registry().names("solver")
-    assert inputs_of("ZSamplingSampler")["sampler"][0] == default_registry().names("sampler")
+    offered = inputs_of("ZSamplingSampler")["sampler"][0]
+    assert offered == [n for n in default_registry().names("sampler") if n != "asymmetry-zigzag"]
     assert inputs_of("ZSamplingSigmas")["schedule"][0] == default_registry().names("schedule")
+
+
+def test_a_sampler_that_needs_its_own_prompts_is_refused_by_name() -> None:
+    """asymmetry-zigzag's zag prompt cannot come through ComfyUI's conditioning inputs: the
+    generic node does not offer it, and asking for it anyway is a clear error, not a failure
+    in the middle of sampling."""
+    from zsampling.core.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match=r"sampler = 'asymmetry-zigzag' is invalid: .*own"):
+        call("ZSamplingSampler", sampler="asymmetry-zigzag", settings='{"zag_prompt": "x"}')
 
 
 SAMPLER_NODES = [

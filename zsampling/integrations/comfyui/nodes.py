@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel
 
+from zsampling.core.errors import InvalidArgument
 from zsampling.core.kinds import Kind
 from zsampling.core.solvers import Solver
 from zsampling.integrations.comfyui.levels import levels_of, to_comfy
@@ -62,11 +63,22 @@ def _component(kind: Kind, name: str) -> Registered:
     return default_registry().get(kind, name, kind)
 
 
+def comfy_samplers() -> list[str]:
+    """The registered samplers a ComfyUI node can offer: all but those that ask for prompts of
+    their own (``conditionings``, e.g. asymmetry-zigzag's zag prompt), which ComfyUI's
+    positive/negative conditioning inputs cannot give them."""
+    registry = default_registry()
+    return [
+        n for n in registry.names("sampler")
+        if not callable(getattr(registry.components["sampler"][n].cls, "conditionings", None))
+    ]
+
+
 def _by_name(kind: Kind, preferred: str) -> dict[str, Any]:
     """A generic node's two inputs: the registered ``kind`` by name, and its JSON settings (the
     tooltip lists every component's settings and defaults)."""
     registry = default_registry()
-    names = registry.names(kind)
+    names = comfy_samplers() if kind == "sampler" else registry.names(kind)
     listing = " | ".join(f"{n}: {describe(registry.components[kind][n].cls)}" for n in names)
     return {
         kind: (names, {"default": preferred if preferred in names else names[0]}),
@@ -146,6 +158,14 @@ class AnySamplerNode(_SamplerNode):
         self, sampler: str, settings: str, solver: str, weak_model: Any = None
     ) -> tuple[Any]:
         cls = _component("sampler", sampler).cls
+        if sampler not in comfy_samplers():
+            raise InvalidArgument(
+                "sampler",
+                sampler,
+                f"a sampler ComfyUI can drive ({', '.join(comfy_samplers())}): this one needs "
+                "prompts of its own, which ComfyUI's conditioning inputs do not carry; use it "
+                "with zsampling run or generate()",
+            )
         values = parse_settings(settings, sampler)
         return (comfy_sampler(SamplerSpec(cls, values, _solver(solver), weak_model)),)
 
