@@ -30,6 +30,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     # guidance 3 on the way down, 1.5 up: every path move evaluates both branches
     "standard": {"guidance": 3.0},
     "zigzag": {"guidance": 3.0, "inversion_guidance": 1.5},
+    "asymmetry-zigzag": {"guidance": 3.0, "inversion_guidance": 1.5, "zag_prompt": "green"},
     "restart": {"guidance": 3.0, "restart_min": 0.3, "restart_max": 2.0, "rounds": 1},
     "w2sd": {"guidance": 3.0, "weak_guidance": 1.5},
     "align-your-steps": {"model": "sd"},
@@ -82,16 +83,22 @@ def names(kind: str) -> list[str]:
     return [cls.name for cls in BUILTINS[kind]]  # type: ignore[index,attr-defined]
 
 
+EMBEDDED_ONLY = ("true-cfg",)
+"""Guiders for models that take the scale as an input (FLUX.1-dev): tests/test_flux.py."""
+GUIDERS = [g for g in names("guider") if g not in EMBEDDED_ONLY]
+
+
 def build(kind: str, name: str, **extra: Any) -> Any:
     [cls] = [c for c in BUILTINS[kind] if c.name == name]  # type: ignore[index,attr-defined]
     return cls(**{**SETTINGS.get(name, {}), **extra})
 
 
 def test_the_matrix_covers_every_builtin() -> None:
-    assert names("guider") == ["cfg", "apg", "cfg-zero-star", "tangential-cfg"]
+    assert names("guider") == ["cfg", "apg", "cfg-zero-star", "tangential-cfg", "true-cfg"]
+    assert GUIDERS == ["cfg", "apg", "cfg-zero-star", "tangential-cfg"]
     assert (
-        len(names("guider")) * len(names("sampler")) * len(names("solver")) * len(names("schedule"))
-        == 4 * 4 * 3 * 5
+        len(GUIDERS) * len(names("sampler")) * len(names("solver")) * len(names("schedule"))
+        == 4 * 5 * 3 * 5
     )
 
 
@@ -107,7 +114,7 @@ def test_every_guider_and_solver_composes(schedule: str, sampler: str) -> None:
         weak_mixture.labels,
         weak_mixture.class_names,
     )
-    for guider in names("guider"):
+    for guider in GUIDERS:
         for solver in names("solver"):
             main, weak = ModelSpy(kind(demo_mixture())), ModelSpy(kind(weak_mixture))
             moves: list[StepEvent] = []

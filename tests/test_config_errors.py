@@ -42,21 +42,22 @@ CASES: list[tuple[str, str, str, str]] = [
         "missing-use",
         ".toml",
         toml(model="variance = 0.5"),
-        "model.use: missing; registered adapters: analytic, diffusers, digits, k-diffusion, sd3",
+        "model.use: missing; registered adapters: analytic, diffusers, digit-pairs, digits, flux,"
+        " k-diffusion, sd3",
     ),
     (
         "unknown-adapter",
         ".toml",
         toml(model='use = "sd99"'),
         "model.use: unknown adapter 'sd99'; registered adapters: analytic, diffusers,"
-        " digits, k-diffusion, sd3",
+        " digit-pairs, digits, flux, k-diffusion, sd3",
     ),
     (
         "unknown-sampler",
         ".toml",
         toml(sampler='use = "zagzig"'),
-        "sampler.use: unknown sampler 'zagzig'; registered samplers: restart, standard, w2sd,"
-        " zigzag",
+        "sampler.use: unknown sampler 'zagzig'; registered samplers: asymmetry-zigzag, restart,"
+        " standard, w2sd, zigzag",
     ),
     ("use-not-string", ".toml", toml(sampler="use = 3"), "sampler.use: unknown sampler 3"),
     (
@@ -162,7 +163,7 @@ CASES: list[tuple[str, str, str, str]] = [
         ".toml",
         toml() + '[[metrics]]\nuse = "fid"\n',
         "metrics.0.use: unknown metric 'fid'; registered metrics: class-posterior, clip-score,"
-        " digit-alignment, digit-realism, log-density",
+        " digit-accuracy, digit-alignment, digit-typicality (or digit-realism), log-density",
     ),
     (
         "observers-not-list",

@@ -1,8 +1,9 @@
-"""Flow matching (SD3) against the diffusers pipeline itself, and inversion in flow space.
+"""Flow matching (SD3, SD3.5) against the diffusers pipeline itself, and inversion in flow space.
 
-The tiny SD3 pipeline (a 2-layer SD3 transformer, two tiny CLIP encoders, a tiny T5 whose
-tokenizer is built from a vocabulary list) is built from configs, saved with ``save_pretrained``
-and loaded back through the ``sd3`` component, so the real loading code runs. No downloads.
+The tiny SD3 pipeline (`zsampling.testing.tiny_flow`: a 2-layer SD3 transformer, two tiny CLIP
+encoders, a tiny T5 whose tokenizer is built from a vocabulary list) is built from configs, saved
+with ``save_pretrained`` and loaded back through the ``sd3`` component, so the real loading code
+runs. No downloads.
 """
 
 from __future__ import annotations
@@ -23,113 +24,15 @@ from zsampling.core.levels import Process, sigma_from_t, t_from_sigma
 from zsampling.core.path import SamplingPath
 from zsampling.integrations.diffusers import generate
 from zsampling.schedules import FlowMatch
-from zsampling.testing.tiny import BOS, EOS, tiny_tokenizer
+from zsampling.testing.tiny_flow import write_tiny_flow_pipeline
 
 TOKENS = 32  # T5 prompt length for the tiny model (the pipeline's default is 256)
 PROMPTS = ["a red cube", "two cats"]
 
 
-def tiny_sd3_pipeline(seed: int = 0, shift: float = 3.0) -> Any:
-    """A random-weight StableDiffusion3Pipeline: 32x32 images, 4x16x16 latents."""
-    from diffusers import (
-        AutoencoderKL,
-        FlowMatchEulerDiscreteScheduler,
-        SD3Transformer2DModel,
-        StableDiffusion3Pipeline,
-    )
-    from transformers import (
-        CLIPTextConfig,
-        CLIPTextModelWithProjection,
-        T5Config,
-        T5EncoderModel,
-        T5Tokenizer,
-    )
-
-    def clip(s: int) -> tuple[Any, Any]:
-        tok = tiny_tokenizer()
-        ids = {k: tok.convert_tokens_to_ids(t) for k, t in (("bos", BOS), ("eos", EOS))}
-        config = CLIPTextConfig(
-            vocab_size=len(tok),
-            bos_token_id=ids["bos"],
-            eos_token_id=ids["eos"],
-            pad_token_id=ids["eos"],
-            hidden_size=32,
-            intermediate_size=37,
-            num_attention_heads=4,
-            num_hidden_layers=2,
-            max_position_embeddings=77,
-            projection_dim=32,
-            hidden_act="gelu",
-        )
-        torch.manual_seed(s)
-        return tok, CLIPTextModelWithProjection(config).eval()
-
-    tokenizer, text_encoder = clip(seed + 1)
-    tokenizer_2, text_encoder_2 = clip(seed + 2)
-    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -1.0)]
-    pieces += [(chr(c), -2.0) for c in range(33, 127)]
-    tokenizer_3 = T5Tokenizer(vocab=pieces, extra_ids=0)  # no sentencepiece file needed
-    torch.manual_seed(seed + 3)
-    text_encoder_3 = T5EncoderModel(
-        T5Config(
-            vocab_size=len(tokenizer_3),
-            d_model=64,
-            d_ff=64,
-            d_kv=16,
-            num_layers=1,
-            num_heads=4,
-            relative_attention_num_buckets=8,
-            pad_token_id=tokenizer_3.pad_token_id,
-            eos_token_id=tokenizer_3.eos_token_id,
-            decoder_start_token_id=0,
-        )
-    ).eval()
-    torch.manual_seed(seed)
-    transformer = SD3Transformer2DModel(
-        sample_size=16,
-        patch_size=2,
-        in_channels=4,
-        num_layers=2,
-        attention_head_dim=8,
-        num_attention_heads=4,
-        joint_attention_dim=64,  # T5's width; the two CLIPs (2 x 32) are padded to it
-        caption_projection_dim=32,
-        pooled_projection_dim=64,  # the two CLIP projections, concatenated
-        out_channels=4,
-    ).eval()
-    torch.manual_seed(seed + 4)
-    vae = AutoencoderKL(
-        block_out_channels=(8, 16),
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        latent_channels=4,
-        sample_size=32,
-        norm_num_groups=4,
-        use_quant_conv=False,
-        use_post_quant_conv=False,
-        shift_factor=0.0609,
-        scaling_factor=1.5035,
-    ).eval()
-    return StableDiffusion3Pipeline(
-        transformer=transformer,
-        scheduler=FlowMatchEulerDiscreteScheduler(shift=shift),
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        text_encoder_2=text_encoder_2,
-        tokenizer_2=tokenizer_2,
-        text_encoder_3=text_encoder_3,
-        tokenizer_3=tokenizer_3,
-    )
-
-
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("sd3")
-    tiny_sd3_pipeline().save_pretrained(str(path))
-    return path
+    return write_tiny_flow_pipeline(tmp_path_factory.mktemp("sd3"), "sd3")
 
 
 @pytest.fixture(scope="module")
@@ -371,3 +274,23 @@ def test_clear_errors(folder: Path, tmp_path: Path) -> None:
         SD3Adapter(path=str(tmp_path)).load()
     with pytest.raises(InvalidArgument, match="multiple of 4"):
         SD3Adapter(path=str(folder), height=30).load()
+
+
+def test_sd35_through_the_sd3_adapter(tmp_path: Path) -> None:
+    """SD3.5 is the same pipeline class: its transformer has RMS-normed attention and MMDiT-X
+    dual-attention layers, which the adapter never sees. Standard sampling equals the pipeline;
+    what zsampling does not do is the pipeline's skip-layer guidance (``skip_guidance_layers``,
+    off by default)."""
+    folder = write_tiny_flow_pipeline(tmp_path / "sd35", "sd3.5")
+    model = SD3Adapter(path=str(folder), max_sequence_length=TOKENS).load()
+    assert isinstance(model, FlowMatchModel)
+    config = model.transformer.config
+    assert config.qk_norm == "rms_norm" and tuple(config.dual_attention_layers) == (0,)
+    x = noise()
+    ref = pipeline_latents(model, x, 4.0, 5)
+    ours = sample(
+        model, Standard(guidance=4.0), prompts=PROMPTS, noise=x, schedule=FlowMatch(steps=5)
+    ).latents
+    assert max_diff(ours, ref) <= 1e-5 * float(ref.abs().max())
+    sd3 = SD3Adapter(path=str(write_tiny_flow_pipeline(tmp_path / "sd3", "sd3"))).load()
+    assert max_diff(pipeline_latents(sd3, x, 4.0, 5), ref) > 1e-2  # a different network

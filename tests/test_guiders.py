@@ -232,12 +232,12 @@ def test_apg_momentum_under_zigzag_follows_the_final_denoise_of_each_level(
     chain: list[torch.Tensor] = []
     naive = MomentumBuffer(beta)
     for i in range(steps):
-        uncond_eps, cond_eps = last[float(sigmas[i])].eps.chunk(2)
-        previous = chain[-1] if chain else 0
+        uncond_eps, cond_eps = last[float(sigmas[i])].eps.double().chunk(2)
+        previous = chain[-1] if chain else 0  # rules combine in float64
         chain.append((cond_eps - uncond_eps) + beta * previous)
     for call in model.calls:  # every call, zags included, updating one running average
         u, c = call.prediction.eps.chunk(2)
-        naive.update(c - u)
+        naive.update((c - u).double())
     kept = guider.state["momentum"]
     assert sorted(kept) == list(range(steps))
     for i in range(steps):

@@ -265,7 +265,7 @@ BOUNDARY: list[tuple[str, str, list[str]]] = [
     ("plugins", "zsampling.cli._registry", ["plugins"]),
     ("schema", "zsampling.cli._registry", ["schema"]),
     ("eval", "zsampling.evaluation.evaluate.evaluate", ["eval", "CONFIG"]),
-    ("demo", "zsampling.evaluation.demo.analytic_demo", ["demo", "--model", "analytic"]),
+    ("demo", "zsampling.evaluation.demo.run_demo", ["demo", "--model", "analytic"]),
     ("train-digits", "zsampling.digits.train.train", ["train-digits", "--out", "OUT"]),
     ("reproduce", "zsampling.runs.run.execute", ["reproduce", "OUTPUT"]),
 ]

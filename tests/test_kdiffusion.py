@@ -17,7 +17,11 @@ import torch
 from torch import Tensor, nn
 
 K = pytest.importorskip("k_diffusion")
-from k_diffusion.external import CompVisDenoiser, DiscreteEpsDDPMDenoiser  # noqa: E402
+from k_diffusion.external import (  # noqa: E402
+    CompVisDenoiser,
+    DiscreteEpsDDPMDenoiser,
+    DiscreteVDDPMDenoiser,
+)
 from k_diffusion.sampling import get_sigmas_karras, sample_dpmpp_2m, sample_euler  # noqa: E402
 
 from zsampling import (  # noqa: E402
@@ -71,7 +75,8 @@ def assert_parity(ours: Tensor, ref: Tensor) -> None:
 
 
 class KCFG(nn.Module):
-    """CFG the k-diffusion way (as A1111's CFGDenoiser): both branches in one batch."""
+    """CFG the k-diffusion way (as A1111's CFGDenoiser): both branches in one batch. A branch is
+    a tensor (passed as ``key``) or a dict of keyword arguments (SDXL's added conditioning)."""
 
     def __init__(self, inner: Callable[..., Tensor], key: str = "encoder_hidden_states") -> None:
         super().__init__()
@@ -79,11 +84,12 @@ class KCFG(nn.Module):
         self.key = key
 
     def forward(
-        self, x: Tensor, sigma: Tensor, uncond: Tensor, cond: Tensor, cond_scale: float
+        self, x: Tensor, sigma: Tensor, uncond: Any, cond: Any, cond_scale: float
     ) -> Tensor:
-        both = self.inner(
-            torch.cat([x, x]), torch.cat([sigma, sigma]), **{self.key: torch.cat([uncond, cond])}
-        )
+        if not isinstance(cond, dict):
+            uncond, cond = {self.key: uncond}, {self.key: cond}
+        kwargs = {k: torch.cat([uncond[k], cond[k]]) for k in cond}
+        both = self.inner(torch.cat([x, x]), torch.cat([sigma, sigma]), **kwargs)
         u, c = both.chunk(2)
         return u + (c - u) * cond_scale
 
@@ -457,3 +463,56 @@ def test_component_loads_a_pipeline_folder_through_k_diffusion(tmp_path: Path) -
     assert max_diff(ours, vp_out) <= 1e-5 * float(vp_out.abs().max())
     images = kmodel.decode(ours)
     assert images[0].size == (16, 16)
+
+
+class PlainUNet(nn.Module):
+    """A diffusers UNet called as k-diffusion's DDPM wrappers call their inner model,
+    ``inner(x, t, **kwargs)``, written here so the reference shares no code with the adapter."""
+
+    def __init__(self, unet: nn.Module) -> None:
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, x: Tensor, t: Tensor, **kwargs: Tensor) -> Tensor:
+        added = {k: kwargs.pop(k) for k in ("text_embeds", "time_ids") if k in kwargs}
+        return self.unet(x, t, added_cond_kwargs=added or None, return_dict=False, **kwargs)[0]
+
+
+@pytest.mark.parametrize(
+    ("family", "wrapper"), [("sdxl", DiscreteEpsDDPMDenoiser), ("sd-v", DiscreteVDDPMDenoiser)]
+)
+@pytest.mark.parametrize(
+    ("solver", "reference"), [(Euler(), sample_euler), (DPMSolverPP2M(), sample_dpmpp_2m)]
+)
+def test_component_on_sdxl_and_v_prediction_equals_k_diffusion(
+    tmp_path: Path, family: Any, wrapper: Any, solver: Any, reference: Callable[..., Tensor]
+) -> None:
+    """The ``k-diffusion`` component on SDXL (pooled text and size ids reach the UNet through
+    k-diffusion's wrapper as keyword arguments) and on v-prediction (``DiscreteVDDPMDenoiser``),
+    against k-diffusion's own sampler over its own wrapper of the same UNet."""
+    folder = write_tiny_pipeline(tmp_path / family, family)
+    kmodel = KDiffusionAdapter(path=str(folder), height=16, width=16).load()
+    assert isinstance(kmodel, KDiffusionModel)
+    assert isinstance(kmodel.denoiser, wrapper)
+    cond, uncond = kmodel.encode(["a red cube", "two cats"])
+    assert ("time_ids" in cond) == (family == "sdxl")
+    from diffusers import DDPMScheduler, UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(str(folder), subfolder="unet").eval()
+    alphas_cumprod = DDPMScheduler.from_pretrained(
+        str(folder), subfolder="scheduler"
+    ).alphas_cumprod
+    denoiser = wrapper(PlainUNet(unet), alphas_cumprod, False)
+    sigmas = karras(denoiser, 8)
+    start = torch.randn(2, *SHAPE, generator=torch.Generator().manual_seed(4))
+    ours = sample(
+        kmodel,
+        Standard(guidance=GUIDANCE),
+        conditioning=(cond, uncond),
+        noise=start,
+        sigmas=sigmas,
+        solver=solver,
+    ).latents
+    extra = {"uncond": uncond, "cond": cond, "cond_scale": GUIDANCE}
+    ref = reference(KCFG(denoiser), start * sigmas[0], sigmas, extra_args=extra, disable=True)
+    assert_parity(ours, ref)

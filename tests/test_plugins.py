@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import pytest
@@ -30,7 +31,13 @@ def test_builtins_come_through_the_hooks() -> None:
     registry = build_registry(entry_points=False)
     builtin = registry.plugins[0]
     assert (builtin.name, builtin.source, builtin.error) == ("zsampling", "built-in", None)
-    assert registry.names("sampler") == ["restart", "standard", "w2sd", "zigzag"]
+    assert registry.names("sampler") == [
+        "asymmetry-zigzag",
+        "restart",
+        "standard",
+        "w2sd",
+        "zigzag",
+    ]
     assert registry.names("solver") == ["ddim", "dpmpp-2m", "euler"]
     assert {c.kind for c in builtin.components} == {
         "adapter",
@@ -51,16 +58,15 @@ class Echo(BaseModel):
         return x
 
 
-class Plugin:
-    @hookimpl
-    def zsampling_register_samplers(self, register: Any) -> None:
-        register(Echo)
+def registering(hook: str, *components: type) -> Any:
+    """A plugin object whose one hook ``hook`` registers ``components``."""
 
+    def impl(register: Any) -> None:
+        for component in components:
+            register(component)
 
-class Duplicate:
-    @hookimpl
-    def zsampling_register_samplers(self, register: Any) -> None:
-        register(Echo)
+    impl.__name__ = hook
+    return SimpleNamespace(**{hook: hookimpl(impl)})
 
 
 class Raising:
@@ -77,7 +83,12 @@ class NotPydantic:
 
 def test_in_process_plugin_and_misbehaving_ones() -> None:
     registry = build_registry(
-        [("mine", Plugin()), ("dup", Duplicate()), ("raising", Raising()), ("bad", NotPydantic())],
+        [
+            ("mine", registering("zsampling_register_samplers", Echo)),
+            ("dup", registering("zsampling_register_samplers", Echo)),
+            ("raising", Raising()),
+            ("bad", NotPydantic()),
+        ],
         entry_points=False,
     )
     assert registry.get("sampler", "echo").plugin == "mine"
@@ -91,7 +102,14 @@ def test_in_process_plugin_and_misbehaving_ones() -> None:
         "plugin 'raising' hook zsampling_register_schedules raised RuntimeError: boom"
     )
     assert "not a pydantic model class" in (errors["bad"] or "")
-    assert registry.names("sampler") == ["echo", "restart", "standard", "w2sd", "zigzag"]
+    assert registry.names("sampler") == [
+        "asymmetry-zigzag",
+        "echo",
+        "restart",
+        "standard",
+        "w2sd",
+        "zigzag",
+    ]
 
 
 class WrongSignature(BaseModel):
@@ -113,29 +131,15 @@ class ExtraRequired(BaseModel):
         return x
 
 
-class Misshapen:
-    @hookimpl
-    def zsampling_register_samplers(self, register: Any) -> None:
-        register(WrongSignature)
-
-
-class NoSigmas:
-    @hookimpl
-    def zsampling_register_schedules(self, register: Any) -> None:
-        register(MissingMethod)
-
-
-class TooMany:
-    @hookimpl
-    def zsampling_register_solvers(self, register: Any) -> None:
-        register(ExtraRequired)
-
-
 def test_components_are_checked_against_their_protocol_at_registration() -> None:
     """A plugin whose class does not fit its kind's protocol is named at start-up, with what the
     protocol expects; the built-ins (checked the same way) all pass."""
     registry = build_registry(
-        [("misshapen", Misshapen()), ("no-sigmas", NoSigmas()), ("too-many", TooMany())],
+        [
+            ("misshapen", registering("zsampling_register_samplers", WrongSignature)),
+            ("no-sigmas", registering("zsampling_register_schedules", MissingMethod)),
+            ("too-many", registering("zsampling_register_solvers", ExtraRequired)),
+        ],
         entry_points=False,
     )
     errors = {p.name: p.error for p in registry.plugins}

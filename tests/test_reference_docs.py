@@ -58,3 +58,15 @@ def test_config_reference_is_generated_from_the_schema() -> None:
     assert (DOCS / "config-reference.md").read_text() == page, (
         "docs/config-reference.md is stale: run python docs/scripts/gen_config_reference.py"
     )
+
+
+def test_evaluation_page_is_generated_from_the_results_files() -> None:
+    """docs/evaluation.md's tables are the results files rendered, not typed by hand."""
+    gen = script("gen_evaluation_tables")
+    page = (DOCS / "evaluation.md").read_text()
+    assert gen.render(page, gen.blocks(gen.load())) == page, (
+        "docs/evaluation.md is stale: run python docs/scripts/gen_evaluation_tables.py"
+    )
+    for name in gen.TESTBEDS:
+        assert (DOCS / "results" / f"{name}.png").is_file()
+        assert f"<!-- results:{name} -->\n| " in page or f"<!-- results:{name} -->\n**" in page

@@ -356,89 +356,124 @@ def schema() -> None:
 
 @app.command()
 def demo(
-    model: Annotated[str, typer.Option(help="digits (the embedded model) or analytic.")] = "digits",
+    model: Annotated[
+        str, typer.Option(help="pairs (the hard prompts), digits or analytic.")
+    ] = "pairs",
     out: Annotated[Path, typer.Option(help="Where comparison.png goes.")] = Path("out/demo"),
-    seeds: Annotated[int | None, typer.Option(min=1, help="Seeds per class.")] = None,
-    steps: Annotated[int, typer.Option(min=2, help="Sampling steps T.")] = 15,
-    guidance: Annotated[float, typer.Option(min=0, help="gamma1 for every sampler.")] = 2.0,
+    items: Annotated[int, typer.Option(min=2, help="Items per prompt (each its own seed).")] = 12,
+    steps: Annotated[int | None, typer.Option(min=2, help="Sampling steps T.")] = None,
+    guidance: Annotated[
+        float | None, typer.Option(min=0, help="gamma1; default: the testbed's.")
+    ] = None,
 ) -> None:
-    """Standard sampling vs Z-Sampling from the same noise: a table and a picture."""
-    from zsampling.evaluation import demo as demos
+    """Z-Sampling vs standard sampling on the hard prompts: alignment and set-level fidelity."""
+    from zsampling.evaluation.demo import run_demo
+    from zsampling.evaluation.testbeds import TESTBEDS
 
-    _finite("--guidance", guidance)
+    if model not in TESTBEDS:
+        fail(f"--model = {model!r} is invalid: one of {', '.join(TESTBEDS)}")
+    if guidance is not None:
+        _finite("--guidance", guidance)
     _folder_option(out)
     wide = Console(width=max(console.width, 120))
-    if model == "digits":
-        demos.digits_demo(out, seeds=seeds or 5, steps=steps, guidance=guidance, console=wide)
-    elif model == "analytic":
-        demos.analytic_demo(
-            out, seeds=seeds or 200, steps=steps, guidance=guidance, console=console
-        )
-    else:
-        fail(f"--model = {model!r} is invalid: one of digits, analytic")
+    run_demo(
+        out,
+        testbed_name=model,
+        items_per_prompt=items,
+        steps=steps,
+        guidance=guidance,
+        console=wide,
+    )
+
+
+def _scales(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if len(values) < 2 or any(not v >= 0 or v == float("inf") for v in values):
+        fail(f"--scales = {text!r} is invalid: two or more finite scales >= 0, e.g. 1,2,4")
+    return values
 
 
 @app.command("eval")
 def eval_(
-    config: Annotated[Path, typer.Argument(help="The method's run config (with [[metrics]]).")],
-    out: Annotated[Path, typer.Option(help="Folder for results.json and the plot.")] = Path(
+    config: Annotated[Path, typer.Argument(help="The method's run config (a testbed model).")],
+    out: Annotated[Path, typer.Option(help="Folder for results.json, table.md, the plot.")] = Path(
         "out/eval"
     ),
     scales: Annotated[
-        str, typer.Option(help="Comma-separated CFG scales for the calibration sweep.")
-    ] = "1,2,3,4,5,6,8",
+        str | None,
+        typer.Option(help="Comma-separated CFG scales of the sweep; default: the testbed's."),
+    ] = None,
+    items: Annotated[
+        int | None, typer.Option(min=2, help="Items per prompt; default: the testbed's.")
+    ] = None,
+    bootstrap: Annotated[int, typer.Option(min=50, help="Bootstrap replicates.")] = 300,
     set_: SetOption = None,
 ) -> None:
-    """Method vs standard sampling at equal guidance, equal evaluations and calibrated CFG."""
+    """The method on standard CFG's alignment-fidelity frontier, with intervals and the gate."""
     from zsampling.evaluation.evaluate import evaluate
+    from zsampling.evaluation.report import gate_line, testbed_table, verdict
 
-    valid = "comma-separated finite numbers >= 0, at least one, e.g. 1,2,4"
-    try:
-        values = [float(v) for v in scales.split(",") if v.strip()]
-    except ValueError:
-        fail(f"--scales = {scales!r} is invalid: {valid}")
-    if not values or not all(math.isfinite(v) and v >= 0 for v in values):
-        fail(f"--scales = {scales!r} is invalid: {valid}")
+    sweep = _scales(scales)
     _folder_option(out)
     cfg = _load(config, set_ or [])
     from zsampling.runs.blame import Blame
 
     blame = Blame(_registry(), cfg.guider)  # a plugin that fails is named, as in a run
     with blame.stage("evaluating", blame.of("sampler", cfg.sampler)):
-        results = evaluate(cfg, sorted(values), out)
-    table = Table(
-        title=plain(
-            f"{results['method']['label']} vs standard sampling, {results['items']} paired items"
+        results = evaluate(
+            cfg,
+            out,
+            scales=sweep,
+            items_per_prompt=items,
+            replicates=bootstrap,
+            progress=lambda text: errors.print(plain(text)),
         )
+    console.print(plain(testbed_table(results)), soft_wrap=True)
+    method = results["arms"][0]
+    console.print(plain(f"{method['label']}: {verdict(results, method['frontier'])}"))
+    if not results["ranks"]:
+        errors.print(
+            plain(
+                f"not ranking: {gate_line(results)} The ranking metric "
+                f"({results['ranking_metric']}) fails the gate on this testbed, so no method is "
+                "called better or worse than CFG on it."
+            )
+        )
+    written = ", ".join(str(out / f) for f in ("results.json", "table.md", "frontier.png"))
+    console.print(plain(f"wrote {written}"))
+
+
+@app.command()
+def leaderboard(
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out/leaderboard"),
+    testbeds: Annotated[
+        str, typer.Option(help="Comma-separated testbeds: analytic, digits, pairs.")
+    ] = "analytic,digits,pairs",
+    bootstrap: Annotated[int, typer.Option(min=50, help="Bootstrap replicates.")] = 300,
+) -> None:
+    """Every registered sampler and guider on every testbed, placed on the CFG frontier."""
+    from zsampling.evaluation.leaderboard import run_leaderboard
+    from zsampling.evaluation.testbeds import TESTBEDS
+
+    names = [t.strip() for t in testbeds.split(",") if t.strip()]
+    unknown = [n for n in names if n not in TESTBEDS]
+    if unknown or not names:
+        fail(f"--testbeds = {testbeds!r} is invalid: names from {', '.join(TESTBEDS)}")
+    _folder_option(out)
+    summary = run_leaderboard(
+        out,
+        names,
+        _registry(),
+        replicates=bootstrap,
+        progress=lambda text: errors.print(plain(text)),
     )
-    metric = results["alignment_metric"]
-    for col in ("baseline", "guidance", "steps", f"mean {metric}", "method wins [95% CI]"):
-        table.add_column(plain(col))
-    m = results["method"]
-    rows = [
-        [
-            f"(method) {m['label']}",
-            f"{m['guidance']:g}",
-            str(m["steps"]),
-            f"{m['means'][metric]:.4f}",
-            "-",
-        ]
-    ]
-    for b in results["baselines"]:
-        w = b["method_vs_baseline"][metric]
-        rows.append(
-            [
-                b["label"],
-                f"{b['guidance']:.3g}",
-                str(b["steps"]),
-                f"{b['means'][metric]:.4f}",
-                f"{w['win_rate']:.0%} [{w['ci95'][0]:.0%}, {w['ci95'][1]:.0%}]",
-            ]
-        )
-    for row in rows:
-        table.add_row(*(plain(c) for c in row))
-    console.print(table)
-    console.print(plain(f"wrote {out / 'results.json'}"))
+    console.print(plain(summary), soft_wrap=True)
+    console.print(plain(f"wrote {out / 'leaderboard.md'} and a folder per testbed"))
 
 
 @app.command("train-digits")
@@ -446,12 +481,18 @@ def train_digits(
     out: Annotated[Path, typer.Option(help="Folder to write the model to.")] = Path(
         "out/digits-model"
     ),
-    seconds: Annotated[float, typer.Option(min=1, help="Training time budget.")] = 480.0,
+    seconds: Annotated[float, typer.Option(min=1, help="CPU time budget (seconds).")] = 480.0,
     max_steps: Annotated[int, typer.Option(min=1, help="Step budget.")] = 100_000,
     seed: Annotated[int, typer.Option(min=0, max=2**63 - 1, help="Training seed.")] = 0,
+    pairs: Annotated[
+        bool, typer.Option(help="Two digits side by side (the digit-pairs model).")
+    ] = False,
+    twins: Annotated[
+        float, typer.Option(min=0, max=1, help="With --pairs: share of same-digit pairs.")
+    ] = 0.85,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model folder.")] = False,
 ) -> None:
-    """Train the class-conditional digits diffusion model on scikit-learn's digits."""
+    """Train a class-conditional digits diffusion model on scikit-learn's digits."""
     from zsampling.digits.train import train
 
     _finite("--seconds", seconds)
@@ -463,6 +504,8 @@ def train_digits(
         )
     losses = train(
         out,
+        slots=2 if pairs else 1,
+        twins=twins if pairs else 0.0,
         seconds=seconds,
         max_steps=max_steps,
         seed=seed,
@@ -473,6 +516,22 @@ def train_digits(
         f"{len(losses)} steps; mean loss {sum(head) / len(head):.4f} (first 50) -> "
         f"{sum(tail) / len(tail):.4f} (last 50); saved to {printable(out)}",
         markup=False,
+    )
+
+
+@app.command("train-judge")
+def train_judge(
+    out: Annotated[Path, typer.Option(help="Folder to write the judge to.")] = Path("out/judge"),
+    seed: Annotated[int, typer.Option(min=0, max=2**63 - 1, help="Training seed.")] = 0,
+) -> None:
+    """Train the independent judge (a CNN on real digits only) and report its quality."""
+    from zsampling.digits.judge import train_judge as fit
+
+    _folder_option(out)
+    judge = fit(out, seed=seed)
+    console.print(
+        f"judge: held-out accuracy {judge.accuracy:.4f}, expected calibration error "
+        f"{judge.ece:.4f} (temperature {judge.temperature:.3f}); saved to {out}"
     )
 
 

@@ -90,6 +90,18 @@ class DiffusersModel:
         """The pipeline scheduler's config, which the ``scheduler`` schedule builds on."""
         return self.pipeline.scheduler.config
 
+    @property
+    def reinterpret_keeps(self) -> Literal["eps", "v"]:
+        """What a step from a level other than the evaluated one keeps: the UNet's own output
+        (v for v-prediction), as diffusers' schedulers, and so the released Z-Sampling code's
+        inverse step, convert it at the level they step from."""
+        return "v" if self.prediction_type == "v_prediction" else "eps"
+
+    @property
+    def scheduler_class_name(self) -> str:
+        """The pipeline scheduler's class (a pipeline built in memory has no ``_class_name``)."""
+        return type(self.pipeline.scheduler).__name__
+
     def latent_shape(self) -> tuple[int, ...]:
         f = self.pipeline.vae_scale_factor
         return (int(self.unet.config.in_channels), self.height // f, self.width // f)

@@ -1,8 +1,18 @@
-"""The embedded digits model, loaded through diffusers like any other model.
+"""The embedded digits models, loaded through diffusers like any other model.
 
-The folder (``unet/`` with a class-conditional ``UNet2DModel`` in safetensors, ``scheduler/`` with
-its ``DDIMScheduler`` config) is read with ``from_pretrained``; prompts are digits (``"7"`` or
-``"seven"``); the unconditional branch is the null class the model was trained with.
+Two models ship with zsampling, both trained here on scikit-learn's digits
+(`zsampling.digits.train`):
+
+- ``digits``: one 8x8 digit per prompt (``"7"`` or ``"seven"``), a class-conditional
+  ``UNet2DModel`` (class 10 is the unconditional branch);
+- ``digit-pairs``: two digits side by side on an 8x16 canvas (``"3 7"``: 3 left, 7 right), a
+  ``UNet2DModel`` conditioned through a `zsampling.digits.slots.SlotEmbedding`. It was trained
+  mostly on twins (``"7 7"``), so prompts with two different digits go against its training
+  statistics: the hard-prompt testbed, where standard sampling gets a real share wrong.
+
+A folder holds ``unet/`` (safetensors), ``scheduler/`` (its ``DDIMScheduler`` config) and, for
+pairs, ``slots/``; ``weak/`` (the same layout) is an early checkpoint of the same training, the
+weak model W2SD inverts with.
 """
 
 from __future__ import annotations
@@ -23,61 +33,89 @@ from zsampling.core.model import Conditioning
 from zsampling.core.prediction import Prediction
 from zsampling.digits.data import CLASSES, NAMES, NULL_CLASS, class_index
 
-PACKAGED = Path(__file__).resolve().parents[1] / "models" / "digits"
+MODELS = Path(__file__).resolve().parents[1] / "models"
+PACKAGED = MODELS / "digits"
+PACKAGED_PAIRS = MODELS / "digit-pairs"
 
 
 class DigitsModel:
-    """`ModelAdapter` over a class-conditional ``UNet2DModel`` and its scheduler config."""
+    """`ModelAdapter` over a digits ``UNet2DModel``: one digit per slot, ``slots`` per prompt.
+
+    With one slot the UNet's own class embedding takes the digit; with more, ``slot_embedding``
+    turns the digits into the UNet's class-embedding vector.
+    """
 
     process = Process("vp")
 
-    def __init__(self, unet: Any, table: TimestepTable, classes: int) -> None:
+    def __init__(self, unet: Any, table: TimestepTable, slot_embedding: Any | None = None) -> None:
         self.unet = unet
         self.table = table
-        self.classes = classes
+        self.slot_embedding = slot_embedding
+        self.slots = 1 if slot_embedding is None else int(slot_embedding.config.slots)
+        self.classes = len(CLASSES)
         self.dtype = unet.dtype
         self.device = unet.device
 
     def latent_shape(self) -> tuple[int, ...]:
         cfg = self.unet.config
-        return (int(cfg.in_channels), int(cfg.sample_size), int(cfg.sample_size))
+        size = cfg.sample_size
+        h, w = (size, size) if isinstance(size, int) else size
+        return (int(cfg.in_channels), int(h), int(w))
 
     def sigma_range(self) -> tuple[float, float]:
         sig = self.table.sigmas
         return float(sig[0]), float(sig[-1])
 
-    def label(self, prompt: str, field: str = "prompt") -> int:
-        index = class_index(prompt)
-        if index is None:
-            raise InvalidArgument(
-                field, prompt, f"a digit: {', '.join(CLASSES)} (or {NAMES[0]}, ..., {NAMES[-1]})"
+    def labels(self, prompt: str, field: str = "prompt") -> list[int]:
+        """The digits a prompt asks for, one per slot (``"3 7"``, ``"three seven"``)."""
+        parts = prompt.split()
+        digits = [class_index(p) for p in parts]
+        if len(parts) != self.slots or any(d is None for d in digits):
+            digit = f"{', '.join(CLASSES)} (or {NAMES[0]}, ..., {NAMES[-1]})"
+            valid = (
+                f"a digit: {digit}"
+                if self.slots == 1
+                else f"{self.slots} digits separated by spaces, each one of {digit}, e.g. "
+                + repr(" ".join(CLASSES[k] for k in (3, 7, 1)[: self.slots]))
             )
-        return index
+            raise InvalidArgument(field, prompt, valid)
+        return [int(d) for d in digits if d is not None]
+
+    def label(self, prompt: str, field: str = "prompt") -> int:
+        """The digit of a one-slot prompt (the ``digits`` model's prompts)."""
+        return self.labels(prompt, field)[0]
 
     def encode(
         self, prompts: Sequence[str], negative_prompts: Sequence[str] | None = None
     ) -> tuple[Conditioning, Conditioning]:
-        cond = torch.tensor([self.label(p) for p in prompts], device=self.device)
+        cond = torch.tensor([self.labels(p) for p in prompts], device=self.device)
         negatives = negative_prompts or [""] * len(prompts)
         uncond = torch.tensor(
-            [NULL_CLASS if not n else self.label(n, "negative_prompt") for n in negatives],
+            [
+                [NULL_CLASS] * self.slots if not n else self.labels(n, "negative_prompt")
+                for n in negatives
+            ],
             device=self.device,
         )
-        return {"class_labels": cond}, {"class_labels": uncond}
+        return {"labels": cond}, {"labels": uncond}
 
     @torch.no_grad()
     def predict(self, x: Tensor, sigma: Tensor, cond: Conditioning) -> Prediction:
         t = self.table.timestep(sigma).to(device=self.device, dtype=torch.float32)
-        eps = self.unet(x.to(self.dtype), t, class_labels=cond["class_labels"]).sample
+        labels = cond["labels"]
+        if self.slot_embedding is None:
+            class_labels = labels[:, 0]
+        else:
+            class_labels = self.slot_embedding(labels).to(self.dtype)
+        eps = self.unet(x.to(self.dtype), t, class_labels=class_labels).sample
         alpha, s = self.process.coefficients(sigma)
         a = alpha.view(-1, 1, 1, 1).to(x.device)
         n = s.view(-1, 1, 1, 1).to(x.device)
-        eps64 = eps.to(torch.float64)
-        x0 = (x.to(torch.float64) - n * eps64) / a
+        x0 = (x.to(torch.float64) - n * eps.to(torch.float64)) / a
         return Prediction(x0.to(x.dtype), eps.to(x.dtype))
 
     def decode(self, x: Tensor) -> list[Any]:
-        """8x8 grayscale PIL images (pixel = (x + 1) / 2 * 255, clipped)."""
+        """Grayscale PIL images (pixel = (x + 1) / 2 * 255, clipped)."""
         from PIL import Image
 
         pixels = ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
@@ -88,6 +126,8 @@ def load_digits_model(path: Path, device: str = "cpu") -> DigitsModel:
     """Load a digits folder with diffusers' ``from_pretrained`` (safetensors only)."""
     from diffusers import DDIMScheduler, UNet2DModel
 
+    from zsampling.digits.slots import SlotEmbedding
+
     valid = "a folder holding unet/ (UNet2DModel, safetensors) and scheduler/ saved by diffusers"
     if not (path / "unet").is_dir() or not (path / "scheduler").is_dir():
         raise InvalidArgument("model.path", str(path), valid)
@@ -95,24 +135,40 @@ def load_digits_model(path: Path, device: str = "cpu") -> DigitsModel:
     with loading("model.path", str(path), valid):
         unet = UNet2DModel.from_pretrained(path / "unet", use_safetensors=True).to(target).eval()
         sched = DDIMScheduler.from_pretrained(path / "scheduler")
-    if unet.config.num_class_embeds is None:
+        slots = None
+        if (path / "slots").is_dir():
+            slots = SlotEmbedding.from_pretrained(path / "slots", use_safetensors=True)
+            slots = slots.to(target).eval()
+    if slots is None and unet.config.num_class_embeds is None:
         raise InvalidArgument("model.path", str(path), "a class-conditional UNet2DModel")
     table = TimestepTable(
         sched.alphas_cumprod, int(sched.config.steps_offset), bool(sched.config.set_alpha_to_one)
     )
-    return DigitsModel(unet, table, int(unet.config.num_class_embeds) - 1)
+    return DigitsModel(unet, table, slots)
 
 
 class DigitsAdapter(Component):
     """The embedded class-conditional digits model (or any folder trained like it)."""
 
     name: ClassVar[str] = "digits"
+    packaged: ClassVar[Path] = PACKAGED
 
     path: str | None = Field(None, description="Model folder; default: the one zsampling ships.")
+    weak: bool = Field(
+        False, description="Load the folder's weak/ model (an early checkpoint, for W2SD)."
+    )
     device: str = Field("cpu", description="torch device.")
 
     def folder(self) -> Path:
-        return Path(self.path) if self.path else PACKAGED
+        base = Path(self.path) if self.path else self.packaged
+        return base / "weak" if self.weak else base
 
     def load(self) -> DigitsModel:
         return load_digits_model(self.folder(), self.device)
+
+
+class DigitPairsAdapter(DigitsAdapter):
+    """The embedded digit-pairs model: two digits side by side (``"3 7"``), the hard prompts."""
+
+    name: ClassVar[str] = "digit-pairs"
+    packaged: ClassVar[Path] = PACKAGED_PAIRS

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 import torch
 from pydantic import Field
 from torch import Tensor
@@ -43,6 +44,7 @@ PIPELINES = ("StableDiffusion3Pipeline",)
 class FlowMatchModel:
     """A `ModelAdapter` over a ``StableDiffusion3Pipeline`` (velocity prediction, process ``flow``).
 
+    SD3 and SD3.5 alike (one pipeline class; SD3.5's transformer differs only in its config).
     ``height`` and ``width`` default to the pipeline's default image size;
     ``max_sequence_length`` is the T5 prompt length (the pipeline's default, 256).
     """
@@ -50,6 +52,7 @@ class FlowMatchModel:
     process = Process("flow")
     table = None
     family: ClassVar[str] = "sd3"
+    pipelines: ClassVar[tuple[str, ...]] = PIPELINES
 
     def __init__(
         self,
@@ -58,15 +61,14 @@ class FlowMatchModel:
         width: int | None = None,
         max_sequence_length: int = 256,
     ) -> None:
-        if not any(c.__name__ in PIPELINES for c in type(pipeline).mro()):
+        if not any(c.__name__ in self.pipelines for c in type(pipeline).mro()):
             kind = type(pipeline).__name__
-            raise InvalidArgument("pipeline", kind, f"one of {', '.join(PIPELINES)}")
+            raise InvalidArgument("pipeline", kind, f"one of {', '.join(self.pipelines)}")
         self.pipeline = pipeline
-        scale = pipeline.vae_scale_factor
-        default = pipeline.default_sample_size * scale
+        default = pipeline.default_sample_size * pipeline.vae_scale_factor
         self.height = int(height or default)
         self.width = int(width or default)
-        multiple = scale * pipeline.patch_size
+        multiple = self.size_multiple()
         for field, value in (("height", self.height), ("width", self.width)):
             if value % multiple:
                 raise InvalidArgument(
@@ -75,6 +77,32 @@ class FlowMatchModel:
         self.max_sequence_length = int(max_sequence_length)
         self.dtype: torch.dtype = pipeline.transformer.dtype
         self.device: torch.device = pipeline.transformer.device
+
+    def size_multiple(self) -> int:
+        """What image sizes must be a multiple of: the VAE's scale times the patch size."""
+        pipe = self.pipeline
+        patch = getattr(pipe, "patch_size", None) or pipe.transformer.config.patch_size
+        return int(pipe.vae_scale_factor * patch)
+
+    def schedule_sigmas(self, steps: int) -> np.ndarray | None:
+        """The ``sigmas`` the pipeline hands ``set_timesteps`` (None: SD3 passes none)."""
+        return None
+
+    def dynamic_shift_mu(self, config: Any) -> float:
+        """Dynamic shifting's ``mu`` for this image size, as the SD3 pipeline computes it."""
+        from diffusers.pipelines.stable_diffusion_3.pipeline_stable_diffusion_3 import (
+            calculate_shift,
+        )
+
+        return float(
+            calculate_shift(
+                self.image_seq_len(),
+                config.get("base_image_seq_len", 256),
+                config.get("max_image_seq_len", 4096),
+                config.get("base_shift", 0.5),
+                config.get("max_shift", 1.16),
+            )
+        )
 
     @property
     def transformer(self) -> Any:
@@ -156,9 +184,7 @@ class FlowMatchModel:
             pooled_projections=cond["pooled_projections"],
             return_dict=False,
         )[0]
-        t = t_from_sigma(sigma).to(x.device).view(-1, *([1] * (x.ndim - 1)))
-        x64, v64 = x.to(torch.float64), v.to(torch.float64)
-        return Prediction((x64 - t * v64).to(x.dtype), (x64 + (1.0 - t) * v64).to(x.dtype))
+        return velocity_pair(x, sigma, v)
 
     @torch.inference_mode()
     def decode(self, x: Tensor) -> list[Image]:
@@ -172,8 +198,16 @@ class FlowMatchModel:
         return images
 
 
+def velocity_pair(x: Tensor, sigma: Tensor, v: Tensor) -> Prediction:
+    """The pair of a velocity ``v`` at level ``sigma`` (one per row): ``x0 = x - t v`` and
+    ``eps = x + (1 - t) v``, computed in float64 and returned in ``x``'s dtype."""
+    t = t_from_sigma(sigma).to(x.device).view(-1, *([1] * (x.ndim - 1)))
+    x64, v64 = x.to(torch.float64), v.to(torch.float64)
+    return Prediction((x64 - t * v64).to(x.dtype), (x64 + (1.0 - t) * v64).to(x.dtype))
+
+
 class SD3Adapter(PipelineFolder):
-    """A Stable Diffusion 3 pipeline folder (flow matching, velocity prediction).
+    """A Stable Diffusion 3 or 3.5 pipeline folder (flow matching, velocity prediction).
 
     The folder is what ``save_pretrained`` writes (``model_index.json`` plus one folder per
     component); weights must be safetensors. Loading happens in `load`, never on validation.

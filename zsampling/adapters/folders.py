@@ -109,6 +109,25 @@ def pipeline_class(path: str, accepted: Sequence[str]) -> str:
     return str(kind)
 
 
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+def pickle_only_components(folder: Path) -> list[str]:
+    """Component folders with pickle weights (``.bin``, ...) and no safetensors weights.
+
+    Checked before loading because ``use_safetensors=True`` is not a guarantee everywhere:
+    diffusers 0.30 falls back to loading a component's pickle ``.bin`` weights (which can run
+    code) when it has no safetensors file, with only a warning.
+    """
+    found = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        files = [f for f in sub.iterdir() if f.is_file()]
+        pickled = any(f.suffix in PICKLE_SUFFIXES for f in files)
+        if pickled and not any(f.suffix == ".safetensors" for f in files):
+            found.append(sub.name)
+    return found
+
+
 def load_pipeline_folder(
     path: str, accepted: Sequence[str], dtype: str, device: str, variant: str | None = None
 ) -> Any:
@@ -120,6 +139,14 @@ def load_pipeline_folder(
     import diffusers
 
     kind = pipeline_class(path, accepted)
+    pickled = pickle_only_components(Path(path).expanduser())
+    if pickled:
+        raise InvalidArgument(
+            "model.path",
+            path,
+            "a folder with safetensors weights for every component (pickle .bin weights are "
+            f"refused: they can run code when loaded); pickle only: {', '.join(pickled)}",
+        )
     target = usable_device("model.device", device)
     of_variant = f" of variant {variant!r}" if variant else ""
     valid = (

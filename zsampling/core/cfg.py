@@ -6,28 +6,26 @@ from typing import ClassVar
 
 from torch import Tensor
 
-from zsampling.core.prediction import Prediction
 from zsampling.core.rules import GuidanceCall, GuidanceRule
 
 
 class CFG(GuidanceRule):
     """Classifier-free guidance, ``uncond + scale * (cond - uncond)`` (diffusers' formulation).
 
-    Both halves of the prediction are combined with the same weights, so the guided pair stays
-    consistent at every level with no choice of space; equal to diffusers'
-    ``ClassifierFreeGuidance`` on the same predictions, interval included. Scale 0 is the
-    unconditional branch alone, 1 the conditional one: only that branch is evaluated.
+    Combined on the model's own quantity (eps; the velocity for flow models) in float64, the
+    other half derived from ``x``: in exact arithmetic the same pair as combining ``x0`` and
+    ``eps`` with the same weights (the weights sum to one), but rounded once. Combining rounded
+    branch ``x0``\\ s instead multiplies their rounding by the scale, and at high noise
+    ``x0 = x / alpha`` is large: on the tiny SD at 128 px that doubled the parity error against
+    the pipeline. Equal to diffusers' ``ClassifierFreeGuidance`` on the same predictions,
+    interval included. Scale 0 is the unconditional branch alone, 1 the conditional one: only
+    that branch is evaluated.
     """
 
     name: ClassVar[str] = "cfg"
 
     def combine(self, cond: Tensor, uncond: Tensor, call: GuidanceCall) -> Tensor:
         return uncond + call.scale * (cond - uncond)
-
-    def combine_predictions(
-        self, cond: Prediction, uncond: Prediction, call: GuidanceCall
-    ) -> Prediction:
-        return uncond.guided(cond, call.scale)
 
     def unconditional_at_zero(self) -> bool:
         return True

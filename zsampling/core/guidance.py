@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
+from zsampling.core.errors import InvalidArgument
 from zsampling.core.levels import Process, TimestepTable
 from zsampling.core.model import Conditioning, ModelAdapter, embeds_guidance
 from zsampling.core.prediction import Prediction
@@ -184,6 +185,29 @@ class CountedGuider:
     ) -> Prediction:
         self.counter.guided_calls += 1
         return self.guider(x, sigma, scale, context)
+
+
+@dataclass
+class ConditioningRouter:
+    """One bound guider per named conditioning; each call goes to the one its context names.
+
+    How a guider not built on `zsampling.core.rules.GuidanceRule` serves moves that ask for
+    another conditioning (``path.denoise(..., conditioning="zag")``): it was bound once per name,
+    with that conditioning as its ``cond``, and never needs to know the names.
+    """
+
+    routes: dict[str, Guider]
+
+    def __call__(
+        self, x: Tensor, sigma: float, scale: float, context: GuidanceContext | None = None
+    ) -> Prediction:
+        name = (context or GuidanceContext()).conditioning
+        guider = self.routes.get(name)
+        if guider is None:
+            raise InvalidArgument(
+                "conditioning", name, f"one of the guider's conditionings {sorted(self.routes)}"
+            )
+        return guider(x, sigma, scale, context)
 
 
 #: `call_problem`'s answers for instances of a class (their ``__call__`` is the class's).

@@ -27,6 +27,10 @@ from zsampling.core.prediction import Prediction
 from zsampling.core.solvers import History, LevelPoint, Solver, ddim_step
 
 InversionPoint = Literal["official", "target", "source"]
+Kept = Literal["eps", "v"]
+"""What a step from a level other than the evaluated one keeps of a model's prediction: its
+network's own output, ``eps`` (epsilon and flow models: their eps is kept, ``x0`` re-derived) or
+``v`` (v-prediction models: both halves re-derived from ``v``, as a diffusers scheduler does)."""
 INVERSION_POINTS: tuple[InversionPoint, ...] = ("official", "target", "source")
 
 MAIN = "main"
@@ -60,6 +64,7 @@ class SamplingPath:
         observers: Sequence[Observer] = (),
         generators: Sequence[torch.Generator] = (),
         nonfinite_hint: str = "",
+        keeps: Mapping[str, Kept] | None = None,
     ) -> None:
         if MAIN not in guiders:
             raise InvalidArgument("guiders", sorted(guiders), f"must include {MAIN!r}")
@@ -70,6 +75,10 @@ class SamplingPath:
         self.observers = list(observers)
         self.generators = list(generators)
         self.nonfinite_hint = nonfinite_hint
+        self.keeps: dict[str, Kept] = dict(keeps or {})
+        for name, kept in self.keeps.items():
+            if kept not in ("eps", "v"):
+                raise InvalidArgument(f"keeps[{name!r}]", kept, "'eps' or 'v'")
         alpha, s = process.coefficients(self.sigmas)
         self._points = [  # tolist(): one conversion, not three tensor item reads per level
             LevelPoint(g, a, n)
@@ -133,6 +142,10 @@ class SamplingPath:
         - ``official``: model at ``t_i``, step from ``t_{i+2}`` to ``t_{i+1}``, the result then
           used as if it sat at ``t_i``: what the released Z-Sampling code computes (its
           ``DDIMInverseScheduler`` call is one level off). Needs ``i + 2 <= T``.
+
+        ``target`` and ``official`` use the prediction at a level other than the one it was made
+        at: they keep the network's own output there (``keeps``: eps, or v for a v-prediction
+        model, which the released code's scheduler converts at its own source level).
         """
         self._check_index("step", i, 0, self.steps - 1)
         if evaluate_at not in INVERSION_POINTS:
@@ -146,7 +159,7 @@ class SamplingPath:
         elif evaluate_at == "target":
             src, dst = self._points[i + 1], self._points[i]
             pred = self._predict(x, i, guidance, model, "invert", conditioning)
-            pred = self._reinterpreted(x, pred, src)
+            pred = self._reinterpreted(x, pred, self._points[i], src, model)
         else:
             if i + 2 > self.steps:
                 raise InvalidArgument(
@@ -154,7 +167,7 @@ class SamplingPath:
                 )
             src, dst = self._points[i + 2], self._points[i + 1]
             pred = self._predict(x, i, guidance, model, "invert", conditioning)
-            pred = self._reinterpreted(x, pred, src)
+            pred = self._reinterpreted(x, pred, self._points[i], src, model)
         out = self.solver.step(x, pred, src, dst, history)
         return self._emit("invert", i + 1, i, out, guidance, model)
 
@@ -187,13 +200,22 @@ class SamplingPath:
         """The bare DDIM move of ``x`` to level ``dst`` with a given prediction (no model call)."""
         return ddim_step(x, pred, self.point(dst))
 
-    def _reinterpreted(self, x: Tensor, pred: Prediction, at: LevelPoint) -> Prediction:
-        p64 = pred.to(torch.float64)
-        return p64.reinterpret(
-            x.to(torch.float64),
+    def _reinterpreted(
+        self, x: Tensor, pred: Prediction, evaluated: LevelPoint, at: LevelPoint, model: str
+    ) -> Prediction:
+        """``pred`` (made at ``evaluated``) used by a step from ``at``, in float64."""
+        p64, x64 = pred.to(torch.float64), x.to(torch.float64)
+        coefficients = (
             torch.tensor(at.alpha, dtype=torch.float64),
             torch.tensor(at.s, dtype=torch.float64),
         )
+        if self.keeps.get(model, "eps") == "v":
+            source = (
+                torch.tensor(evaluated.alpha, dtype=torch.float64),
+                torch.tensor(evaluated.s, dtype=torch.float64),
+            )
+            return p64.reinterpret_v(x64, source, coefficients)
+        return p64.reinterpret(x64, *coefficients)
 
     def _predict(
         self,

@@ -53,6 +53,22 @@ class Prediction:
         """
         return Prediction((x - s * self.eps) / alpha, self.eps)
 
+    def reinterpret_v(
+        self, x: Tensor, evaluated: tuple[Tensor, Tensor], at: tuple[Tensor, Tensor]
+    ) -> Prediction:
+        """Keep the v-prediction and re-derive both halves as if ``x`` sat at ``at = (alpha, s)``.
+
+        For a v-prediction network (``v = alpha * eps - s * x0`` on a VP process, where
+        ``alpha^2 + s^2 = 1``): ``v`` is recovered at the ``evaluated`` level the pair was made at,
+        then read at ``at`` as a v-model's output is read there: ``x0 = alpha x - s v``,
+        ``eps = s x + alpha v``. This is what a diffusers scheduler does with the UNet's raw
+        output at whatever level it steps from (the released Z-Sampling code's inverse step).
+        """
+        a1, s1 = evaluated
+        a2, s2 = at
+        v = a1 * self.eps - s1 * self.x0
+        return Prediction(a2 * x - s2 * v, s2 * x + a2 * v)
+
     def chunk(self, n: int) -> list[Prediction]:
         """Split a batched prediction into ``n`` equal row blocks, in batch order.
 

@@ -21,8 +21,13 @@ The base does the rest, identically for every rule:
 - **a consistent pair**: ``combine`` works on one quantity (``eps``, ``x0`` or ``velocity``; see
   `GuidanceRule.space`), and the other half of the `Prediction` is derived from ``x`` so that the
   guided pair stays consistent (`Prediction.from_part`);
-- **models that take the scale themselves** (`zsampling.core.model.GuidanceEmbedding`) get one
-  conditional call with the scale of each call, and no combine.
+- **models that take the scale themselves** (`zsampling.core.model.GuidanceEmbedding`, e.g.
+  guidance-distilled FLUX.1-dev) get each call's scale as an input of every branch they evaluate
+  (`GuidanceRule.embedded_scales`): one conditional call by default, and no combine; a rule that
+  also combines branches there (true CFG, `zsampling.guiders.TrueCFG`) says with which scale;
+- **float64 combination**: ``combine`` gets the branches' values in float64 and the other half
+  is derived from ``x`` in float64, so a branch's large ``x0 = x / alpha`` at high noise is never
+  rounded and then multiplied by the scale; the guided pair is rounded once, to ``x``'s dtype.
 """
 
 from __future__ import annotations
@@ -120,13 +125,16 @@ class GuidanceRule(Component):
         """The guided prediction: `combine` in ``space``, the other half derived from ``x``.
 
         Where ``x`` does not determine the other half (``eps`` at alpha 0, ``x0`` at sigma 0), it
-        is the CFG combination of that half at the same scale.
+        is the CFG combination of that half at the same scale. ``combine`` gets float64 values;
+        the result is in ``x``'s dtype.
         """
         space = self.resolved_space(call)
-        guided = self.combine(cond.part(space), uncond.part(space), call)
-        return Prediction.from_part(
-            space, guided, call.x, call.alpha, call.s, uncond.guided(cond, call.scale)
+        cond64, uncond64 = cond.to(torch.float64), uncond.to(torch.float64)
+        guided = self.combine(cond64.part(space), uncond64.part(space), call)
+        pair = Prediction.from_part(
+            space, guided, call.x, call.alpha, call.s, uncond64.guided(cond64, call.scale)
         )
+        return pair.to(call.x.dtype)
 
     def resolved_space(self, call: GuidanceCall) -> Space:
         """The rule's ``space`` setting, or the model's own quantity when it has none."""
@@ -144,6 +152,13 @@ class GuidanceRule(Component):
         """Whether scale 0 gives the unconditional prediction exactly (then only that branch is
         evaluated). True for CFG; False by default, since e.g. CFG-Zero* rescales it."""
         return False
+
+    def embedded_scales(self, scale: float) -> tuple[float, float]:
+        """For a model that takes the guidance scale as an input (`GuidanceEmbedding`): the scale
+        its network gets in every branch, and the scale this rule then combines the branches
+        with. By default the call's scale goes to the network and nothing is combined (one
+        conditional call), which is how a guidance-distilled model is meant to be run."""
+        return scale, 1.0
 
     def active(self, context: GuidanceContext) -> bool:
         """Whether guidance applies at this call: diffusers' interval rule,
@@ -184,13 +199,9 @@ class BatchedGuider:
         self.counter.guided_calls += 1
         positive = self._conditioning(context.conditioning)
         batch = x.shape[0]
+        embedded: float | None = None
         if self._embedded:
-            self.counter.cond_rows += batch
-            model: Any = self.model
-            prediction: Prediction = model.predict_guided(
-                x, self._levels(x, sigma), positive, scale
-            )
-            return prediction
+            embedded, scale = self.rule.embedded_scales(scale)
         if not self.rule.active(context) or math.isclose(scale, 1.0):
             mode = "cond"
         elif scale == 0.0 and self.rule.unconditional_at_zero():
@@ -202,13 +213,13 @@ class BatchedGuider:
                 "guidance", scale, "a scale other than 1 needs an unconditional branch"
             )
         if self.uncond is None or (self.rule.skip_unused_branches and mode == "cond"):
-            cond = self._evaluate(x, sigma, positive, cond_rows=batch)
+            cond = self._evaluate(x, sigma, positive, embedded, cond_rows=batch)
             return self.rule.conditional_only(cond, self._call(x, sigma, scale, context))
         if self.rule.skip_unused_branches and mode == "uncond":
-            return self._evaluate(x, sigma, self.uncond, uncond_rows=batch)
+            return self._evaluate(x, sigma, self.uncond, embedded, uncond_rows=batch)
         both = self._both_branches(context.conditioning, positive)
         uncond, cond = self._evaluate(
-            torch.cat([x, x]), sigma, both, cond_rows=batch, uncond_rows=batch
+            torch.cat([x, x]), sigma, both, embedded, cond_rows=batch, uncond_rows=batch
         ).chunk(2)
         if mode == "cond":
             return self.rule.conditional_only(cond, self._call(x, sigma, scale, context))
@@ -254,8 +265,19 @@ class BatchedGuider:
         return levels
 
     def _evaluate(
-        self, x: Tensor, sigma: float, cond: Conditioning, cond_rows: int = 0, uncond_rows: int = 0
+        self,
+        x: Tensor,
+        sigma: float,
+        cond: Conditioning,
+        embedded: float | None,
+        cond_rows: int = 0,
+        uncond_rows: int = 0,
     ) -> Prediction:
+        """One model call; ``embedded`` is the scale a guidance-embedding model gets (else None)."""
         self.counter.cond_rows += cond_rows
         self.counter.uncond_rows += uncond_rows
-        return self.model.predict(x, self._levels(x, sigma), cond)
+        if embedded is None:
+            return self.model.predict(x, self._levels(x, sigma), cond)
+        model: Any = self.model
+        prediction: Prediction = model.predict_guided(x, self._levels(x, sigma), cond, embedded)
+        return prediction

@@ -12,6 +12,7 @@ from zsampling.core.cfg import CFG
 from zsampling.core.errors import ComponentFault, InvalidArgument, all_finite, check_finite
 from zsampling.core.events import Observer
 from zsampling.core.guidance import (
+    ConditioningRouter,
     CountedGuider,
     EvaluationCounter,
     Guider,
@@ -20,9 +21,9 @@ from zsampling.core.guidance import (
     counted,
 )
 from zsampling.core.model import Conditioning, ModelAdapter
-from zsampling.core.path import MAIN, SamplingPath
+from zsampling.core.path import MAIN, Kept, SamplingPath
 from zsampling.core.rules import BatchedGuider
-from zsampling.core.sampler import ReflectiveSampler
+from zsampling.core.sampler import ReflectiveSampler, prompt_variants
 from zsampling.core.schedule import Schedule
 from zsampling.core.solvers import DDIM, Solver
 
@@ -96,8 +97,10 @@ def sample(
         check_steps(len(levels) - 1)
     counter = EvaluationCounter()
     guiders: dict[str, Guider] = {}
+    models = {MAIN: model, **(extra_models or {})}
+    variants = prompt_variants(sampler, prompts)
     batch = 0
-    for name, adapter in {MAIN: model, **(extra_models or {})}.items():
+    for name, adapter in models.items():
         if conditioning is not None and name == MAIN:
             cond, uncond = conditioning
         elif prompts is not None:
@@ -106,7 +109,8 @@ def sample(
             raise InvalidArgument("prompts", None, "a list of prompts (or conditioning)")
         if name == MAIN:
             batch = int(next(iter(cond.values())).shape[0])
-        guiders[name] = bind_guider(guider, adapter, cond, uncond, counter)
+        named = {key: adapter.encode(texts, negative_prompts)[0] for key, texts in variants.items()}
+        guiders[name] = bind_guider(guider, adapter, cond, uncond, counter, named)
     if noise is None:
         if len(seeds) != batch:
             raise InvalidArgument("seeds", list(seeds), f"one seed per prompt ({batch})")
@@ -124,6 +128,7 @@ def sample(
         observers,
         generators if len(generators) == batch else (),
         nonfinite_hint=nonfinite_hint(model),
+        keeps={name: kept(adapter) for name, adapter in models.items()},
     )
     if noise_scale is None:
         scheduled = getattr(schedule, "noise_scale", None) if sigmas is None else None
@@ -167,18 +172,46 @@ def bind_guider(
     cond: Conditioning,
     uncond: Conditioning | None,
     counter: EvaluationCounter,
+    named: Mapping[str, Conditioning] | None = None,
 ) -> Guider:
     """``guider.bind(...)`` with the run's counting: the model it gets counts its own calls, and a
     guider that does not count its guided calls (one not built on `GuidanceRule`) is wrapped so
-    that they are counted. A bound guider the path cannot call is refused here, naming it."""
-    bound = guider.bind(counted(model, counter), cond, uncond, counter)
+    that they are counted. A bound guider the path cannot call is refused here, naming it.
+
+    ``named`` are further conditionings a path move may ask for by name (a sampler's prompt
+    variants). A `BatchedGuider` holds them itself; any other guider is bound once per name and
+    each call goes to the binding of its ``context.conditioning`` (`ConditioningRouter`).
+    """
+    bound = _checked(guider, guider.bind(counted(model, counter), cond, uncond, counter))
+    named = dict(named or {})
+    if isinstance(bound, BatchedGuider) and bound.counter is counter:
+        bound.conditionings.update(named)
+        return bound
+    if named:
+        routes = {"cond": bound}
+        if uncond is not None:
+            named["uncond"] = uncond
+        for key, positive in named.items():
+            routes[key] = _checked(
+                guider, guider.bind(counted(model, counter), positive, uncond, counter)
+            )
+        bound = ConditioningRouter(routes)
+    return CountedGuider(bound, counter)
+
+
+def _checked(component: GuiderComponent, bound: Guider) -> Guider:
     problem = call_problem(bound)
     if problem is not None:
-        name = getattr(guider, "name", type(guider).__name__)
+        name = getattr(component, "name", type(component).__name__)
         raise ComponentFault("guider", name, f"does not follow the guider contract: {problem}")
-    if isinstance(bound, BatchedGuider) and bound.counter is counter:
-        return bound
-    return CountedGuider(bound, counter)
+    return bound
+
+
+def kept(model: ModelAdapter) -> Kept:
+    """What a step from another level keeps of this model's predictions: its optional
+    ``reinterpret_keeps`` attribute (``"v"`` for v-prediction models), else ``"eps"``."""
+    value = getattr(model, "reinterpret_keeps", "eps")
+    return "v" if value == "v" else "eps"
 
 
 def nonfinite_hint(model: ModelAdapter) -> str:

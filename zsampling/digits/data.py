@@ -1,7 +1,11 @@
 """The digits data set (shipped with scikit-learn), split once and for all.
 
-The diffusion model trains on ``train``; the judge trains on ``train`` too and is scored on
-``test``, which nothing else ever trains on; fidelity compares generated digits with ``test``.
+- ``train`` (80%): the diffusion models train on it; the judge trains on 80% of it (``fit``) and
+  calibrates its temperature on the rest (``calibration``).
+- ``test`` (20%, 360 digits): nothing ever trains on it. It is cut into two stratified halves:
+  ``reference``, what generated sets are compared with (set-level fidelity), and ``real``, a
+  held-out real "arm" that must score better than every generated one on any fidelity metric
+  used for ranking (the sanity gate), and on which the judge's accuracy is reported.
 """
 
 from __future__ import annotations
@@ -41,6 +45,29 @@ def splits() -> tuple[Split, Split]:
     train, test = train_test_split(idx, test_size=0.2, random_state=0, stratify=digits.target)
     make = lambda i: Split(to_model_range(digits.data[i]), torch.from_numpy(digits.target[i]))  # noqa: E731
     return make(train), make(test)
+
+
+def _stratified_halves(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(split.labels))
+    a, b = train_test_split(
+        idx, test_size=fraction, random_state=seed, stratify=split.labels.numpy()
+    )
+    return Split(split.images[a], split.labels[a]), Split(split.images[b], split.labels[b])
+
+
+@lru_cache(maxsize=1)
+def judge_splits() -> tuple[Split, Split]:
+    """(fit, calibration): the judge's training digits and the ones its temperature is fitted on,
+    a stratified 80/20 cut of ``train``."""
+    return _stratified_halves(splits()[0], 0.2, seed=1)
+
+
+@lru_cache(maxsize=1)
+def held_out_halves() -> tuple[Split, Split]:
+    """(reference, real): the test split in two stratified halves of 180 digits (18 per class)."""
+    return _stratified_halves(splits()[1], 0.5, seed=2)
 
 
 def class_index(prompt: str) -> int | None:

@@ -1,96 +1,202 @@
-"""An independent judge for generated digits: alignment and realism.
+"""The independent judge of generated digits: a small CNN that never saw a generated image.
 
-A small MLP classifier trained only on the real training digits (never on generated ones),
-scored on the held-out test digits. Alignment of a sample is the judge's probability for the
-requested class (and whether its top class is the requested one). Realism uses the judge's hidden
-features: per item, the log-density of its features under a Gaussian fitted to the held-out real
-digits of the requested class; per set, the Frechet distance between the features of the set and
-those of the held-out digits.
+It is trained on real training digits only (``data.judge_splits()[0]``), its softmax temperature
+is fitted on real digits it did not train on (``calibration``), and its accuracy and expected
+calibration error are measured on held-out real digits (``data.held_out_halves()[1]``). So its
+probabilities mean what they say, which is what lets a mean log-probability serve as an
+unsaturated alignment statistic where accuracy is already 100%.
+
+It gives three things:
+
+- ``probabilities(images)``: calibrated class probabilities (alignment);
+- ``features(images)``: its 64-d penultimate activations, the space set-level fidelity is
+  measured in (`zsampling.evaluation.fidelity`);
+- ``typicality(images, labels)``: per item, the log-density of its features under a Gaussian fitted
+  to the reference digits of its class. This rewards prototypical samples, so it is reported as
+  *typicality*, never used to rank fidelity (real held-out digits score worse on it than many
+  generated sets: it fails the sanity gate).
+
+The weights ship as safetensors (``zsampling/models/judge``); ``zsampling train-judge`` rebuilds
+them deterministically.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import linalg
+from torch import Tensor, nn
 
-from zsampling.digits.data import splits
+from zsampling.digits.data import held_out_halves, judge_splits
+
+PACKAGED = Path(__file__).resolve().parents[1] / "models" / "judge"
+FEATURES = 64
+
+
+class JudgeNet(nn.Module):
+    """conv 32 -> conv 64 -> pool -> 64 features -> 10 logits, on 1x8x8 images in [-1, 1]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(64 * 4 * 4, FEATURES),
+            nn.ReLU(),
+        )
+        self.head = nn.Linear(FEATURES, 10)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.body(x))
+
+
+def _shifted(images: Tensor, generator: torch.Generator) -> Tensor:
+    """Each image moved by up to one pixel in each direction (zero-filled): cheap augmentation
+    that keeps the judge from keying on exact positions the generator may miss by a pixel."""
+    out = torch.full_like(images, -1.0)
+    padded = torch.nn.functional.pad(images, (1, 1, 1, 1), value=-1.0)
+    dy, dx = torch.randint(0, 3, (2, images.shape[0]), generator=generator)
+    for k in range(images.shape[0]):
+        out[k] = padded[k, :, dy[k] : dy[k] + 8, dx[k] : dx[k] + 8]
+    return out
+
+
+def fit_net(epochs: int = 60, seed: int = 0) -> JudgeNet:
+    """Train `JudgeNet` on the real ``fit`` digits (deterministic on one thread, ~15 s)."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    fit, _ = judge_splits()
+    net = JudgeNet()
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3, weight_decay=1e-4)
+    for _ in range(epochs):
+        order = torch.randperm(len(fit.labels), generator=gen)
+        for start in range(0, len(order), 64):
+            idx = order[start : start + 64]
+            x = _shifted(fit.images[idx], gen)
+            loss = nn.functional.cross_entropy(net(x), fit.labels[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return net.eval()
+
+
+def fit_temperature(logits: Tensor, labels: Tensor) -> float:
+    """The softmax temperature minimising the negative log-likelihood of ``labels`` (scipy)."""
+    from scipy.optimize import minimize_scalar
+
+    z, y = logits.double(), labels.long()
+
+    def nll(log_t: float) -> float:
+        return float(nn.functional.cross_entropy(z / np.exp(log_t), y))
+
+    return float(np.exp(minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded").x))
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
+    """ECE: the bin-weighted gap between confidence and accuracy of the top class."""
+    conf, pred = probs.max(1), probs.argmax(1)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    total = 0.0
+    for lo, hi in itertools.pairwise(edges):
+        inside = (conf > lo) & (conf <= hi)
+        if inside.any():
+            gap = abs(float((pred[inside] == labels[inside]).mean()) - float(conf[inside].mean()))
+            total += inside.mean() * gap
+    return float(total)
 
 
 @dataclass(frozen=True)
-class DigitJudge:
-    weights: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # W1, b1, W2, b2
+class Judge:
+    """A trained `JudgeNet` with its temperature and its measured quality."""
+
+    net: JudgeNet
+    temperature: float
     accuracy: float
-    class_means: np.ndarray  # (10, H)
-    class_precisions: np.ndarray  # (10, H, H)
-    class_logdets: np.ndarray  # (10,)
-    test_mean: np.ndarray
-    test_cov: np.ndarray
+    """Top-1 accuracy on the held-out real digits (``held_out_halves()[1]``)."""
+    ece: float
+    """Expected calibration error on the same digits, after temperature scaling."""
 
-    def features(self, images: torch.Tensor) -> np.ndarray:
-        """Hidden-layer activations of images in [-1, 1], shape (N, H)."""
-        w1, b1, _, _ = self.weights
-        x = images.detach().to(torch.float64).reshape(images.shape[0], -1).cpu().numpy()
-        return np.maximum(x @ w1 + b1, 0.0)
+    @torch.no_grad()
+    def logits(self, images: Tensor) -> Tensor:
+        x = images.detach().to(torch.float32).reshape(-1, 1, 8, 8).cpu()
+        return self.net(x).double() / self.temperature
 
-    def probabilities(self, images: torch.Tensor) -> np.ndarray:
-        _, _, w2, b2 = self.weights
-        logits = self.features(images) @ w2 + b2
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        return p / p.sum(axis=1, keepdims=True)
+    def probabilities(self, images: Tensor) -> np.ndarray:
+        """Calibrated class probabilities, shape (N, 10)."""
+        return torch.softmax(self.logits(images), dim=1).numpy()
 
-    def realism(self, images: torch.Tensor, labels: np.ndarray) -> np.ndarray:
-        """Per item: log-density of its features under its class's real-digit Gaussian."""
+    @torch.no_grad()
+    def features(self, images: Tensor) -> np.ndarray:
+        """Penultimate activations, shape (N, 64): the space fidelity is measured in."""
+        x = images.detach().to(torch.float32).reshape(-1, 1, 8, 8).cpu()
+        return self.net.body(x).double().numpy()
+
+    @cached_property
+    def _class_gaussians(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ref, _ = held_out_halves()
+        feats, labels = self.features(ref.images), ref.labels.numpy()
+        means, precisions, logdets = [], [], []
+        for c in range(10):
+            fc = feats[labels == c]
+            cov = np.cov(fc, rowvar=False) + 0.05 * np.eye(FEATURES)  # ~18 digits per class
+            means.append(fc.mean(0))
+            precisions.append(np.linalg.inv(cov))
+            logdets.append(np.linalg.slogdet(cov)[1])
+        return np.stack(means), np.stack(precisions), np.array(logdets)
+
+    def typicality(self, images: Tensor, labels: np.ndarray) -> np.ndarray:
+        """Per item: log-density of its features under its class's reference Gaussian."""
+        means, precisions, logdets = self._class_gaussians
         f = self.features(images)
-        d = f - self.class_means[labels]
-        maha = np.einsum("ni,nij,nj->n", d, self.class_precisions[labels], d)
-        return -0.5 * (maha + self.class_logdets[labels] + f.shape[1] * np.log(2 * np.pi))
+        d = f - means[labels]
+        maha = np.einsum("ni,nij,nj->n", d, precisions[labels], d)
+        return -0.5 * (maha + logdets[labels] + FEATURES * np.log(2 * np.pi))
 
-    def frechet(self, images: torch.Tensor) -> float:
-        """Frechet distance between the features of ``images`` and the held-out real digits."""
-        f = self.features(images)
-        ridge = 1e-6 * np.eye(f.shape[1])  # dead ReLU units make both covariances singular
-        mu, cov = f.mean(0), np.cov(f, rowvar=False) + ridge
-        covmean = linalg.sqrtm(cov @ (self.test_cov + ridge))
-        covmean = covmean.real if np.iscomplexobj(covmean) else covmean
-        diff = mu - self.test_mean
-        return float(diff @ diff + np.trace(cov + self.test_cov - 2 * covmean))
+
+def train_judge(out: Path = PACKAGED, seed: int = 0) -> Judge:
+    """Fit the net, its temperature and its scores; save them to ``out`` (safetensors + JSON)."""
+    from safetensors.torch import save_file
+
+    net = fit_net(seed=seed)
+    _, calibration = judge_splits()
+    with torch.no_grad():
+        temperature = fit_temperature(net(calibration.images), calibration.labels)
+    judge = _scored(net, temperature)
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, out / "judge.safetensors")
+    meta = {"temperature": temperature, "accuracy": judge.accuracy, "ece": judge.ece, "seed": seed}
+    (out / "judge.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return judge
+
+
+def _scored(net: JudgeNet, temperature: float) -> Judge:
+    _, real = held_out_halves()
+    unscored = Judge(net, temperature, float("nan"), float("nan"))
+    probs, labels = unscored.probabilities(real.images), real.labels.numpy()
+    accuracy = float((probs.argmax(1) == labels).mean())
+    return Judge(net, temperature, accuracy, expected_calibration_error(probs, labels))
+
+
+def load_judge(folder: Path = PACKAGED) -> Judge:
+    """The judge from a folder `train_judge` wrote (weights loaded with safetensors: no pickle)."""
+    from safetensors.torch import load_file
+
+    net = JudgeNet()
+    net.load_state_dict(load_file(folder / "judge.safetensors"))
+    meta = json.loads((folder / "judge.json").read_text(encoding="utf-8"))
+    return _scored(net.eval(), float(meta["temperature"]))
 
 
 @lru_cache(maxsize=1)
-def judge() -> DigitJudge:
-    """Train (deterministically, about a second) the judge on the real training digits."""
-    from sklearn.neural_network import MLPClassifier
-
-    train, test = splits()
-    x_train = train.images.reshape(len(train.labels), -1).numpy().astype(np.float64)
-    x_test = test.images.reshape(len(test.labels), -1).numpy().astype(np.float64)
-    clf = MLPClassifier(hidden_layer_sizes=(32,), alpha=1e-3, max_iter=600, random_state=0)
-    clf.fit(x_train, train.labels.numpy())
-    accuracy = float(clf.score(x_test, test.labels.numpy()))
-    w1, w2 = clf.coefs_
-    b1, b2 = clf.intercepts_
-    base = DigitJudge((w1, b1, w2, b2), accuracy, *[np.empty(0)] * 5)
-    feats = base.features(test.images)
-    labels = test.labels.numpy()
-    h = feats.shape[1]
-    means, precs, logdets = [], [], []
-    for c in range(10):
-        fc = feats[labels == c]
-        cov = np.cov(fc, rowvar=False) + 0.05 * np.eye(h)  # shrinkage: ~36 digits per class
-        means.append(fc.mean(0))
-        precs.append(np.linalg.inv(cov))
-        logdets.append(np.linalg.slogdet(cov)[1])
-    return DigitJudge(
-        (w1, b1, w2, b2),
-        accuracy,
-        np.stack(means),
-        np.stack(precs),
-        np.array(logdets),
-        feats.mean(0),
-        np.cov(feats, rowvar=False),
-    )
+def judge() -> Judge:
+    """The shipped judge (loaded once per process)."""
+    return load_judge()

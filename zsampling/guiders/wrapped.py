@@ -25,7 +25,7 @@ def diffusers_guider(class_name: str, **settings: Any) -> Any:
     if cls is None:
         raise RunFailure(
             f"diffusers {diffusers.__version__} has no diffusers.guiders.{class_name}; this "
-            "guider needs a diffusers release that ships it (0.42 does)"
+            "guider needs a diffusers release that ships it (0.35 or later)"
         )
     logger = logging.getLogger("diffusers.guiders.guider_utils")
     level = logger.level

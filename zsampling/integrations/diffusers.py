@@ -5,12 +5,15 @@
 
     images = generate(pipe, "a cat", sampler=Zigzag(guidance=5.5), steps=50, seed=0)
 
-``generate`` takes SD 1.x/2.x (epsilon or v), SDXL and SD3 pipelines. It walks the levels of the
-pipeline's own scheduler class and config and, unless told otherwise, the solver that scheduler
-implements (DDIM, Euler or DPM-Solver++ 2M; Euler for SD3's flow matching). So
+``generate`` takes SD 1.x/2.x (epsilon or v), SDXL, SD3/SD3.5 and FLUX.1 (dev and schnell)
+pipelines, loaded from a folder or built in memory (``FluxPipeline(**parts)``). It walks the levels
+of the pipeline's own scheduler class and config and, unless told otherwise, the solver that
+scheduler implements (DDIM, Euler or DPM-Solver++ 2M; Euler for flow matching). So
 ``generate(pipe, p, sampler=Standard(guidance=g), steps=n, seed=s)`` reproduces
 ``pipe(p, guidance_scale=g, num_inference_steps=n, generator=torch.Generator().manual_seed(s))``
-(tested on the latents), and swapping the sampler is the only change Z-Sampling needs.
+(tested on the latents), and swapping the sampler is the only change Z-Sampling needs. On
+FLUX.1-dev the sampler's guidance is the embedded scale (``guidance_scale``), and
+``guider=TrueCFG(true_cfg_scale=s)`` with a ``negative_prompt`` is the pipeline's true CFG.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from torch import Tensor
 from zsampling.adapters.diffusers import DiffusersModel
 from zsampling.adapters.flow import PIPELINES as FLOW_PIPELINES
 from zsampling.adapters.flow import FlowMatchModel
+from zsampling.adapters.flux import PIPELINES as FLUX_PIPELINES
+from zsampling.adapters.flux import flux_model
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.guidance import GuiderComponent
 from zsampling.core.model import ModelAdapter
@@ -37,7 +42,7 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
 DEFAULT_STEPS = {"flow": 28, "vp": 50}
-"""The pipelines' own default step counts (SD3: 28; SD and SDXL: 50)."""
+"""The pipelines' own default step counts (SD3 and FLUX: 28; SD and SDXL: 50)."""
 
 
 def batch_arguments(
@@ -83,8 +88,12 @@ def default_solver(pipeline: Any) -> Solver:
 def pipeline_model(
     pipeline: Any, height: int | None = None, width: int | None = None
 ) -> DiffusersModel | FlowMatchModel:
-    """The zsampling model over a pipeline object: flow matching (SD3) or DDPM-style (SD, SDXL)."""
-    if any(c.__name__ in FLOW_PIPELINES for c in type(pipeline).mro()):
+    """The zsampling model over a pipeline object: flow matching (SD3, FLUX) or DDPM-style (SD,
+    SDXL)."""
+    classes = {c.__name__ for c in type(pipeline).mro()}
+    if classes & set(FLUX_PIPELINES):
+        return flux_model(pipeline, height=height, width=width)
+    if classes & set(FLOW_PIPELINES):
         return FlowMatchModel(pipeline, height=height, width=width)
     return DiffusersModel(pipeline, height=height, width=width)
 
@@ -118,9 +127,10 @@ def generate(
     """Sample with a diffusers pipeline you hold; returns PIL images (or latents).
 
     ``sampler`` defaults to ``Zigzag()``; ``schedule`` to the pipeline's own scheduler at
-    ``steps`` steps (default: the pipeline's own default, 50 for SD/SDXL, 28 for SD3) and
-    ``solver`` to the matching zsampling solver, so only the route changes. Prompt ``k`` uses
-    ``seed[k]`` (an int seed means ``seed + k``), drawn as diffusers draws it.
+    ``steps`` steps (default: the pipeline's own default, 50 for SD/SDXL, 28 for SD3 and FLUX)
+    and ``solver`` to the matching zsampling solver, so only the route changes. Prompt ``k`` uses
+    ``seed[k]`` (an int seed means ``seed + k``), drawn as diffusers draws it. Latents come back
+    as the pipeline's ``output_type="latent"`` gives them (packed tokens for FLUX).
     """
     prompts, seeds, negatives = batch_arguments(prompt, seed, negative_prompt)
     model = pipeline_model(pipeline, height=height, width=width)
@@ -135,4 +145,7 @@ def generate(
         solver=solver or default_solver(pipeline),
         guider=guider,
     )
-    return result.latents if output_type == "latent" else model.decode(result.latents)
+    if output_type == "latent":
+        packing = getattr(model, "pack", None)
+        return packing(result.latents) if packing is not None else result.latents
+    return model.decode(result.latents)

@@ -66,7 +66,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import torch
 from torch import Tensor
@@ -198,9 +198,12 @@ def _guider(
     return _KGuider(adapter, cond, uncond, CFG())
 
 
-class _KPath(SamplingPath):
+class NoiseSamplerPath(SamplingPath):
     """A path whose fresh noise can come from a k-diffusion ``noise_sampler(sigma, sigma_next)``,
-    called with the renoise jump's two levels (noisier first, as k-diffusion orders them)."""
+    called with the renoise jump's two levels (noisier first, as k-diffusion orders them).
+
+    Shared with the ComfyUI integration, whose samplers take the same kind of noise sampler.
+    """
 
     noise_sampler: NoiseSampler | None = None
     _jump: tuple[float, float] = (0.0, 0.0)
@@ -216,7 +219,8 @@ class _KPath(SamplingPath):
         return self.noise_sampler(hi, lo).to(x.dtype)
 
 
-def _solver(solver: Solver | str) -> Solver:
+def solver_from(solver: Solver | str) -> Solver:
+    """A solver object, or one by its k-diffusion-style name (a clear error for other names)."""
     if isinstance(solver, str):
         try:
             return SOLVERS[solver]()
@@ -255,8 +259,10 @@ def run_sampler(
     guiders[MAIN] = main
     for name, other in (extra_models or {}).items():
         guiders[name] = _guider(other, x, extra_args, cfg, cond_arg, scale_key)
-    progress = _Progress(main, callback, len(sigmas) - 1, disable)
-    path = _KPath(sigmas.detach().cpu(), main.model.process, guiders, _solver(solver), [progress])
+    progress = StepProgress(main, callback, sigmas, disable)
+    path = NoiseSamplerPath(
+        sigmas.detach().cpu(), main.model.process, guiders, solver_from(solver), [progress]
+    )
     path.noise_sampler = noise_sampler
     try:
         return sampler.sample(x, path)
@@ -264,14 +270,29 @@ def run_sampler(
         progress.close()
 
 
-class _Progress:
-    """Calls the k-diffusion callback after each denoise step and ticks a progress bar."""
+class RemembersLastCall(Protocol):
+    """A guider that keeps its last ``(x, prediction)``, for the callback's ``denoised``."""
+
+    last: tuple[Tensor, Prediction] | None
+
+
+class StepProgress:
+    """Calls the k-diffusion callback after each denoise step and ticks a progress bar.
+
+    The callback's ``sigma`` is the tool's own level (``sigmas[i]``, same dtype), which need not be
+    zsampling's level (ComfyUI's flow models count levels in flow time).
+    """
 
     def __init__(
-        self, guider: _KGuider, callback: Callback | None, steps: int, disable: bool | None
+        self,
+        guider: RemembersLastCall,
+        callback: Callback | None,
+        sigmas: Tensor,
+        disable: bool | None,
     ) -> None:
         self.guider = guider
         self.callback = callback
+        self.sigmas = sigmas
         self.bar: Any = None
         self.reached = 0
         if disable is not True:
@@ -279,14 +300,14 @@ class _Progress:
                 from tqdm.auto import tqdm
             except ImportError:  # pragma: no cover - tqdm comes with diffusers
                 return
-            self.bar = tqdm(total=steps, disable=disable)  # None: off when not a terminal
+            self.bar = tqdm(total=len(sigmas) - 1, disable=disable)  # None: off when not a tty
 
     def __call__(self, event: StepEvent) -> None:
         if event.kind != "denoise" or event.model != MAIN:
             return
         if self.callback is not None and self.guider.last is not None:
             x, pred = self.guider.last
-            sigma = torch.tensor(event.sigma_src, dtype=x.dtype)
+            sigma = self.sigmas[event.src]
             self.callback(
                 {"x": x, "i": event.src, "sigma": sigma, "sigma_hat": sigma, "denoised": pred.x0}
             )

@@ -2,6 +2,13 @@
 
 from zsampling.metrics.analytic import ClassPosterior, LogDensity
 from zsampling.metrics.clip import ClipScore
-from zsampling.metrics.digits import DigitAlignment, DigitRealism
+from zsampling.metrics.digits import DigitAccuracy, DigitAlignment, DigitTypicality
 
-__all__ = ["ClassPosterior", "ClipScore", "DigitAlignment", "DigitRealism", "LogDensity"]
+__all__ = [
+    "ClassPosterior",
+    "ClipScore",
+    "DigitAccuracy",
+    "DigitAlignment",
+    "DigitTypicality",
+    "LogDensity",
+]

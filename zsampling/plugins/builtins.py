@@ -4,32 +4,55 @@ from __future__ import annotations
 
 from zsampling.adapters.analytic import AnalyticAdapter
 from zsampling.adapters.diffusers import DiffusersAdapter
-from zsampling.adapters.digits import DigitsAdapter
+from zsampling.adapters.digits import DigitPairsAdapter, DigitsAdapter
 from zsampling.adapters.flow import SD3Adapter
+from zsampling.adapters.flux import FluxAdapter
 from zsampling.adapters.kdiffusion import KDiffusionAdapter
 from zsampling.core.cfg import CFG
 from zsampling.core.kinds import Kind
 from zsampling.core.solvers import DDIM, DPMSolverPP2M, Euler
-from zsampling.guiders import APG, CFGZeroStar, TangentialCFG
-from zsampling.metrics import ClassPosterior, ClipScore, DigitAlignment, DigitRealism, LogDensity
+from zsampling.guiders import APG, CFGZeroStar, TangentialCFG, TrueCFG
+from zsampling.metrics import (
+    ClassPosterior,
+    ClipScore,
+    DigitAccuracy,
+    DigitAlignment,
+    DigitTypicality,
+    LogDensity,
+)
 from zsampling.observers import StepLog
 from zsampling.patches.lora import Lora
 from zsampling.patches.threshold import DynamicThreshold
 from zsampling.patches.unet_weights import UNetWeights
 from zsampling.plugins import hookimpl
 from zsampling.plugins.hookspecs import Register
-from zsampling.samplers import W2SD, Restart, Standard, Zigzag
+from zsampling.samplers import W2SD, AsymmetryZigzag, Restart, Standard, Zigzag
 from zsampling.schedules import AlignYourSteps, FlowMatch, Karras, Scheduler, Uniform
 
 BUILTINS: dict[Kind, tuple[type, ...]] = {
-    "adapter": (AnalyticAdapter, DigitsAdapter, DiffusersAdapter, SD3Adapter, KDiffusionAdapter),
+    "adapter": (
+        AnalyticAdapter,
+        DigitsAdapter,
+        DigitPairsAdapter,
+        DiffusersAdapter,
+        SD3Adapter,
+        FluxAdapter,
+        KDiffusionAdapter,
+    ),
     "schedule": (Uniform, Karras, AlignYourSteps, Scheduler, FlowMatch),
     "solver": (DDIM, Euler, DPMSolverPP2M),
-    "guider": (CFG, APG, CFGZeroStar, TangentialCFG),
-    "sampler": (Standard, Zigzag, Restart, W2SD),
+    "guider": (CFG, APG, CFGZeroStar, TangentialCFG, TrueCFG),
+    "sampler": (Standard, Zigzag, AsymmetryZigzag, Restart, W2SD),
     "patch": (DynamicThreshold, UNetWeights, Lora),
     "observer": (StepLog,),
-    "metric": (ClassPosterior, LogDensity, DigitAlignment, DigitRealism, ClipScore),
+    "metric": (
+        ClassPosterior,
+        LogDensity,
+        DigitAlignment,
+        DigitAccuracy,
+        DigitTypicality,
+        ClipScore,
+    ),
 }
 """zsampling's components by kind, in the order listings show them."""
 

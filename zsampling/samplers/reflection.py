@@ -17,11 +17,13 @@ def reflect(
     rounds: int,
     evaluate_at: InversionPoint,
     inversion_model: str,
+    inversion_conditioning: str = "cond",
 ) -> Tensor:
     """Denoise every step; on the first ``reflection_steps`` steps invert and denoise again.
 
-    This is Algorithm 1 of the Z-Sampling paper, with the inverting model made a parameter (W2SD
-    inverts with a weaker model; Z-Sampling with the same model at a weaker guidance)::
+    This is Algorithm 1 of the Z-Sampling paper, with the inverting model and the zag's
+    conditioning made parameters (W2SD inverts with a weaker model; Z-Sampling with the same
+    model at a weaker guidance; Asymmetry Zigzag with another prompt)::
 
         for i in 0 .. T-1:
             x_next = denoise(x, i, guidance)
@@ -36,7 +38,12 @@ def reflect(
         if i < reflection_steps:
             for _ in range(rounds):
                 x = path.invert(
-                    x_next, i, inversion_guidance, evaluate_at=evaluate_at, model=inversion_model
+                    x_next,
+                    i,
+                    inversion_guidance,
+                    evaluate_at=evaluate_at,
+                    model=inversion_model,
+                    conditioning=inversion_conditioning,
                 )
                 x_next = path.denoise(x, i, guidance)
         x = x_next

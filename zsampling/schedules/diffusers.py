@@ -89,7 +89,10 @@ class Scheduler(Component):
         """A fresh scheduler, ``set_timesteps(steps)`` already called (its state is never shared
         with a pipeline)."""
         config = scheduler_config(model, "schedule.scheduler", self.scheduler)
-        name = self.scheduler or str(config.get("_class_name", ""))
+        # a pipeline built in memory has no _class_name: then the class of its scheduler object
+        name = self.scheduler or str(
+            config.get("_class_name") or getattr(model, "scheduler_class_name", "")
+        )
         cls = scheduler_class(name)
         accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
         unknown = sorted(set(self.options) - accepted)

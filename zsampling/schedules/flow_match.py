@@ -3,12 +3,12 @@
 The levels a ``FlowMatchEulerDiscreteScheduler`` built from the model's scheduler config walks
 (its shifted ``t`` values, dynamic shifting included), converted to zsampling levels with
 `zsampling.core.levels.sigma_from_t`. With it, standard sampling reproduces the pipeline's own
-``__call__`` (tested on SD3).
+``__call__`` (tested on SD3, SD3.5 and FLUX).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field
 from torch import Tensor
@@ -25,39 +25,38 @@ def flow_scheduler_sigmas(
 ) -> Tensor:
     """The levels of the model's ``FlowMatchEulerDiscreteScheduler`` at ``steps`` steps.
 
-    A fresh scheduler from the model's config (``shift`` overrides the config's) is asked for
-    ``set_timesteps(steps)``; with ``use_dynamic_shifting`` its ``mu`` is computed from the image
-    size as the SD3 pipeline computes it (unless given). Its ``t`` values (ending in 0) become
-    levels with `sigma_from_t`.
+    A fresh scheduler from the model's config (``shift`` overrides the config's) is given what
+    the model's pipeline gives it: ``set_timesteps(steps)``, plus the pipeline's own ``sigmas``
+    where it passes some (FLUX: ``linspace(1, 1/steps, steps)``, the model's
+    ``schedule_sigmas``), plus, with ``use_dynamic_shifting``, ``mu`` from the image size as that
+    pipeline computes it (the model's ``dynamic_shift_mu``; FLUX counts packed tokens), unless
+    ``mu`` is given. Its ``t`` values (ending in 0) become levels with `sigma_from_t`.
     """
     config = getattr(model, "scheduler_config", None)
     if config is None or model.process.name != "flow":
         raise InvalidArgument(
-            "schedule.use", "flow-match", "a flow-matching model (the 'sd3' adapter)"
+            "schedule.use", "flow-match", "a flow-matching model (the 'sd3' or 'flux' adapter)"
         )
     from diffusers import FlowMatchEulerDiscreteScheduler
 
     overrides = {} if shift is None else {"shift": shift}
     sched = FlowMatchEulerDiscreteScheduler.from_config(config, **overrides)
-    kwargs: dict[str, float] = {}
+    kwargs: dict[str, Any] = {}
+    own = getattr(model, "schedule_sigmas", None)
+    sigmas = own(steps) if own is not None else None
+    if sigmas is not None and not sched.config.get("use_flow_sigmas", False):
+        kwargs["sigmas"] = sigmas
     if sched.config.get("use_dynamic_shifting", False):
         if mu is None:
-            from diffusers.pipelines.stable_diffusion_3.pipeline_stable_diffusion_3 import (
-                calculate_shift,
-            )
-
-            seq_len = getattr(model, "image_seq_len", None)
-            if seq_len is None:
+            rule = getattr(model, "dynamic_shift_mu", None)
+            if rule is None:
                 raise InvalidArgument("schedule.mu", None, "mu for dynamic shifting")
-            mu = calculate_shift(
-                seq_len(),
-                sched.config.get("base_image_seq_len", 256),
-                sched.config.get("max_image_seq_len", 4096),
-                sched.config.get("base_shift", 0.5),
-                sched.config.get("max_shift", 1.16),
-            )
+            mu = rule(sched.config)
         kwargs["mu"] = float(mu)
-    sched.set_timesteps(steps, **kwargs)
+    if "sigmas" in kwargs:
+        sched.set_timesteps(**kwargs)
+    else:
+        sched.set_timesteps(steps, **kwargs)
     return sigma_from_t(sched.sigmas)
 
 

@@ -1,0 +1,85 @@
+"""Put the leaderboard's results into docs/evaluation.md (tables and plots), never by hand.
+
+``python docs/scripts/gen_evaluation_tables.py OUT`` copies ``OUT/<testbed>/results.json`` and
+``frontier.png`` (what ``zsampling leaderboard --out OUT`` wrote) to ``docs/results/`` and then
+rewrites every generated block of docs/evaluation.md from the JSON files;
+``python docs/scripts/gen_evaluation_tables.py`` only rewrites the blocks. A test fails when the
+page and the results files disagree.
+
+A generated block sits between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->``, where
+NAME is a testbed (its frontier table), ``leaderboard`` (every method on every testbed) or
+``facts`` (the testbeds' models and judge).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from zsampling.evaluation.report import fmt, leaderboard_table, testbed_table
+
+DOCS = Path(__file__).resolve().parents[1]
+RESULTS = DOCS / "results"
+PAGE = DOCS / "evaluation.md"
+TESTBEDS = ("analytic", "digits", "pairs")
+
+
+def load() -> dict[str, dict[str, Any]]:
+    return {n: json.loads((RESULTS / f"{n}.json").read_text(encoding="utf-8")) for n in TESTBEDS}
+
+
+def facts(results: dict[str, dict[str, Any]]) -> str:
+    """The testbeds in one table: items, judge quality, held-out real data's alignment."""
+    lines = [
+        "| testbed | prompts x items | T | guidance | judge held-out accuracy | judge ECE | "
+        "held-out real data: accuracy / logp | run time |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        judge = r["judge"]
+        acc = "exact posterior" if judge.get("exact") else fmt(judge["held_out_accuracy"], 4)
+        ece = "-" if judge.get("exact") else fmt(judge["ece"], 3)
+        ref = r["reference"]["alignment"]
+        lines.append(
+            f"| {name} | {len(r['prompts'])} x {r['items_per_prompt']} | {r['steps']} | "
+            f"{fmt(r['guidance'])} | {acc} | {ece} | {fmt(ref['accuracy'], 4)} / "
+            f"{fmt(ref['logp'])} | {r['seconds']:.0f} s |"
+        )
+    return "\n".join(lines)
+
+
+def blocks(results: dict[str, dict[str, Any]]) -> dict[str, str]:
+    out = {name: testbed_table(r) for name, r in results.items()}
+    out["leaderboard"] = leaderboard_table(list(results.values()))
+    out["facts"] = facts(results)
+    return out
+
+
+def render(page: str, generated: dict[str, str]) -> str:
+    """``page`` with every generated block replaced by its current content."""
+    for name, body in generated.items():
+        pattern = re.compile(
+            rf"(<!-- results:{name} -->\n).*?(\n<!-- /results:{name} -->)", flags=re.S
+        )
+        if not pattern.search(page):
+            raise SystemExit(f"docs/evaluation.md has no block <!-- results:{name} -->")
+        page = pattern.sub(lambda m, b=body: m.group(1) + b + m.group(2), page)
+    return page
+
+
+def import_run(out: Path) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    for name in TESTBEDS:
+        shutil.copyfile(out / name / "results.json", RESULTS / f"{name}.json")
+        shutil.copyfile(out / name / "frontier.png", RESULTS / f"{name}.png")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        import_run(Path(sys.argv[1]))
+    PAGE.write_text(render(PAGE.read_text(encoding="utf-8"), blocks(load())), encoding="utf-8")
+    sys.stdout.write(f"wrote {PAGE}\n")
