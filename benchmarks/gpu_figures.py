@@ -16,8 +16,8 @@ float16 and measures, at 1024 px:
   against one real UNet call at batch 2, target < 1%;
 - **memory**: peak CUDA memory of a run (``max_memory_allocated`` above what was allocated
   before), zsampling against ``pipe()`` and against the released loop;
-- **FLUX**: the same standard comparison with a FLUX.1-shaped transformer, once zsampling
-  samples FLUX pipelines (until then the section says it was skipped, and why).
+- **FLUX**: ``generate()`` against ``pipe()`` with a FLUX.1-dev-shaped transformer (12 B
+  parameters, guidance embedded) in bfloat16, time and peak memory, target <= 1.00.
 
 Every time is the median of >= 7 interleaved rounds (`bench_util.Interleaved`, synchronised
 with the device), reported with the spread of the per-round ratios. ``--write`` replaces the
@@ -149,21 +149,85 @@ def sdxl_pipeline(size: str, device: str, dtype: torch.dtype) -> Any:
     return pipe.to(device=device, dtype=dtype)
 
 
-def flux_support() -> str | None:
-    """None when zsampling samples FLUX pipelines, else why the FLUX figures are skipped."""
-    import importlib.util
+#: FLUX.1-dev's transformer config (diffusers' transformer/config.json), 12 B parameters.
+FLUX_TRANSFORMER = dict(
+    patch_size=1,
+    in_channels=64,
+    num_layers=19,
+    num_single_layers=38,
+    attention_head_dim=128,
+    num_attention_heads=24,
+    joint_attention_dim=4096,
+    pooled_projection_dim=768,
+    guidance_embeds=True,
+    axes_dims_rope=(16, 56, 56),
+)
 
-    from zsampling.adapters import flow
 
-    if (
-        "FluxPipeline" not in flow.PIPELINES
-        and importlib.util.find_spec("zsampling.adapters.flux") is None
-    ):
-        return (
-            "skipped: zsampling does not sample FLUX pipelines yet (generate() takes SD, SDXL "
-            "and SD3); this comparison is to be added with FLUX support"
+def flux_pipeline(size: str, device: str, dtype: torch.dtype) -> Any:
+    """A FLUX.1-dev-shaped pipeline with random weights: the full transformer (text encoders of
+    FLUX's widths but few layers; a small VAE with FLUX's 16 channels and scale factor 8), or
+    the tiny test pipeline."""
+    from zsampling.testing.tiny_flow import FLUX_DEV_SCHEDULER, tiny_flux_pipeline, tiny_t5
+
+    if size == "small":
+        return tiny_flux_pipeline().to(device=device, dtype=dtype)
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        FluxPipeline,
+        FluxTransformer2DModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from zsampling.testing.tiny import tiny_tokenizer
+
+    tokenizer = tiny_tokenizer()
+    ids = tiny_sdxl_ids(tokenizer)
+    torch.manual_seed(0)
+    with torch.device(device):
+        transformer = FluxTransformer2DModel(**FLUX_TRANSFORMER)
+        clip = CLIPTextModel(
+            CLIPTextConfig(
+                vocab_size=len(tokenizer),
+                hidden_size=768,
+                intermediate_size=3072,
+                num_hidden_layers=2,
+                num_attention_heads=12,
+                max_position_embeddings=77,
+                **ids,
+            )
         )
-    return "skipped: FLUX support exists, but this script does not measure it yet (add it)"
+        vae = AutoencoderKL(
+            block_out_channels=(32, 32, 32, 32),
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+            latent_channels=16,
+            norm_num_groups=32,
+            use_quant_conv=False,
+            use_post_quant_conv=False,
+            shift_factor=0.1159,
+            scaling_factor=0.3611,
+        )
+    tokenizer_2, t5 = tiny_t5(4096, 1)  # one layer, FLUX's T5 width
+    pipe = FluxPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(**FLUX_DEV_SCHEDULER),
+        vae=vae.eval(),
+        text_encoder=clip.eval(),
+        tokenizer=tokenizer,
+        text_encoder_2=t5.to(device).eval(),
+        tokenizer_2=tokenizer_2,
+        transformer=transformer.eval(),
+    )
+    return pipe.to(device=device, dtype=dtype)
+
+
+def tiny_sdxl_ids(tokenizer: Any) -> dict[str, int]:
+    """The special token ids of the byte-level tokenizer (for CLIP text configs)."""
+    from zsampling.testing.tiny import BOS, EOS
+
+    bos, eos = tokenizer.convert_tokens_to_ids(BOS), tokenizer.convert_tokens_to_ids(EOS)
+    return {"bos_token_id": bos, "eos_token_id": eos, "pad_token_id": eos}
 
 
 # -- measurements ------------------------------------------------------------------------------
@@ -397,6 +461,68 @@ def memory_figures(pipe: Any, args: argparse.Namespace, latents: torch.Tensor) -
     return figures
 
 
+def flux_figures(args: argparse.Namespace) -> list[Figure]:
+    """FLUX.1-dev (guidance embedded, no CFG): ``generate()`` against ``pipe()``: time, memory."""
+    from zsampling import Standard
+    from zsampling.integrations.diffusers import generate
+
+    dtype = getattr(torch, args.flux_dtype)
+    pipe = flux_pipeline(args.size, args.device, dtype)
+    pipe.set_progress_bar_config(disable=True)
+    embedded = 3.5  # both sides encode prompts to T5's default 512 tokens
+
+    def ours() -> Any:
+        return generate(
+            pipe,
+            PROMPTS,
+            sampler=Standard(guidance=embedded),
+            steps=args.flux_steps,
+            seed=SEEDS,
+            height=args.px,
+            width=args.px,
+            output_type="latent",
+        )
+
+    def theirs() -> Any:
+        return pipe(
+            PROMPTS,
+            generator=[torch.Generator().manual_seed(s) for s in SEEDS],
+            guidance_scale=embedded,
+            num_inference_steps=args.flux_steps,
+            height=args.px,
+            width=args.px,
+            output_type="latent",
+        ).images
+
+    runs = Interleaved({"zsampling": ours, "diffusers": theirs}, synchronize(args.device))
+    runs.warm_up()
+    for _ in range(args.rounds):
+        runs.round()
+    speed = rounds_figure(
+        "FLUX",
+        f"FLUX.1-dev-shaped transformer, {args.flux_dtype}: generate() / pipe(), "
+        f"{args.flux_steps} steps, embedded guidance {embedded:g}",
+        "<= 1.00",
+        runs,
+        "zsampling",
+        "diffusers",
+    )
+    a, b = runs.outputs["zsampling"].double(), runs.outputs["diffusers"].double()
+    speed.details["latents, relative difference"] = f"{float((a - b).norm() / b.norm()):.2e}"
+    peaks = {
+        name: peak_memory(args.device, run)
+        for name, run in (("generate()", ours), ("pipe()", theirs))
+    }
+    memory = Figure(
+        "memory, FLUX",
+        "peak memory allocated by one run, generate() / pipe()",
+        "(reported)",
+        peaks["generate()"] / peaks["pipe()"],
+    )
+    memory.details = {k: f"{v / 2**20:.0f} MiB" for k, v in peaks.items()}
+    return [speed, memory]
+
+
 # -- report ------------------------------------------------------------------------------------
 
 
@@ -456,7 +582,8 @@ def write_between_markers(path: Path, text: str) -> None:
     path.write_text(MARKED.sub(lambda _: f"{START}\n{text}{END}", doc, count=1), encoding="utf-8")
 
 
-def measure(args: argparse.Namespace) -> list[Figure]:
+def sdxl_figures(args: argparse.Namespace) -> list[Figure]:
+    """Every SDXL comparison; one that fails is reported as failed, the others still run."""
     from zsampling.testing.tiny import latents_noise
 
     dtype = getattr(torch, args.dtype)
@@ -472,15 +599,26 @@ def measure(args: argparse.Namespace) -> list[Figure]:
         ("memory", lambda: memory_figures(pipe, args, latents)),
     ]
     for name, job in jobs:
-        print(f"measuring {name} ...", file=sys.stderr, flush=True)
-        try:
-            figures += job()
-        except Exception as exc:  # one failed comparison must not lose the others' figures
-            traceback.print_exc()
-            figures.append(Figure(name, name, "", failed=f"{type(exc).__name__}: {exc}"[:300]))
-    measured = "FLUX.1-shaped transformer, generate() / pipe()"
-    figures.append(Figure("FLUX", measured, "<= 1.00", failed=flux_support()))
+        figures += guarded(name, job)
     return figures
+
+
+def guarded(name: str, job: Callable[[], list[Figure]]) -> list[Figure]:
+    """The job's figures, or one failed figure with the error (the traceback goes to stderr)."""
+    print(f"measuring {name} ...", file=sys.stderr, flush=True)
+    try:
+        return job()
+    except Exception as exc:  # one failed comparison must not lose the others' figures
+        traceback.print_exc()
+        return [Figure(name, name, "", failed=f"{type(exc).__name__}: {exc}"[:300])]
+
+
+def measure(args: argparse.Namespace) -> list[Figure]:
+    figures = sdxl_figures(args)
+    gc.collect()  # the SDXL pipeline's memory, before FLUX's transformer
+    if args.device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    return figures + guarded("FLUX", lambda: flux_figures(args))
 
 
 def main(argv: list[str]) -> int:
@@ -490,6 +628,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--size", default="full", choices=["full", "small"])
     parser.add_argument("--steps", type=int, default=None, help="default: 20 (full), 3 (small)")
     parser.add_argument("--rounds", type=int, default=MIN_ROUNDS)
+    parser.add_argument(
+        "--flux-dtype", default="bfloat16", choices=["float16", "bfloat16", "float32"]
+    )
+    parser.add_argument(
+        "--flux-steps", type=int, default=None, help="default: 12 (full), 2 (small)"
+    )
     parser.add_argument("--write", type=Path, help="a Markdown file with the gpu-figures markers")
     args = parser.parse_args(argv)
     if args.rounds < MIN_ROUNDS:
@@ -499,6 +643,7 @@ def main(argv: list[str]) -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error("no CUDA device here; --device cpu --size small checks the script")
     args.steps = args.steps or (20 if args.size == "full" else 3)
+    args.flux_steps = args.flux_steps or (12 if args.size == "full" else 2)
     args.px = 1024 if args.size == "full" else 32
     torch.manual_seed(0)
     figures = measure(args)

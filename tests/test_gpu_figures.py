@@ -45,14 +45,14 @@ def test_the_script_fills_its_section_on_a_small_cpu_run(tmp_path: Path) -> None
     assert text.endswith("<!-- gpu-figures:end -->\n\nAfter.\n")
     assert "No GPU yet." not in text
     rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if " | " in line}
-    for name in ("standard", "zigzag", "overhead", "memory, standard", "memory, zigzag"):
+    names = ("standard", "zigzag", "overhead", "memory, standard", "memory, zigzag", "FLUX")
+    for name in (*names, "memory, FLUX"):
         assert name in rows, sorted(rows)
         assert "| failed |" not in rows[name], rows[name]
-    assert "(7 rounds)" in rows["standard"] and "(7 rounds)" in rows["zigzag"]
+    assert all("(7 rounds)" in rows[name] for name in ("standard", "zigzag", "FLUX"))
     # T = 2, two prompts: 3 zigs with both branches (4 rows each), 1 zag with the unconditional
     # rows only (2), against 4 calls of 4 rows in the released loop.
     assert "UNet rows, zsampling / released: 14 / 16" in rows["zigzag"]
-    assert "skipped" in rows["FLUX"]
     assert "--size small --device cpu --dtype float32 --steps 2" in text
 
 

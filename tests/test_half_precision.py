@@ -108,7 +108,7 @@ def test_half_precision_latents_stay_half_and_steps_are_float64(tiny_sd_dir: Pat
     assert {e.x.dtype for e in recorder.events} == {torch.float16}
     assert set(seen) == {torch.float16}
     # One step by hand: the step 1 -> 2 from the latent the re-denoise left at level 1, with
-    # the adapter's pair (float32 for half latents) combined and stepped in float64, rounded once.
+    # the adapter's pair (float32 for half latents) guided and stepped in float64, rounded once.
     at = next(i for i, e in enumerate(recorder.events) if e.kind == "denoise" and e.src == 1)
     start, step = recorder.events[at - 1].x, recorder.events[at]
     cond, uncond = half.encode(PROMPTS)
@@ -117,13 +117,13 @@ def test_half_precision_latents_stay_half_and_steps_are_float64(tiny_sd_dir: Pat
     pred = half.predict(torch.cat([start, start]), levels, both)
     assert pred.x0.dtype == pred.eps.dtype == torch.float32
     u, c = pred.chunk(2)
-    x0 = u.x0.double() + GUIDANCE * (c.x0.double() - u.x0.double())
-    eps = u.eps.double() + GUIDANCE * (c.eps.double() - u.eps.double())
-    alpha, s = half.process.point(float(result.sigmas[2]))
-    by_hand = (alpha * x0 + s * eps).half()
-    # One rounding to fp16 at the end: the path's latent is the by-hand one (measured: every
-    # value), or its fp16 neighbour where float32 CFG rounding tips it. The same step computed in
-    # fp16, as diffusers' scheduler does, matches 21% of the values, up to 145 ulps off.
+    eps = u.eps.double() + GUIDANCE * (c.eps.double() - u.eps.double())  # CFG on eps
+    here, there = (half.process.point(float(result.sigmas[k])) for k in (1, 2))
+    x0 = (start.double() - here[1] * eps) / here[0]  # the guided x0, from x
+    by_hand = (there[0] * x0 + there[1] * eps).half()
+    # One rounding to fp16 at the end: the path's latent is the by-hand one, or its fp16
+    # neighbour where the guided pair's rounding to float32 tips it. The same step computed in
+    # fp16, as diffusers' scheduler does, matched 21% of the values, up to 145 ulps off.
     ulp = by_hand.float().abs() * 2.0**-10 + 2.0**-24
     assert bool(((step.x.float() - by_hand.float()).abs() <= ulp).all())
     assert float((step.x == by_hand).float().mean()) > 0.99

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import Tensor
+
+from zsampling.core.casts import cast, wide_copy
 
 Space = Literal["eps", "x0", "velocity"]
 """A quantity a guidance rule may combine: ``eps``, ``x0``, or ``velocity = eps - x0`` (what a
@@ -27,7 +30,7 @@ class Prediction:
     eps: Tensor
 
     def to(self, dtype: torch.dtype) -> Prediction:
-        return Prediction(self.x0.to(dtype), self.eps.to(dtype))
+        return Prediction(cast(self.x0, dtype), cast(self.eps, dtype))
 
     def guided(self, cond: Prediction, scale: float) -> Prediction:
         """Classifier-free guidance with ``self`` as the unconditional branch and ``cond`` as the
@@ -37,11 +40,8 @@ class Prediction:
         with the same ``x`` at the same level, so is the result, at every level, with no division
         (this is why CFG needs no choice of space). Scale 0 gives ``self``, 1 gives ``cond``.
         """
-        # torch.lerp(u, c, scale) is u + scale * (c - u) in one kernel per half instead of three
-        # (rounded differently in the last bit: measured against diffusers' pipelines, the final
-        # latents stay as close, 2.7e-5 on SD and 3.6e-5 on SDXL).
         return Prediction(
-            torch.lerp(self.x0, cond.x0, scale), torch.lerp(self.eps, cond.eps, scale)
+            self.x0 + scale * (cond.x0 - self.x0), self.eps + scale * (cond.eps - self.eps)
         )
 
     def reinterpret(self, x: Tensor, alpha: Tensor, s: Tensor) -> Prediction:
@@ -77,6 +77,14 @@ class Prediction:
         """
         return [Prediction(a, b) for a, b in zip(self.x0.chunk(n), self.eps.chunk(n), strict=True)]
 
+    def part64(self, space: Space) -> Tensor:
+        """`part` in float64, computed from the halves widened first (exactly)."""
+        if space == "eps":
+            return cast(self.eps, torch.float64)
+        if space == "x0":
+            return cast(self.x0, torch.float64)
+        return cast(self.eps, torch.float64) - cast(self.x0, torch.float64)
+
     def part(self, space: Space) -> Tensor:
         """The quantity ``space`` names: ``eps``, ``x0`` or ``velocity = eps - x0``."""
         if space == "eps":
@@ -87,21 +95,36 @@ class Prediction:
 
     @staticmethod
     def from_part(
-        space: Space, value: Tensor, x: Tensor, alpha: float, s: float, fallback: Prediction
+        space: Space,
+        value: Tensor,
+        x: Tensor,
+        alpha: float,
+        s: float,
+        fallback: Prediction | Callable[[], Prediction],
     ) -> Prediction:
         """The pair consistent with ``x`` at ``(alpha, s)`` whose ``space`` part is ``value``.
 
         The other half follows from ``x = alpha * x0 + s * eps`` (in float64): always for
         ``velocity`` (it divides by ``alpha + s > 0``), except at ``alpha = 0`` for ``eps`` (a flow
         model's pure noise) and at ``s = 0`` for ``x0`` (sigma 0), where ``x`` does not determine
-        it: there it is taken from ``fallback``.
+        it: there it is taken from ``fallback`` (a prediction, or a function making one, called
+        only there).
         """
-        x64, v64 = x.to(torch.float64), value.to(torch.float64)
+        v64 = cast(value, torch.float64)
         if space == "eps":
-            x0 = (x64 - s * v64) / alpha if alpha != 0 else fallback.x0
-            return Prediction(x0.to(value.dtype), value)
+            if alpha == 0:
+                return Prediction(_made(fallback).x0, value)
+            x0 = wide_copy(x).sub_(v64, alpha=s).div_(alpha)  # (x - s * eps) / alpha
+            return Prediction(cast(x0, value.dtype), value)
         if space == "x0":
-            eps = (x64 - alpha * v64) / s if s != 0 else fallback.eps
-            return Prediction(value, eps.to(value.dtype))
+            if s == 0:
+                return Prediction(value, _made(fallback).eps)
+            eps = wide_copy(x).sub_(v64, alpha=alpha).div_(s)  # (x - alpha * x0) / s
+            return Prediction(value, cast(eps, value.dtype))
+        x64 = cast(x, torch.float64)
         x0 = (x64 - s * v64) / (alpha + s)
         return Prediction(x0.to(value.dtype), (x0 + v64).to(value.dtype))
+
+
+def _made(fallback: Prediction | Callable[[], Prediction]) -> Prediction:
+    return fallback if isinstance(fallback, Prediction) else fallback()

@@ -27,7 +27,8 @@ The base does the rest, identically for every rule:
   also combines branches there (true CFG, `zsampling.guiders.TrueCFG`) says with which scale;
 - **float64 combination**: ``combine`` gets the branches' values in float64 and the other half
   is derived from ``x`` in float64, so a branch's large ``x0 = x / alpha`` at high noise is never
-  rounded and then multiplied by the scale; the guided pair is rounded once, to ``x``'s dtype.
+  rounded and then multiplied by the scale; the guided pair is rounded once, to ``x``'s dtype
+  (float32 for half-precision latents).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import torch
 from pydantic import Field, model_validator
 from torch import Tensor
 
+from zsampling.core.casts import prediction_dtype
 from zsampling.core.component import Component
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.guidance import EvaluationCounter, GuidanceContext, counted
@@ -126,15 +128,17 @@ class GuidanceRule(Component):
 
         Where ``x`` does not determine the other half (``eps`` at alpha 0, ``x0`` at sigma 0), it
         is the CFG combination of that half at the same scale. ``combine`` gets float64 values;
-        the result is in ``x``'s dtype.
+        the result is in ``x``'s dtype (float32 for half-precision ``x``, see
+        `zsampling.core.casts.prediction_dtype`).
         """
         space = self.resolved_space(call)
-        cond64, uncond64 = cond.to(torch.float64), uncond.to(torch.float64)
-        guided = self.combine(cond64.part(space), uncond64.part(space), call)
-        pair = Prediction.from_part(
-            space, guided, call.x, call.alpha, call.s, uncond64.guided(cond64, call.scale)
-        )
-        return pair.to(call.x.dtype)
+        guided = self.combine(cond.part64(space), uncond.part64(space), call)
+
+        def fallback() -> Prediction:  # only where x does not determine the other half
+            return uncond.to(torch.float64).guided(cond.to(torch.float64), call.scale)
+
+        pair = Prediction.from_part(space, guided, call.x, call.alpha, call.s, fallback)
+        return pair.to(prediction_dtype(call.x.dtype))
 
     def resolved_space(self, call: GuidanceCall) -> Space:
         """The rule's ``space`` setting, or the model's own quantity when it has none."""
