@@ -68,7 +68,7 @@ def test_pairs_model_loads_from_its_folder_and_names_bad_prompts() -> None:
     model = DigitPairsAdapter().load()
     assert model.latent_shape() == (1, 8, 16)
     assert model.labels("3 seven") == [3, 7]
-    with pytest.raises(InvalidArgument, match=r"prompt = '3' is invalid: 2 digit\(s\)"):
+    with pytest.raises(InvalidArgument, match=r"prompt = '3' is invalid: 2 digits separated"):
         model.encode(["3"])
     weak = DigitPairsAdapter(weak=True).load()
     assert weak.latent_shape() == (1, 8, 16)

@@ -178,9 +178,10 @@ def sanity_gate(
         for k, arm in enumerate(sweep, start=1):
             # positive: real data better
             diffs = np.array([sign * (d[0][metric] - d[k][metric]) for d in draws])
+            diffs = diffs[np.isfinite(diffs)]  # degenerate resamples (one item repeated) aside
             if better(metric, real.fidelity[metric], arm.fidelity[metric]):
                 outscored += 1
-            if np.percentile(diffs, 100 * (1 + CONFIDENCE) / 2) < 0:
+            if len(diffs) and np.percentile(diffs, 100 * (1 + CONFIDENCE) / 2) < 0:
                 beaten_by.append(arm.guidance)
         best = min(sweep, key=lambda a: -sign * a.fidelity[metric])
         gate[metric] = {
@@ -281,6 +282,8 @@ class EnergyBootstrap:
         for name, (idx, to_ref, within, within_ref) in self.classes.items():
             p = np.arange(len(idx)) if pick is None else pick[name]
             distinct = p[:, None] != p[None, :]
+            if not distinct.any():
+                return float("nan")  # a degenerate resample (one item repeated): no estimate
             w = within[np.ix_(p, p)][distinct].mean()
             total.append(2 * to_ref[p].mean() - w - within_ref)
         return float(np.mean(total))

@@ -53,6 +53,8 @@ class RealSet:
 class Testbed:
     """One testbed; see the module docstring. Build with the functions below."""
 
+    __test__ = False  # not a pytest test class, whatever its name
+
     name: str
     title: str
     load: Callable[[], ModelAdapter]

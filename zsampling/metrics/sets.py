@@ -134,7 +134,8 @@ class ClassSets:
                 continue
             src = self.sources[k]
             shares = (src[:, None, :] == src[None, :, :]).any(axis=2)  # includes the diagonal
-            out[k] = float(d[~shares].mean())
+            # a resample of one original item repeated has no independent pair: undefined
+            out[k] = float(d[~shares].mean()) if not shares.all() else float("nan")
         return out
 
     def pooled(self, per_class: int | None = None) -> np.ndarray:
