@@ -6,7 +6,8 @@ Usage::
     python benchmarks/report.py results.json
 
 Every benchmark of this suite stores its figures in ``extra_info``: ``metric``, ``setup``,
-``ratio`` (the headline: median of per-round ratios), ``ratio_of_mins``, ``target`` and ``met``;
+``ratio`` (the headline: median of per-round ratios) with its spread (``ratio_low`` to
+``ratio_high`` over ``rounds`` rounds), ``ratio_of_mins``, ``target`` and ``met``;
 the rest (arm times, model rows, memory) goes to the details table.
 """
 
@@ -17,7 +18,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-HEADLINE = ("metric", "setup", "ratio", "ratio_of_mins", "target", "met")
+HEADLINE = (
+    "metric",
+    "setup",
+    "ratio",
+    "ratio_low",
+    "ratio_high",
+    "rounds",
+    "ratio_of_mins",
+    "target",
+    "met",
+)
 # Bookkeeping kept in the JSON but left out of the details table.
 QUIET = ("checksum_", "hwm_reset_", "heap_trimmed_", "arm_")
 
@@ -40,16 +51,19 @@ def tables(data: dict[str, Any]) -> str:
         f"{cpu.get('brand_raw', machine.get('processor', '?'))}, "
         f"{cpu.get('count', '?')} logical CPUs.",
         "",
-        "| benchmark | measured | setup | ratio | ratio of minima | target | met |",
-        "|---|---|---|---|---|---|---|",
+        "| benchmark | measured | setup | ratio | spread of rounds | ratio of minima | target "
+        "| met |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     details = ["", "| benchmark | detail | value |", "|---|---|---|"]
     for bench in data["benchmarks"]:
         info = bench.get("extra_info", {})
         name = bench["name"].removeprefix("test_")
+        low, high = info.get("ratio_low"), info.get("ratio_high")
+        spread = f"{fmt(low)}-{fmt(high)} ({info.get('rounds')} rounds)" if low is not None else ""
         lines.append(
             f"| `{name}` | {info.get('metric', '')} | {info.get('setup', '')} | "
-            f"{fmt(info.get('ratio'))} | {fmt(info.get('ratio_of_mins'))} | "
+            f"{fmt(info.get('ratio'))} | {spread} | {fmt(info.get('ratio_of_mins'))} | "
             f"{fmt(info.get('target'))} | {fmt(info.get('met'))} |"
         )
         for key, value in info.items():
