@@ -22,7 +22,8 @@ float16 and measures, at 1024 px:
 Every time is the median of >= 7 interleaved rounds (`bench_util.Interleaved`, synchronised
 with the device), reported with the spread of the per-round ratios. ``--write`` replaces the
 text between ``<!-- gpu-figures:start -->`` and ``<!-- gpu-figures:end -->`` with the figures, the
-device named. ``--size small --device cpu --dtype float32`` runs everything on the tiny SDXL
+device named; it is rewritten after every comparison, so a run cut short keeps what it
+measured. ``--size small --device cpu --dtype float32`` runs everything on the tiny SDXL
 pipeline in a few seconds: that is how the test suite keeps this script working without a GPU.
 """
 
@@ -582,7 +583,7 @@ def write_between_markers(path: Path, text: str) -> None:
     path.write_text(MARKED.sub(lambda _: f"{START}\n{text}{END}", doc, count=1), encoding="utf-8")
 
 
-def sdxl_figures(args: argparse.Namespace) -> list[Figure]:
+def sdxl_figures(args: argparse.Namespace, report: Report) -> list[Figure]:
     """Every SDXL comparison; one that fails is reported as failed, the others still run."""
     from zsampling.testing.tiny import latents_noise
 
@@ -590,7 +591,8 @@ def sdxl_figures(args: argparse.Namespace) -> list[Figure]:
     pipe = sdxl_pipeline(args.size, args.device, dtype)
     pipe.set_progress_bar_config(disable=True)
     shape = (4, args.px // pipe.vae_scale_factor, args.px // pipe.vae_scale_factor)
-    latents = latents_noise(SEEDS, shape).to(device=args.device, dtype=dtype)
+    # The noise generate(seed=...) draws, in the pipeline's dtype as diffusers draws it.
+    latents = latents_noise(SEEDS, shape, dtype).to(args.device)
     figures: list[Figure] = []
     jobs: list[tuple[str, Callable[[], list[Figure]]]] = [
         ("standard", lambda: [standard_figure(pipe, args, latents)]),
@@ -600,6 +602,7 @@ def sdxl_figures(args: argparse.Namespace) -> list[Figure]:
     ]
     for name, job in jobs:
         figures += guarded(name, job)
+        report(figures)
     return figures
 
 
@@ -613,12 +616,18 @@ def guarded(name: str, job: Callable[[], list[Figure]]) -> list[Figure]:
         return [Figure(name, name, "", failed=f"{type(exc).__name__}: {exc}"[:300])]
 
 
-def measure(args: argparse.Namespace) -> list[Figure]:
-    figures = sdxl_figures(args)
+#: Called with the figures measured so far, after every comparison.
+Report = Callable[[list[Figure]], None]
+
+
+def measure(args: argparse.Namespace, report: Report) -> list[Figure]:
+    figures = sdxl_figures(args, report)
     gc.collect()  # the SDXL pipeline's memory, before FLUX's transformer
     if args.device.startswith("cuda"):
         torch.cuda.empty_cache()
-    return figures + guarded("FLUX", lambda: flux_figures(args))
+    figures = figures + guarded("FLUX", lambda: flux_figures(args))
+    report(figures)
+    return figures
 
 
 def main(argv: list[str]) -> int:
@@ -646,12 +655,17 @@ def main(argv: list[str]) -> int:
     args.flux_steps = args.flux_steps or (12 if args.size == "full" else 2)
     args.px = 1024 if args.size == "full" else 32
     torch.manual_seed(0)
-    figures = measure(args)
-    command = "python benchmarks/gpu_figures.py " + " ".join(argv)
-    text = render(figures, args, command.strip())
-    sys.stdout.write(text)
-    if args.write is not None:
-        write_between_markers(args.write, text)
+    command = ("python benchmarks/gpu_figures.py " + " ".join(argv)).strip()
+
+    def report(figures: list[Figure]) -> None:
+        # Written after every comparison, so a run cut short (a lease ending, an
+        # out-of-memory kill) keeps the figures it has; the last call holds them all.
+        text = render(figures, args, command)
+        print(text, flush=True)
+        if args.write is not None:
+            write_between_markers(args.write, text)
+
+    measure(args, report)
     return 0
 
 

@@ -1,15 +1,18 @@
 """Half precision against diffusers: how far apart the final latents end, and from float32.
 
-Not a benchmark test (no timing): ``python benchmarks/half_precision.py``. For the tiny SD and
+Not a benchmark test (no timing): ``python benchmarks/half_precision.py [--device cuda]``. For the tiny SD and
 SDXL pipelines (random weights, saved and loaded with ``from_pretrained`` in each dtype), 10 steps
 of standard sampling at guidance 5 on two prompts, it prints the relative distance
 ``||a - b|| / ||b||`` between zsampling's final latents and diffusers' ``pipe(...)`` in the same
 dtype, and each one's distance from diffusers' float32 run. tests/test_half_precision.py asserts
-bounds on the same quantities.
+bounds on the same quantities on the CPU; ``--device cuda`` measures them where half precision is
+actually used (the noise is drawn on the CPU either way, so both devices start from the same
+latents).
 """
 
 from __future__ import annotations
 
+import argparse
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -34,7 +37,7 @@ def relative(a: torch.Tensor, b: torch.Tensor) -> float:
 def pipeline_latents(pipe: Any, dtype: torch.dtype) -> torch.Tensor:
     out = pipe(
         PROMPTS,
-        latents=latents_noise(SEEDS).to(dtype),
+        latents=latents_noise(SEEDS, dtype=dtype).to(pipe.device),
         output_type="latent",
         guidance_scale=GUIDANCE,
         num_inference_steps=STEPS,
@@ -43,7 +46,11 @@ def pipeline_latents(pipe: Any, dtype: torch.dtype) -> torch.Tensor:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", help="where the pipelines run (default: cpu)")
+    device = parser.parse_args().device
     torch.set_num_threads(1)
+    print(f"device: {device}, torch {torch.__version__}")
     print(
         "| model | dtype | zsampling vs diffusers, same dtype | diffusers vs its float32 run "
         "| zsampling vs diffusers' float32 run |"
@@ -52,11 +59,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for family in ("sd", "sdxl"):
             folder = write_tiny_pipeline(Path(tmp) / family, "sdxl" if family == "sdxl" else "sd")
-            reference: Any = DiffusersAdapter(path=str(folder)).load()
+            reference: Any = DiffusersAdapter(path=str(folder), device=device).load()
             full = pipeline_latents(reference.pipeline, torch.float32)
             for name in ("float16", "bfloat16"):
                 dtype = getattr(torch, name)
-                model: Any = DiffusersAdapter(path=str(folder), dtype=name).load()
+                model: Any = DiffusersAdapter(path=str(folder), dtype=name, device=device).load()
                 model.pipeline.set_progress_bar_config(disable=True)
                 ours = generate(
                     model.pipeline,

@@ -36,9 +36,16 @@ def initial_noise(
     Drawing per item on the CPU (as diffusers' ``randn_tensor`` does with a CPU generator) makes a
     seed give the same image whatever the batch or device. The generators are returned so later
     noise (restart) continues the same per-item streams.
+
+    Half-precision models draw in their own dtype, as diffusers' pipelines do: some torch
+    releases (2.11 among them) draw float16/bfloat16 normals with another algorithm than float32
+    ones, so a float32 draw cast down gives other noise than ``pipe(generator=...)`` there. Other
+    dtypes draw in float32 (a float64 model's noise is float32 noise widened, so seeds mean the
+    same noise in every precision a pipeline draws in).
     """
+    draw = dtype if dtype in (torch.float16, torch.bfloat16) else torch.float32
     generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
-    rows = [torch.randn(tuple(shape), generator=g, dtype=torch.float32) for g in generators]
+    rows = [torch.randn(tuple(shape), generator=g, dtype=draw) for g in generators]
     return torch.stack(rows).to(dtype), generators
 
 

@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 import torch
 
+from zsampling.core.sampling import initial_noise
+
 # diffusers and transformers are imported inside the builders (they are slow to import), and their
 # classes are annotated as Any: their lazy-module stubs confuse type checkers.
 
@@ -226,9 +228,10 @@ def write_tiny_unet(
     return Path(folder)
 
 
-def latents_noise(seeds: Sequence[int], shape: tuple[int, ...] = (4, 16, 16)) -> torch.Tensor:
-    """Starting noise as diffusers draws it: one CPU generator per seed (tiny SD latents by
-    default)."""
-    return torch.stack(
-        [torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds]
-    )
+def latents_noise(
+    seeds: Sequence[int], shape: tuple[int, ...] = (4, 16, 16), dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """Starting noise as diffusers draws it: one CPU generator per seed, in the pipeline's dtype
+    (tiny SD latents in float32 by default). Half-precision noise must be drawn in half precision,
+    not cast down from float32: on some torch releases the two differ (see `initial_noise`)."""
+    return initial_noise(shape, seeds, dtype)[0]
