@@ -238,97 +238,114 @@ def synchronize(device: str) -> Callable[[], None]:
     return torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
 
-def rounds_figure(
-    name: str, measured: str, target: str, runs: Interleaved, num: str, den: str
+def compared(
+    name: str,
+    measured: str,
+    target: str,
+    arms: dict[str, Callable[[], Any]],
+    device: str,
+    rounds: int,
 ) -> Figure:
+    """Two arms (numerator first) timed in interleaved rounds: the ratio with its spread, the
+    arm times, and how far apart their final latents end."""
+    runs = Interleaved(arms, synchronize(device))
+    runs.warm_up()
+    for _ in range(rounds):
+        runs.round()
+    num, den = arms
     ratio = runs.ratio(num, den)
     fig = Figure(name, measured, target, ratio["ratio"], ratio["ratio_low"], ratio["ratio_high"])
     fig.rounds = int(ratio["rounds"])
     for arm, times in runs.times.items():
         fig.details[f"{arm} (median)"] = f"{1000 * statistics.median(times):.1f} ms"
+    a, b = runs.outputs[num].double(), runs.outputs[den].double()
+    fig.details["latents, relative difference"] = f"{float((a - b).norm() / b.norm()):.2e}"
     return fig
 
 
-def standard_figure(pipe: Any, args: argparse.Namespace, latents: torch.Tensor) -> Figure:
-    from zsampling import Standard
-    from zsampling.integrations.diffusers import generate
+@dataclass
+class SdxlRuns:
+    """The four SDXL runs the time and memory comparisons are made of, from the same noise."""
 
-    def ours() -> Any:
+    pipe: Any
+    args: argparse.Namespace
+    latents: torch.Tensor
+    zigzag_rows: int = 0
+    released_rows: list[int] = field(default_factory=list)
+
+    def standard(self) -> Any:
+        from zsampling import Standard
+        from zsampling.integrations.diffusers import generate
+
+        px = self.args.px
         return generate(
-            pipe,
+            self.pipe,
             PROMPTS,
             sampler=Standard(guidance=GUIDANCE),
-            steps=args.steps,
+            steps=self.args.steps,
             seed=SEEDS,
-            height=args.px,
-            width=args.px,
+            height=px,
+            width=px,
             output_type="latent",
         )
 
-    def theirs() -> Any:
-        return pipe(
+    def pipeline(self) -> Any:
+        px = self.args.px
+        return self.pipe(
             PROMPTS,
-            latents=latents.clone(),
+            latents=self.latents.clone(),
             guidance_scale=GUIDANCE,
-            num_inference_steps=args.steps,
-            height=args.px,
-            width=args.px,
+            num_inference_steps=self.args.steps,
+            height=px,
+            width=px,
             output_type="latent",
         ).images
 
-    runs = Interleaved({"zsampling": ours, "diffusers": theirs}, synchronize(args.device))
-    runs.warm_up()
-    for _ in range(args.rounds):
-        runs.round()
-    fig = rounds_figure(
-        "standard",
-        f"generate() / pipe(), standard sampling, {args.steps} Euler steps",
-        "<= 1.00",
-        runs,
-        "zsampling",
-        "diffusers",
-    )
-    a, b = runs.outputs["zsampling"].double(), runs.outputs["diffusers"].double()
-    fig.details["latents, relative difference"] = f"{float((a - b).norm() / b.norm()):.2e}"
-    return fig
+    def zigzag(self) -> Any:
+        from zsampling import Uniform, Zigzag, sample
+        from zsampling.integrations.diffusers import pipeline_model
 
-
-def zigzag_figure(pipe: Any, args: argparse.Namespace, latents: torch.Tensor) -> Figure:
-    from zsampling import Uniform, Zigzag, sample
-    from zsampling.integrations.diffusers import pipeline_model
-    from zsampling.testing.released_loop import released_zigzag
-
-    model = pipeline_model(pipe, height=args.px, width=args.px)
-    zig = Zigzag(guidance=GUIDANCE, inversion="official", inversion_guidance=0.0)
-    counted: dict[str, Any] = {}
-    rows: list[int] = []
-
-    def ours() -> Any:
+        model = pipeline_model(self.pipe, height=self.args.px, width=self.args.px)
+        zig = Zigzag(guidance=GUIDANCE, inversion="official", inversion_guidance=0.0)
+        noise = self.latents.cpu()
         result = sample(
-            model, zig, prompts=PROMPTS, noise=latents.cpu(), schedule=Uniform(steps=args.steps)
+            model, zig, prompts=PROMPTS, noise=noise, schedule=Uniform(steps=self.args.steps)
         )
-        counted["zsampling"] = result.counter.rows
+        self.zigzag_rows = result.counter.rows
         return result.latents
 
-    def released() -> Any:
-        rows.clear()
-        return released_zigzag(pipe, PROMPTS, latents, args.steps, GUIDANCE, 0.0, rows)
+    def released(self) -> Any:
+        from zsampling.testing.released_loop import released_zigzag
 
-    runs = Interleaved({"zsampling": ours, "released": released}, synchronize(args.device))
-    runs.warm_up()
-    for _ in range(args.rounds):
-        runs.round()
-    fig = rounds_figure(
-        "zigzag",
-        f"Z-Sampling (official zags, gamma2 = 0) / the released loop, T = {args.steps}",
-        "<= 0.85",
-        runs,
-        "zsampling",
-        "released",
+        self.released_rows.clear()
+        steps = self.args.steps
+        return released_zigzag(
+            self.pipe, PROMPTS, self.latents, steps, GUIDANCE, 0.0, self.released_rows
+        )
+
+
+def standard_figure(runs: SdxlRuns) -> Figure:
+    return compared(
+        "standard",
+        f"generate() / pipe(), standard sampling, {runs.args.steps} Euler steps",
+        "<= 1.00",
+        {"zsampling": runs.standard, "diffusers": runs.pipeline},
+        runs.args.device,
+        runs.args.rounds,
     )
-    fig.details["UNet rows, zsampling / released"] = f"{counted['zsampling']} / {sum(rows)}"
-    a, b = runs.outputs["zsampling"].double(), runs.outputs["released"].double()
-    fig.details["latents, relative difference"] = f"{float((a - b).norm() / b.norm()):.2e}"
+
+
+def zigzag_figure(runs: SdxlRuns) -> Figure:
+    fig = compared(
+        "zigzag",
+        f"Z-Sampling (official zags, gamma2 = 0) / the released loop, T = {runs.args.steps}",
+        "<= 0.85",
+        {"zsampling": runs.zigzag, "released": runs.released},
+        runs.args.device,
+        runs.args.rounds,
+    )
+    rows = f"{runs.zigzag_rows} / {sum(runs.released_rows)}"
+    fig.details = {"UNet rows, zsampling / released": rows, **fig.details}
     return fig
 
 
@@ -415,41 +432,16 @@ def _status_kb(path: Path, key: str) -> int:
     raise KeyError(key)
 
 
-def memory_figures(pipe: Any, args: argparse.Namespace, latents: torch.Tensor) -> list[Figure]:
-    from zsampling import Standard, Uniform, Zigzag, sample
-    from zsampling.integrations.diffusers import generate, pipeline_model
-    from zsampling.testing.released_loop import released_zigzag
-
-    model = pipeline_model(pipe, height=args.px, width=args.px)
-    zig = Zigzag(guidance=GUIDANCE, inversion="official", inversion_guidance=0.0)
+def memory_figures(runs: SdxlRuns) -> list[Figure]:
     arms: dict[str, Callable[[], Any]] = {
-        "zsampling standard": lambda: generate(
-            pipe,
-            PROMPTS,
-            sampler=Standard(guidance=GUIDANCE),
-            steps=args.steps,
-            seed=SEEDS,
-            height=args.px,
-            width=args.px,
-            output_type="latent",
-        ),
-        "pipe()": lambda: pipe(
-            PROMPTS,
-            latents=latents.clone(),
-            guidance_scale=GUIDANCE,
-            num_inference_steps=args.steps,
-            height=args.px,
-            width=args.px,
-            output_type="latent",
-        ),
-        "zsampling zigzag": lambda: sample(
-            model, zig, prompts=PROMPTS, noise=latents.cpu(), schedule=Uniform(steps=args.steps)
-        ),
-        "released loop": lambda: released_zigzag(pipe, PROMPTS, latents, args.steps, GUIDANCE, 0.0),
+        "zsampling standard": runs.standard,
+        "pipe()": runs.pipeline,
+        "zsampling zigzag": runs.zigzag,
+        "released loop": runs.released,
     }
     for run in arms.values():
         run()  # warm-up: lazy initialisation and allocator caches
-    peaks = {name: peak_memory(args.device, run) for name, run in arms.items()}
+    peaks = {name: peak_memory(runs.args.device, run) for name, run in arms.items()}
     what = "peak memory allocated by one run"
     figures = []
     for name, (num, den) in {
@@ -495,21 +487,15 @@ def flux_figures(args: argparse.Namespace) -> list[Figure]:
             output_type="latent",
         ).images
 
-    runs = Interleaved({"zsampling": ours, "diffusers": theirs}, synchronize(args.device))
-    runs.warm_up()
-    for _ in range(args.rounds):
-        runs.round()
-    speed = rounds_figure(
+    speed = compared(
         "FLUX",
         f"FLUX.1-dev-shaped transformer, {args.flux_dtype}: generate() / pipe(), "
         f"{args.flux_steps} steps, embedded guidance {embedded:g}",
         "<= 1.00",
-        runs,
-        "zsampling",
-        "diffusers",
+        {"zsampling": ours, "diffusers": theirs},
+        args.device,
+        args.rounds,
     )
-    a, b = runs.outputs["zsampling"].double(), runs.outputs["diffusers"].double()
-    speed.details["latents, relative difference"] = f"{float((a - b).norm() / b.norm()):.2e}"
     peaks = {
         name: peak_memory(args.device, run)
         for name, run in (("generate()", ours), ("pipe()", theirs))
@@ -594,11 +580,12 @@ def sdxl_figures(args: argparse.Namespace, report: Report) -> list[Figure]:
     # The noise generate(seed=...) draws, in the pipeline's dtype as diffusers draws it.
     latents = latents_noise(SEEDS, shape, dtype).to(args.device)
     figures: list[Figure] = []
+    runs = SdxlRuns(pipe, args, latents)
     jobs: list[tuple[str, Callable[[], list[Figure]]]] = [
-        ("standard", lambda: [standard_figure(pipe, args, latents)]),
-        ("zigzag", lambda: [zigzag_figure(pipe, args, latents)]),
+        ("standard", lambda: [standard_figure(runs)]),
+        ("zigzag", lambda: [zigzag_figure(runs)]),
         ("overhead", lambda: [overhead_figure(pipe, args)]),
-        ("memory", lambda: memory_figures(pipe, args, latents)),
+        ("memory", lambda: memory_figures(runs)),
     ]
     for name, job in jobs:
         figures += guarded(name, job)

@@ -1,13 +1,13 @@
 """Half precision against diffusers: how far apart the final latents end, and from float32.
 
-Not a benchmark test (no timing): ``python benchmarks/half_precision.py [--device cuda]``. For the tiny SD and
-SDXL pipelines (random weights, saved and loaded with ``from_pretrained`` in each dtype), 10 steps
-of standard sampling at guidance 5 on two prompts, it prints the relative distance
-``||a - b|| / ||b||`` between zsampling's final latents and diffusers' ``pipe(...)`` in the same
-dtype, and each one's distance from diffusers' float32 run. tests/test_half_precision.py asserts
-bounds on the same quantities on the CPU; ``--device cuda`` measures them where half precision is
-actually used (the noise is drawn on the CPU either way, so both devices start from the same
-latents).
+Not a benchmark test (no timing): ``python benchmarks/half_precision.py [--device cuda]``. For
+the tiny SD and SDXL pipelines (random weights, saved and loaded with ``from_pretrained`` in each
+dtype), 10 steps of standard sampling at guidance 5 on two prompts, it prints the relative
+distance ``||a - b|| / ||b||`` between zsampling's final latents and diffusers' ``pipe(...)`` in
+the same dtype, and each one's distance from diffusers' float32 run. tests/test_half_precision.py
+asserts bounds on the same quantities on the CPU; ``--device cuda`` measures them where half
+precision is actually used (the noise is drawn on the CPU either way, so both devices start from
+the same latents).
 """
 
 from __future__ import annotations
