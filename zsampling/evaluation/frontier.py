@@ -88,9 +88,10 @@ def run_arm(
     """Sample every item of ``testbed`` with ``sampler`` (one batch), judge and score it."""
     prompts, seeds = testbed.items()
     schedule = testbed.schedule(steps)
+    model = testbed.model()  # loaded on first use: not part of any arm's sampling time
     start = time.perf_counter()
     result = sample(
-        testbed.model(),
+        model,
         sampler,
         prompts=prompts,
         seeds=seeds,
