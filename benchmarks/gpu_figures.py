@@ -1,8 +1,10 @@
 """GPU figures: zsampling against diffusers at realistic sizes, written into docs/benchmarks.md.
 
-On a machine with a CUDA GPU (about 10 minutes on one H100; nothing is downloaded)::
+On a machine with a CUDA GPU (nothing is downloaded; about 4 minutes on an H200 as run for
+docs/benchmarks.md, 140 GiB of GPU memory were available and the FLUX-shaped transformer is
+built in float32 before the cast, about 48 GB)::
 
-    python benchmarks/gpu_figures.py --write docs/benchmarks.md
+    python benchmarks/gpu_figures.py --steps 15 --flux-steps 10 --write docs/benchmarks.md
 
 builds an SDXL-shaped pipeline with random weights (SDXL base's UNet config, 2.6 B parameters;
 SDXL-sized text encoders over a byte-level tokenizer; a small VAE with SDXL's scale factor) in
