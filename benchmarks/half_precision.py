@@ -22,27 +22,9 @@ import torch
 from zsampling import Standard
 from zsampling.adapters.diffusers import DiffusersAdapter
 from zsampling.integrations.diffusers import generate
-from zsampling.testing.tiny import latents_noise, write_tiny_pipeline
-
-PROMPTS = ["a red cube", "a cat on a mat"]
-SEEDS = [3, 4]
-STEPS = 10
-GUIDANCE = 5.0
-
-
-def relative(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.double() - b.double()).norm() / b.double().norm())
-
-
-def pipeline_latents(pipe: Any, dtype: torch.dtype) -> torch.Tensor:
-    out = pipe(
-        PROMPTS,
-        latents=latents_noise(SEEDS, dtype=dtype).to(pipe.device),
-        output_type="latent",
-        guidance_scale=GUIDANCE,
-        num_inference_steps=STEPS,
-    )
-    return out.images  # type: ignore[no-any-return]
+from zsampling.testing.compare import relative_norm as relative
+from zsampling.testing.half_precision import GUIDANCE, PROMPTS, SEEDS, STEPS, pipeline_latents
+from zsampling.testing.tiny import write_tiny_pipeline
 
 
 def main() -> None:

@@ -26,16 +26,12 @@ from zsampling import CFG, DDIM, Prediction, Standard, Uniform, Zigzag, sample
 from zsampling.adapters.diffusers import DiffusersModel
 from zsampling.integrations.diffusers import generate
 from zsampling.schedules.diffusers import Scheduler
+from zsampling.testing.compare import relative_norm as relative
 from zsampling.testing.released_loop import released_zigzag
 from zsampling.testing.tiny import latents_noise, tiny_sd_pipeline
 
 STEPS = 10
 ATOL = 1e-4
-
-
-def relative(a: torch.Tensor, b: torch.Tensor) -> float:
-    """``||a - b|| / ||b||`` in float64."""
-    return float((a.double() - b.double()).norm() / b.double().norm())
 
 
 def test_standard_vs_pipeline(benchmark: Any, tiny_sd: Any) -> None:

@@ -169,11 +169,6 @@ def model_sigmas(patcher: Any, steps: int, scheduler: str = "karras") -> torch.T
     return comfy.samplers.calculate_sigmas(ms, scheduler, steps)
 
 
-def rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Largest difference relative to the reference's largest entry."""
-    return float((a.double() - b.double()).abs().max() / b.double().abs().max())
-
-
 class FlowUNet:
     """A flow-patched tiny UNet as a zsampling model, written from ComfyUI's CONST definitions
     (``x_t = (1 - t) x0 + t eps``), for the core side of the flow parity."""

@@ -19,7 +19,6 @@ from comfy_tiny import (
     import_comfyui,
     load_pack,
     model_sigmas,
-    rel,
     run,
     tiny_patcher,
 )
@@ -47,6 +46,7 @@ from zsampling.core.guidance import EvaluationCounter  # noqa: E402
 from zsampling.core.path import SamplingPath  # noqa: E402
 from zsampling.core.solvers import Euler  # noqa: E402
 from zsampling.integrations.comfyui.sampling import SamplerSpec, comfy_sampler  # noqa: E402
+from zsampling.testing.compare import relative_max as rel  # noqa: E402
 
 NODES = load_pack().NODE_CLASS_MAPPINGS
 G = 5.0

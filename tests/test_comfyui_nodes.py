@@ -22,7 +22,6 @@ from comfy_tiny import (
     import_comfyui,
     load_pack,
     model_sigmas,
-    rel,
     run,
     tiny_patcher,
 )
@@ -34,6 +33,7 @@ import nodes  # noqa: E402
 from comfy_extras.nodes_align_your_steps import AlignYourStepsScheduler  # noqa: E402
 
 from zsampling.plugins.manager import default_registry  # noqa: E402
+from zsampling.testing.compare import relative_max as rel  # noqa: E402
 
 load_pack()
 # ComfyUI's built-in custom-sampler nodes come in the same way (init_builtin_extra_nodes)

@@ -26,6 +26,7 @@ from zsampling.guiders import TrueCFG
 from zsampling.integrations.diffusers import generate
 from zsampling.samplers import AsymmetryZigzag
 from zsampling.schedules import FlowMatch
+from zsampling.testing.compare import relative_max as relative
 from zsampling.testing.tiny_flow import tiny_flux_pipeline, write_tiny_flow_pipeline
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -71,11 +72,6 @@ def pipeline_latents(model: FluxModel, x: Tensor, steps: int, **kwargs: Any) -> 
         **kwargs,
     ).images
     return out
-
-
-def relative(ours: Tensor, ref: Tensor) -> float:
-    diff = (ours.to(torch.float64) - ref.to(torch.float64)).abs().max()
-    return float(diff / ref.to(torch.float64).abs().max())
 
 
 def test_packing_is_the_pipelines() -> None:

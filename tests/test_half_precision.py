@@ -13,12 +13,9 @@ from tiny_pipelines import load_tiny
 from zsampling import Standard, TrajectoryRecorder, Uniform, Zigzag, sample
 from zsampling.adapters.diffusers import DiffusersModel
 from zsampling.integrations.diffusers import generate
-from zsampling.testing.tiny import latents_noise
+from zsampling.testing.compare import relative_norm as relative
+from zsampling.testing.half_precision import GUIDANCE, PROMPTS, SEEDS, STEPS, pipeline_latents
 
-PROMPTS = ["a red cube", "a cat on a mat"]
-SEEDS = [3, 4]
-GUIDANCE = 5.0
-STEPS = 10
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 
 # Relative distance ||a - b|| / ||b|| of the final latents, 10 steps, guidance 5, two prompts.
@@ -32,21 +29,6 @@ SAME_DTYPE = {"float16": 3e-3, "bfloat16": 2.5e-2}
 # ... and zsampling's half run is as close to float32 as diffusers' own half run: measured
 # 0.68 and 1.07 of diffusers' distance in fp16, 0.77 and 1.00 in bf16.
 AS_CLOSE = 1.25
-
-
-def relative(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.double() - b.double()).norm() / b.double().norm())
-
-
-def pipeline_latents(pipe: Any, dtype: torch.dtype) -> torch.Tensor:
-    out = pipe(
-        PROMPTS,
-        latents=latents_noise(SEEDS, dtype=dtype),
-        output_type="latent",
-        guidance_scale=GUIDANCE,
-        num_inference_steps=STEPS,
-    )
-    return out.images  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
