@@ -24,7 +24,7 @@ from pydantic import Field
 from torch import Tensor
 
 from zsampling.adapters.folders import PipelineFolder, load_pipeline_folder, pipeline_class
-from zsampling.core.casts import cast, prediction_dtype, wide_copy
+from zsampling.core.casts import cast, prediction_dtype
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.levels import LevelCache, Process, RowLevels, TimestepTable
 from zsampling.core.model import Conditioning, ModelAdapter
@@ -259,17 +259,12 @@ def unet_place(unet: Any) -> tuple[torch.dtype, torch.device]:
 
 
 def from_eps(x: Tensor, eps: Tensor, levels: RowLevels) -> Prediction:
-    """The pair from an epsilon prediction: ``x0 = (x - s * eps) / alpha`` in float64; ``eps``
-    as the network gave it. Both in `prediction_dtype` (the latent's; float32 for half)."""
-    if levels.shared is not None:
-        alpha, s = levels.shared
-        # A float64 copy of x, then in place: eps is widened inside the kernel (exactly).
-        x0 = wide_copy(x).sub_(eps, alpha=s).div_(alpha)
-    else:
-        assert levels.alpha is not None and levels.s is not None
-        x0 = (wide_copy(x) - levels.s * cast(eps, torch.float64)) / levels.alpha
-    dtype = prediction_dtype(x.dtype)
-    return Prediction(cast(x0, dtype), cast(eps, dtype))
+    """The pair from an epsilon prediction: ``eps`` as the network gave it, ``x0 = (x - s * eps)
+    / alpha`` in float64 when first read (`Prediction.from_eps`). Both in `prediction_dtype`
+    (the latent's; float32 for half)."""
+    alpha, s = levels.shared if levels.shared is not None else (levels.alpha, levels.s)
+    assert alpha is not None and s is not None
+    return Prediction.from_eps(x, eps, alpha, s, prediction_dtype(x.dtype))
 
 
 def from_v(x: Tensor, v: Tensor, levels: RowLevels) -> Prediction:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
@@ -16,7 +16,6 @@ Space = Literal["eps", "x0", "velocity"]
 rectified-flow network such as SD3's or FLUX's predicts)."""
 
 
-@dataclass(frozen=True)
 class Prediction:
     """A consistent pair ``x = alpha * x0 + s * eps`` at the level the model was evaluated at.
 
@@ -24,12 +23,69 @@ class Prediction:
     ``eps`` alone at the noisy end of flow models (alpha = 0). Adapters fill both from whatever
     their network predicts (epsilon, v, x0 or flow velocity). Rows are batch rows: a guider that
     evaluated several branches in one call gets them back as row blocks (`chunk`).
+
+    A pair made by `from_eps` derives its ``x0`` on first read: a guider that combines ``eps``
+    (CFG, as diffusers' pipelines do) re-derives the guided ``x0`` from ``x`` and never reads the
+    branches' own, which would otherwise cost four kernels per call over both branches' rows.
+    Read-only, like the frozen pair it stands for.
     """
 
-    x0: Tensor
-    eps: Tensor
+    __slots__ = ("_eps", "_pending", "_x0")
+    _x0: Tensor | None
+    _eps: Tensor
+    _pending: _PendingX0 | None
+
+    def __init__(self, x0: Tensor, eps: Tensor) -> None:
+        object.__setattr__(self, "_x0", x0)
+        object.__setattr__(self, "_eps", eps)
+        object.__setattr__(self, "_pending", None)
+
+    @classmethod
+    def from_eps(
+        cls,
+        x: Tensor,
+        eps: Tensor,
+        alpha: float | Tensor,
+        s: float | Tensor,
+        dtype: torch.dtype | None = None,
+    ) -> Prediction:
+        """The pair of an epsilon prediction ``eps`` of ``x`` at ``(alpha, s)`` (floats shared
+        by every row, or float64 columns that broadcast against ``x``): ``x0 = (x - s * eps) /
+        alpha``, computed in float64 when first read. Both halves come in ``dtype`` (default:
+        ``eps``'s)."""
+        return cls._of(_PendingX0(x, eps, alpha, s, dtype or eps.dtype))
+
+    @classmethod
+    def _of(cls, pending: _PendingX0) -> Prediction:
+        pair = cls.__new__(cls)
+        object.__setattr__(pair, "_x0", None)
+        object.__setattr__(pair, "_eps", cast(pending.eps, pending.dtype))
+        object.__setattr__(pair, "_pending", pending)
+        return pair
+
+    @property
+    def x0(self) -> Tensor:
+        x0 = self._x0
+        if x0 is None:
+            assert self._pending is not None
+            x0 = self._pending.x0()
+            object.__setattr__(self, "_x0", x0)
+        return x0
+
+    @property
+    def eps(self) -> Tensor:
+        return self._eps
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a Prediction is read-only (tried to set {name!r})")
+
+    def __repr__(self) -> str:
+        return f"Prediction(x0={self.x0!r}, eps={self.eps!r})"
 
     def to(self, dtype: torch.dtype) -> Prediction:
+        """Both halves in ``dtype`` (a pending ``x0`` stays pending, derived in ``dtype``)."""
+        if self._x0 is None and self._pending is not None:
+            return Prediction._of(replace(self._pending, dtype=dtype))
         return Prediction(cast(self.x0, dtype), cast(self.eps, dtype))
 
     def guided(self, cond: Prediction, scale: float) -> Prediction:
@@ -75,6 +131,8 @@ class Prediction:
         A guider that evaluated ``torch.cat([uncond_rows, cond_rows])`` in one model call gets
         ``uncond, cond = prediction.chunk(2)``.
         """
+        if self._x0 is None and self._pending is not None:
+            return [Prediction._of(rows) for rows in self._pending.chunk(n)]
         return [Prediction(a, b) for a, b in zip(self.x0.chunk(n), self.eps.chunk(n), strict=True)]
 
     def part64(self, space: Space) -> Tensor:
@@ -128,3 +186,33 @@ class Prediction:
 
 def _made(fallback: Prediction | Callable[[], Prediction]) -> Prediction:
     return fallback if isinstance(fallback, Prediction) else fallback()
+
+
+@dataclass(frozen=True)
+class _PendingX0:
+    """What `Prediction.from_eps` needs to derive ``x0`` later."""
+
+    x: Tensor
+    eps: Tensor
+    alpha: float | Tensor
+    s: float | Tensor
+    dtype: torch.dtype
+
+    def x0(self) -> Tensor:
+        """``(x - s * eps) / alpha`` in float64, returned in ``dtype``."""
+        if isinstance(self.alpha, Tensor) or isinstance(self.s, Tensor):
+            x0 = (wide_copy(self.x) - self.s * cast(self.eps, torch.float64)) / self.alpha
+        else:  # a float64 copy of x, then in place: eps is widened inside the kernel (exactly)
+            x0 = wide_copy(self.x).sub_(self.eps, alpha=self.s).div_(self.alpha)
+        return cast(x0, self.dtype)
+
+    def chunk(self, n: int) -> list[_PendingX0]:
+        """``n`` equal row blocks (per-row coefficients split with the rows)."""
+        alphas, ss = _rows(self.alpha, n), _rows(self.s, n)
+        parts = zip(self.x.chunk(n), self.eps.chunk(n), alphas, ss, strict=True)
+        return [_PendingX0(x, eps, a, s, self.dtype) for x, eps, a, s in parts]
+
+
+def _rows(coefficient: float | Tensor, n: int) -> Sequence[float | Tensor]:
+    """A coefficient for each of ``n`` row blocks: a shared float, or its column's blocks."""
+    return coefficient.chunk(n) if isinstance(coefficient, Tensor) else [coefficient] * n

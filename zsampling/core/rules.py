@@ -27,12 +27,13 @@ The base does the rest, identically for every rule:
   also combines branches there (true CFG, `zsampling.guiders.TrueCFG`) says with which scale;
 - **float64 combination**: ``combine`` gets the branches' values in float64 and the other half
   is derived from ``x`` in float64, so a branch's large ``x0 = x / alpha`` at high noise is never
-  rounded and then multiplied by the scale; the guided pair is rounded once, to ``x``'s dtype
-  (float32 for half-precision latents).
+  rounded and then multiplied by the scale; the guided pair stays in float64, the precision the
+  solver steps in, and the step's result is rounded once, to ``x``'s dtype.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,7 +42,6 @@ import torch
 from pydantic import Field, model_validator
 from torch import Tensor
 
-from zsampling.core.casts import prediction_dtype
 from zsampling.core.component import Component
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.guidance import EvaluationCounter, GuidanceContext, counted
@@ -127,9 +127,9 @@ class GuidanceRule(Component):
         """The guided prediction: `combine` in ``space``, the other half derived from ``x``.
 
         Where ``x`` does not determine the other half (``eps`` at alpha 0, ``x0`` at sigma 0), it
-        is the CFG combination of that half at the same scale. ``combine`` gets float64 values;
-        the result is in ``x``'s dtype (float32 for half-precision ``x``, see
-        `zsampling.core.casts.prediction_dtype`).
+        is the CFG combination of that half at the same scale. ``combine`` gets float64 values
+        and the pair stays in float64: the solver steps in float64, so rounding it to ``x``'s
+        dtype here would only be undone there (three kernels per call, and a rounding).
         """
         space = self.resolved_space(call)
         guided = self.combine(cond.part64(space), uncond.part64(space), call)
@@ -137,12 +137,13 @@ class GuidanceRule(Component):
         def fallback() -> Prediction:  # only where x does not determine the other half
             return uncond.to(torch.float64).guided(cond.to(torch.float64), call.scale)
 
-        pair = Prediction.from_part(space, guided, call.x, call.alpha, call.s, fallback)
-        return pair.to(prediction_dtype(call.x.dtype))
+        return Prediction.from_part(space, guided, call.x, call.alpha, call.s, fallback)
 
     def resolved_space(self, call: GuidanceCall) -> Space:
         """The rule's ``space`` setting, or the model's own quantity when it has none."""
-        space: Space | None = getattr(self, "space", None)
+        # A field's value is in the instance's __dict__; pydantic answers a missing attribute
+        # through an exception, which costs more than the combination on a small latent.
+        space: Space | None = self.__dict__.get("space") or _class_space(type(self))
         if space is not None:
             return space
         return "velocity" if call.process.name == "flow" else "eps"
@@ -170,6 +171,12 @@ class GuidanceRule(Component):
         if context.level is None or context.steps is None:
             return True
         return int(self.start * context.steps) <= context.level < int(self.stop * context.steps)
+
+
+@functools.cache
+def _class_space(rule: type) -> Space | None:
+    """A ``space`` a rule class sets as a class attribute (not a field), if any."""
+    return getattr(rule, "space", None)
 
 
 @dataclass
