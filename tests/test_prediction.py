@@ -46,6 +46,9 @@ def test_x0_of_per_row_levels_and_row_blocks(latents: Any) -> None:
     blocks = Prediction.from_eps(x, eps, alpha, s).chunk(2)
     assert torch.equal(torch.cat([b.x0 for b in blocks]), expected)
     assert torch.equal(torch.cat([b.eps for b in blocks]), eps)
+    # Blocks of blocks: row 3 is block 1 of block 1.
+    inner = Prediction.from_eps(x, eps, alpha, s).chunk(2)[1].chunk(2)[1]
+    assert torch.equal(inner.x0, expected[3:]) and torch.equal(inner.eps, eps[3:])
     # Chunked after: plain row blocks of the derived halves.
     assert all(torch.equal(a.x0, b.x0) for a, b in zip(pair.chunk(2), blocks, strict=True))
 

@@ -26,6 +26,7 @@ from torch import Tensor
 from zsampling.adapters.folders import PipelineFolder, load_pipeline_folder, pipeline_class
 from zsampling.core.casts import cast, prediction_dtype
 from zsampling.core.errors import InvalidArgument
+from zsampling.core.inference import inference
 from zsampling.core.levels import LevelCache, Process, RowLevels, TimestepTable
 from zsampling.core.model import Conditioning, ModelAdapter
 from zsampling.core.prediction import Prediction
@@ -154,7 +155,7 @@ class DiffusersModel:
             {"encoder_hidden_states": uncond, "text_embeds": neg_pooled, "time_ids": time_ids},
         )
 
-    @torch.inference_mode()
+    @inference
     def predict(self, x: Tensor, sigma: Tensor, cond: Conditioning) -> Prediction:
         """One UNet call at ``timestep = table.timestep(sigma)``, the latent fed as it is (in the
         UNet's dtype); the pair is derived in float64 and returned in the latent's dtype."""

@@ -31,6 +31,7 @@ from torch import Tensor
 
 from zsampling.adapters.folders import PipelineFolder, load_pipeline_folder
 from zsampling.core.errors import InvalidArgument
+from zsampling.core.inference import inference
 from zsampling.core.levels import Process, sigma_from_t, t_from_sigma
 from zsampling.core.model import Conditioning, ModelAdapter
 from zsampling.core.prediction import Prediction
@@ -173,7 +174,7 @@ class FlowMatchModel:
         (``t`` in float32, then the product in float32)."""
         return t_from_sigma(sigma).to(torch.float32) * self.num_train_timesteps
 
-    @torch.inference_mode()
+    @inference
     def predict(self, x: Tensor, sigma: Tensor, cond: Conditioning) -> Prediction:
         """One transformer call; the velocity becomes ``x0 = x - t v``, ``eps = x + (1 - t) v``."""
         sigma = sigma.to(torch.float64)

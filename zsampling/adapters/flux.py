@@ -43,6 +43,7 @@ from torch import Tensor
 from zsampling.adapters.flow import FlowMatchModel, velocity_pair
 from zsampling.adapters.folders import PipelineFolder, load_pipeline_folder
 from zsampling.core.errors import InvalidArgument
+from zsampling.core.inference import inference
 from zsampling.core.levels import t_from_sigma
 from zsampling.core.model import Conditioning, ModelAdapter
 from zsampling.core.prediction import Prediction
@@ -154,7 +155,7 @@ class FluxModel(FlowMatchModel):
         t = t_from_sigma(sigma).to(torch.float32) * self.num_train_timesteps
         return t.to(self.dtype) / 1000
 
-    @torch.inference_mode()
+    @inference
     def predict(self, x: Tensor, sigma: Tensor, cond: Conditioning) -> Prediction:
         """One transformer call (FLUX.1-dev: at the model's default embedded scale)."""
         scale = self.guidance if self.guidance_embeds else None
@@ -196,7 +197,7 @@ class FluxGuidedModel(FluxModel):
     `zsampling.core.rules.GuidanceRule` use it for every call (`GuidanceEmbedding`).
     """
 
-    @torch.inference_mode()
+    @inference
     def predict_guided(
         self, x: Tensor, sigma: Tensor, cond: Conditioning, scale: float
     ) -> Prediction:

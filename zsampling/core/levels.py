@@ -220,7 +220,7 @@ class LevelCache:
     def __call__(self, sigma: Tensor, device: torch.device, ndim: int) -> RowLevels:
         levels = sigma.tolist()
         first = levels[0]
-        shared = all(v == first for v in levels)
+        shared = levels.count(first) == len(levels)
         key = (first if shared else tuple(levels), device, ndim)
         hit = self._rows.get(key)
         if hit is not None:
@@ -229,7 +229,7 @@ class LevelCache:
             timesteps = None
             if self.table is not None:
                 t = self.table.timestep_of(first)
-                timesteps = torch.tensor([t], dtype=torch.float32, device=device)
+                timesteps = torch.full((1,), t, dtype=torch.float32, device=device)
             hit = RowLevels(None, None, timesteps, self.process.point(first))
         else:
             shape = (len(levels),) + (1,) * (ndim - 1)

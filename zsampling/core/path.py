@@ -85,6 +85,7 @@ class SamplingPath:
             for g, a, n in zip(self.sigmas.tolist(), alpha.tolist(), s.tolist(), strict=True)
         ]
         self._history: dict[tuple[int, int], History] = {}
+        self._contexts: dict[tuple[int, Direction, str], GuidanceContext] = {}
         self._steps = len(self._points) - 1
 
     @property
@@ -228,29 +229,39 @@ class SamplingPath:
     ) -> Prediction:
         guider = self._guider(model)
         sigma = self.point(at).sigma
-        pred = guider(x, sigma, guidance, GuidanceContext(at, self._steps, direction, conditioning))
+        key = (at, direction, conditioning)
+        context = self._contexts.get(key)
+        if context is None:  # immutable: one per place on the path
+            context = GuidanceContext(at, self._steps, direction, conditioning)
+            self._contexts[key] = context
+        pred = guider(x, sigma, guidance, context)
+        if isinstance(pred, Prediction) and _shaped_like(x, pred.x0, pred.eps):
+            return pred
+        raise self._refusal(pred, x, model)
+
+    def _refusal(self, pred: object, x: Tensor, model: str) -> ComponentFault:
+        """Why a guided prediction cannot be stepped with."""
         if not isinstance(pred, Prediction):
             got = f"returned {type(pred).__name__}, not a zsampling Prediction(x0, eps)"
-            raise ComponentFault(
-                "model",
-                model,
-                got,
-                f"the guider of model {model!r} ({type(guider).__name__}) {got}",
+            name = type(self._guider(model)).__name__
+            return ComponentFault(
+                "model", model, got, f"the guider of model {model!r} ({name}) {got}"
             )
         # A prediction shaped unlike x would be broadcast by the step arithmetic into a silently
         # wrong latent: refused here (a run checks each adapter's predictions where they are
         # made, so there this names the guider).
-        for part in ("x0", "eps"):
-            value = getattr(pred, part)
-            if not isinstance(value, Tensor) or value.shape != x.shape:
-                got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-                raise ComponentFault(
-                    "model",
-                    model,
-                    f"got a guided prediction whose {part} is {got}; expected {tuple(x.shape)}, "
-                    "the latent's shape",
-                )
-        return pred
+        part, value = next(
+            (part, value)
+            for part, value in (("x0", pred.x0), ("eps", pred.eps))
+            if not isinstance(value, Tensor) or value.shape != x.shape
+        )
+        shown = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+        return ComponentFault(
+            "model",
+            model,
+            f"got a guided prediction whose {part} is {shown}; expected {tuple(x.shape)}, "
+            "the latent's shape",
+        )
 
     def _guider(self, model: str) -> Guider:
         try:
@@ -275,3 +286,8 @@ class SamplingPath:
     def _check_index(field: str, value: int, lo: int, hi: int) -> None:
         if not lo <= value <= hi:
             raise InvalidArgument(field, value, f"an integer in [{lo}, {hi}]")
+
+
+def _shaped_like(x: Tensor, *values: object) -> bool:
+    """Whether every value is a tensor shaped like ``x``."""
+    return all(isinstance(v, Tensor) and v.shape == x.shape for v in values)

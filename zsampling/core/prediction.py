@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import Tensor
@@ -85,7 +84,7 @@ class Prediction:
     def to(self, dtype: torch.dtype) -> Prediction:
         """Both halves in ``dtype`` (a pending ``x0`` stays pending, derived in ``dtype``)."""
         if self._x0 is None and self._pending is not None:
-            return Prediction._of(replace(self._pending, dtype=dtype))
+            return Prediction._of(self._pending._replace(dtype=dtype))
         return Prediction(cast(self.x0, dtype), cast(self.eps, dtype))
 
     def guided(self, cond: Prediction, scale: float) -> Prediction:
@@ -188,31 +187,45 @@ def _made(fallback: Prediction | Callable[[], Prediction]) -> Prediction:
     return fallback if isinstance(fallback, Prediction) else fallback()
 
 
-@dataclass(frozen=True)
-class _PendingX0:
-    """What `Prediction.from_eps` needs to derive ``x0`` later."""
+class _PendingX0(NamedTuple):
+    """What `Prediction.from_eps` needs to derive ``x0`` later.
+
+    ``eps`` is already cut to the pair's rows; ``x`` and per-row coefficients are cut only when
+    ``x0`` is derived (``blocks``: row block ``k`` of ``n``, applied in turn), since a guider that
+    splits the branches and combines ``eps`` never needs them cut.
+    """
 
     x: Tensor
     eps: Tensor
     alpha: float | Tensor
     s: float | Tensor
     dtype: torch.dtype
+    blocks: tuple[tuple[int, int], ...] = ()
 
     def x0(self) -> Tensor:
         """``(x - s * eps) / alpha`` in float64, returned in ``dtype``."""
-        if isinstance(self.alpha, Tensor) or isinstance(self.s, Tensor):
-            x0 = (wide_copy(self.x) - self.s * cast(self.eps, torch.float64)) / self.alpha
+        x, alpha, s = self.x, self.alpha, self.s
+        for k, n in self.blocks:
+            rows = x.shape[0]
+            x, alpha, s = (_block(t, k, n, rows) for t in (x, alpha, s))
+        if isinstance(alpha, Tensor) or isinstance(s, Tensor):
+            x0 = (wide_copy(x) - s * cast(self.eps, torch.float64)) / alpha
         else:  # a float64 copy of x, then in place: eps is widened inside the kernel (exactly)
-            x0 = wide_copy(self.x).sub_(self.eps, alpha=self.s).div_(self.alpha)
+            x0 = wide_copy(x).sub_(self.eps, alpha=s).div_(alpha)
         return cast(x0, self.dtype)
 
     def chunk(self, n: int) -> list[_PendingX0]:
-        """``n`` equal row blocks (per-row coefficients split with the rows)."""
-        alphas, ss = _rows(self.alpha, n), _rows(self.s, n)
-        parts = zip(self.x.chunk(n), self.eps.chunk(n), alphas, ss, strict=True)
-        return [_PendingX0(x, eps, a, s, self.dtype) for x, eps, a, s in parts]
+        """``n`` row blocks, as ``Tensor.chunk`` cuts them."""
+        x, _, alpha, s, dtype, blocks = self
+        return [
+            _PendingX0(x, eps, alpha, s, dtype, (*blocks, (k, n)))
+            for k, eps in enumerate(self.eps.chunk(n))
+        ]
 
 
-def _rows(coefficient: float | Tensor, n: int) -> Sequence[float | Tensor]:
-    """A coefficient for each of ``n`` row blocks: a shared float, or its column's blocks."""
-    return coefficient.chunk(n) if isinstance(coefficient, Tensor) else [coefficient] * n
+def _block(t: Any, k: int, n: int, rows: int) -> Any:
+    """Row block ``k`` of ``n`` of a tensor with ``rows`` rows; a float or a tensor that
+    broadcasts over the rows (one row) as it is."""
+    if isinstance(t, Tensor) and t.ndim > 0 and t.shape[0] == rows and rows > 1:
+        return t.chunk(n)[k]
+    return t

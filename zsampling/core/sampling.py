@@ -20,6 +20,7 @@ from zsampling.core.guidance import (
     call_problem,
     counted,
 )
+from zsampling.core.inference import gradient_mode
 from zsampling.core.model import Conditioning, ModelAdapter
 from zsampling.core.path import MAIN, Kept, SamplingPath
 from zsampling.core.rules import BatchedGuider
@@ -147,8 +148,13 @@ def sample(
     # Drawn noise is in the model's dtype (as a pipeline's latents are); given noise keeps its
     # dtype (as a pipeline's given latents do). The steps compute in float64 either way.
     x = noise.to(device=model.device) * noise_scale
-    out = sampler.sample(x, path)
+    with gradient_mode(sampler, guider, solver):
+        out = sampler.sample(x, path)
     check_latents(out, x, "sampler", getattr(sampler, "name", type(sampler).__name__))
+    # Latents made in inference mode cannot be changed in place outside it: the caller gets a
+    # normal tensor, as a pipeline's output is (one copy per batch).
+    if isinstance(out, Tensor) and out.is_inference() and not torch.is_inference_mode_enabled():
+        out = out.clone()
     return SampleResult(out, path.sigmas, counter)
 
 

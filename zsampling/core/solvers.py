@@ -16,7 +16,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
-from zsampling.core.casts import cast, wide_copy
+from zsampling.core.casts import cast
 from zsampling.core.component import Component
 from zsampling.core.prediction import Prediction
 
@@ -71,7 +71,9 @@ def ddim_step(x: Tensor, pred: Prediction, dst: LevelPoint) -> Tensor:
 
 def _first_order(pred: Prediction, dst: LevelPoint) -> Tensor:
     """``alpha_dst * x0 + s_dst * eps`` in float64 (a new tensor: the prediction is untouched)."""
-    out = wide_copy(pred.x0).mul_(dst.alpha)
+    x0 = pred.x0
+    # A float64 x0 (a guided pair) is multiplied into a new tensor; another is widened first.
+    out = x0.mul(dst.alpha) if x0.dtype == torch.float64 else x0.double().mul_(dst.alpha)
     return out.add_(pred.eps, alpha=dst.s)  # eps is widened to float64 inside the kernel
 
 
