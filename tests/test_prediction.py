@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import torch
 
-from zsampling import Standard
+from zsampling import DPMSolverPP2M, Standard
 from zsampling.core.prediction import Prediction, _PendingX0
 from zsampling.integrations.diffusers import generate
 from zsampling.testing.tiny import tiny_sd_pipeline
@@ -73,11 +73,14 @@ def test_a_prediction_is_read_only(latents: Any) -> None:
             pair.eps = x  # type: ignore[misc]
 
 
-def test_cfg_sampling_never_derives_the_branches_x0(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The point of the pending x0: on a diffusers epsilon model, CFG combines eps and derives
-    the guided x0 from x itself, so no branch's x0 is ever computed (four kernels per call over
-    both branches' rows, on the sampling loop's hot path). At scale 1 the one branch's pair is
-    the step's, so its x0 is derived then, once per step."""
+def test_sampling_derives_an_x0_only_where_a_step_needs_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The point of the pending x0: on a diffusers epsilon model, CFG combines eps, so no
+    branch's x0 is computed, and a first-order step moves x with eps directly (`step_to`), so
+    neither is the guided pair's (or, at scale 1, the one branch's): five kernels per call over
+    both branches' rows, on the sampling loop's hot path. A multistep solver extrapolates x0, so
+    there each step's guided x0 is derived once, for its history."""
     derived: list[tuple[int, ...]] = []
     own = _PendingX0.x0
 
@@ -88,7 +91,37 @@ def test_cfg_sampling_never_derives_the_branches_x0(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(_PendingX0, "x0", counting)
     pipe = tiny_sd_pipeline()
     pipe.set_progress_bar_config(disable=True)
-    generate(pipe, "a cat", sampler=Standard(guidance=5.0), steps=4, output_type="latent")
+    for guidance in (5.0, 1.0):
+        generate(pipe, "a cat", sampler=Standard(guidance=guidance), steps=4, output_type="latent")
     assert derived == []
-    generate(pipe, "a cat", sampler=Standard(guidance=1.0), steps=4, output_type="latent")
-    assert len(derived) == 4 and all(shape[0] == 1 for shape in derived)
+    generate(
+        pipe,
+        "a cat",
+        sampler=Standard(guidance=5.0),
+        steps=4,
+        solver=DPMSolverPP2M(),
+        output_type="latent",
+    )
+    # Once per step: step k > 0 reads its own x0 and step k - 1's (its history, already derived
+    # then); step 0's is read as step 1's history. SD's last level is above 0, so the last step
+    # is second order too.
+    assert derived == [(1, 4, 16, 16)] * 4
+
+
+def test_step_to_equals_the_step_from_the_derived_pair(latents: Any) -> None:
+    x, eps = latents
+    for dtype in (torch.float32, torch.float64):
+        e = eps.to(dtype)
+        pending = Prediction.from_eps(x, e, 0.3, 0.95)
+        eager = Prediction(pending.x0 if dtype == torch.float64 else eager_x0(x, e, 0.3, 0.95), e)
+        fused = Prediction.from_eps(x, e, 0.3, 0.95).step_to(0.5, 0.8)
+        assert fused.dtype == torch.float64
+        torch.testing.assert_close(fused, eager.step_to(0.5, 0.8), rtol=1e-13, atol=1e-13)
+    # Row blocks step with their own rows of x.
+    upper = Prediction.from_eps(x, eps, 0.3, 0.95).chunk(2)[1]
+    torch.testing.assert_close(
+        upper.step_to(0.5, 0.8),
+        Prediction(upper.x0, upper.eps).step_to(0.5, 0.8),
+        rtol=1e-6,
+        atol=1e-6,
+    )

@@ -121,7 +121,7 @@ class SamplingPath:
         src, dst = self._points[i], self._points[i + 1]
         pred = self._predict(x, i, guidance, model, "denoise", conditioning)
         out = self.solver.step(x, pred, src, dst, self._history.get((1, i - 1)))
-        self._history[(1, i)] = History(src, pred.x0)
+        self._history[(1, i)] = History(src, pred)
         return self._emit("denoise", i, i + 1, out, guidance, model)
 
     def invert(
@@ -156,7 +156,7 @@ class SamplingPath:
             src, dst = self._points[i + 1], self._points[i]
             pred = self._predict(x, i + 1, guidance, model, "invert", conditioning)
             history = self._history.get((-1, i + 2))
-            self._history[(-1, i + 1)] = History(src, pred.x0)
+            self._history[(-1, i + 1)] = History(src, pred)
         elif evaluate_at == "target":
             src, dst = self._points[i + 1], self._points[i]
             pred = self._predict(x, i, guidance, model, "invert", conditioning)
@@ -235,7 +235,8 @@ class SamplingPath:
             context = GuidanceContext(at, self._steps, direction, conditioning)
             self._contexts[key] = context
         pred = guider(x, sigma, guidance, context)
-        if isinstance(pred, Prediction) and _shaped_like(x, pred.x0, pred.eps):
+        # Shapes only: a pending x0 is not derived to be checked (see Prediction.from_eps).
+        if isinstance(pred, Prediction) and pred.x0_shape == x.shape and _shaped_like(x, pred.eps):
             return pred
         raise self._refusal(pred, x, model)
 

@@ -24,9 +24,9 @@ class Prediction:
     evaluated several branches in one call gets them back as row blocks (`chunk`).
 
     A pair made by `from_eps` derives its ``x0`` on first read: a guider that combines ``eps``
-    (CFG, as diffusers' pipelines do) re-derives the guided ``x0`` from ``x`` and never reads the
-    branches' own, which would otherwise cost four kernels per call over both branches' rows.
-    Read-only, like the frozen pair it stands for.
+    (CFG, as diffusers' pipelines do) never reads the branches' own ``x0``, and a first-order
+    step (`step_to`) moves ``x`` with ``eps`` directly; on a small network each of those kernels
+    is a share of the network's time. Read-only, like the frozen pair it stands for.
     """
 
     __slots__ = ("_eps", "_pending", "_x0")
@@ -75,6 +75,29 @@ class Prediction:
     def eps(self) -> Tensor:
         return self._eps
 
+    @property
+    def x0_shape(self) -> torch.Size | None:
+        """``x0``'s shape (None if it is not a tensor), without deriving a pending ``x0``."""
+        if self._x0 is None and self._pending is not None:
+            return self._pending.x0_shape()
+        return self._x0.shape if isinstance(self._x0, Tensor) else None
+
+    def step_to(self, alpha: float, s: float) -> Tensor:
+        """``alpha * x0 + s * eps`` in float64: the latent this pair puts at the level with
+        coefficients ``(alpha, s)`` (a first-order step, DDIM's). A pending ``x0 = (x - s0 *
+        eps) / alpha0`` is not derived: the step is ``(alpha / alpha0) x + (s - alpha s0 /
+        alpha0) eps``, two kernels instead of five, equal to float64 rounding."""
+        pending = self._pending
+        if self._x0 is None and pending is not None and pending.shared():
+            x, eps = pending.x_rows(), self._eps
+            gain = alpha / float(pending.alpha)
+            weight = s - gain * float(pending.s)
+            out = eps.mul(weight) if eps.dtype == torch.float64 else eps.double().mul_(weight)
+            return out.add_(x, alpha=gain)  # x is widened to float64 inside the kernel
+        x0 = self.x0
+        out = x0.mul(alpha) if x0.dtype == torch.float64 else x0.double().mul_(alpha)
+        return out.add_(self.eps, alpha=s)  # eps is widened to float64 inside the kernel
+
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"a Prediction is read-only (tried to set {name!r})")
 
@@ -84,7 +107,8 @@ class Prediction:
     def to(self, dtype: torch.dtype) -> Prediction:
         """Both halves in ``dtype`` (a pending ``x0`` stays pending, derived in ``dtype``)."""
         if self._x0 is None and self._pending is not None:
-            return Prediction._of(self._pending._replace(dtype=dtype))
+            x, eps, alpha, s, _, blocks = self._pending
+            return Prediction._of(_PendingX0(x, eps, alpha, s, dtype, blocks))
         return Prediction(cast(self.x0, dtype), cast(self.eps, dtype))
 
     def guided(self, cond: Prediction, scale: float) -> Prediction:
@@ -167,16 +191,15 @@ class Prediction:
         it: there it is taken from ``fallback`` (a prediction, or a function making one, called
         only there).
         """
-        v64 = cast(value, torch.float64)
         if space == "eps":
             if alpha == 0:
                 return Prediction(_made(fallback).x0, value)
-            x0 = wide_copy(x).sub_(v64, alpha=s).div_(alpha)  # (x - s * eps) / alpha
-            return Prediction(cast(x0, value.dtype), value)
+            return Prediction.from_eps(x, value, alpha, s)  # x0 = (x - s * eps) / alpha
+        v64 = cast(value, torch.float64)
         if space == "x0":
             if s == 0:
                 return Prediction(value, _made(fallback).eps)
-            eps = wide_copy(x).sub_(v64, alpha=alpha).div_(s)  # (x - alpha * x0) / s
+            eps = torch.sub(x, v64, alpha=alpha).div_(s)  # (x - alpha * x0) / s, as above
             return Prediction(value, cast(eps, value.dtype))
         x64 = cast(x, torch.float64)
         x0 = (x64 - s * v64) / (alpha + s)
@@ -208,11 +231,33 @@ class _PendingX0(NamedTuple):
         for k, n in self.blocks:
             rows = x.shape[0]
             x, alpha, s = (_block(t, k, n, rows) for t in (x, alpha, s))
+        eps = self.eps
         if isinstance(alpha, Tensor) or isinstance(s, Tensor):
-            x0 = (wide_copy(x) - s * cast(self.eps, torch.float64)) / alpha
-        else:  # a float64 copy of x, then in place: eps is widened inside the kernel (exactly)
-            x0 = wide_copy(x).sub_(self.eps, alpha=s).div_(alpha)
+            x0 = (wide_copy(x) - s * cast(eps, torch.float64)) / alpha
+        elif eps.dtype == torch.float64:  # the subtraction widens x inside its kernel (exactly)
+            x0 = torch.sub(x, eps, alpha=s).div_(alpha)
+        else:  # a float64 copy of x, then in place: eps is widened inside the kernel
+            x0 = wide_copy(x).sub_(eps, alpha=s).div_(alpha)
         return cast(x0, self.dtype)
+
+    def shared(self) -> bool:
+        """Whether every row shares one level (float coefficients)."""
+        return not isinstance(self.alpha, Tensor) and not isinstance(self.s, Tensor)
+
+    def x_rows(self) -> Tensor:
+        """The rows of ``x`` this pair is about (``x`` cut to ``blocks``)."""
+        x = self.x
+        for k, n in self.blocks:
+            x = _block(x, k, n, x.shape[0])
+        return x
+
+    def x0_shape(self) -> torch.Size:
+        """The shape ``x0`` will have: ``x``'s rows broadcast with ``eps``."""
+        rows, eps = self.x.shape, self.eps.shape
+        if self.blocks:
+            rows = torch.Size((eps[0], *rows[1:]))
+        # torch.broadcast_shapes costs tens of microseconds; equal shapes need none of it.
+        return rows if rows == eps else torch.broadcast_shapes(rows, eps)
 
     def chunk(self, n: int) -> list[_PendingX0]:
         """``n`` row blocks, as ``Tensor.chunk`` cuts them."""

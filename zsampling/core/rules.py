@@ -36,7 +36,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from pydantic import Field, model_validator
@@ -50,9 +50,9 @@ from zsampling.core.model import Conditioning, ModelAdapter, embeds_guidance
 from zsampling.core.prediction import Prediction, Space
 
 
-@dataclass(frozen=True)
-class GuidanceCall:
-    """Everything a combine rule may use about one guided call.
+class GuidanceCall(NamedTuple):
+    """Everything a combine rule may use about one guided call (read-only; a named tuple because
+    one is made per guided call, and a frozen dataclass costs several times as much to make).
 
     ``scale`` is the guidance scale of this call (Z-Sampling's zig and zag differ); ``sigma``,
     ``alpha`` and ``s`` describe the level (``x = alpha * x0 + s * eps``); ``context`` says where
@@ -229,14 +229,16 @@ class BatchedGuider:
         if self.rule.skip_unused_branches and mode == "uncond":
             return self._evaluate(x, sigma, self.uncond, embedded, uncond_rows=batch)
         both = self._both_branches(context.conditioning, positive)
-        uncond, cond = self._evaluate(
+        pair = self._evaluate(
             torch.cat([x, x]), sigma, both, embedded, cond_rows=batch, uncond_rows=batch
-        ).chunk(2)
+        )
+        if mode == "both":  # widened before it is cut: one cast over both branches' rows
+            uncond, cond = pair.to(torch.float64).chunk(2)
+            return self.rule.combine_predictions(cond, uncond, self._call(x, sigma, scale, context))
+        uncond, cond = pair.chunk(2)
         if mode == "cond":
             return self.rule.conditional_only(cond, self._call(x, sigma, scale, context))
-        if mode == "uncond":
-            return uncond
-        return self.rule.combine_predictions(cond, uncond, self._call(x, sigma, scale, context))
+        return uncond
 
     def _conditioning(self, name: str) -> Conditioning:
         try:

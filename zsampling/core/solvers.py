@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -39,12 +39,17 @@ class LevelPoint:
         return math.log(self.alpha) - math.log(self.s)
 
 
-@dataclass(frozen=True)
-class History:
-    """The previous prediction in the same direction, made at the level adjacent to the source."""
+class History(NamedTuple):
+    """The previous prediction in the same direction, made at the level adjacent to the source
+    (one per step: a named tuple, cheaper to make than a frozen dataclass)."""
 
     point: LevelPoint
-    x0: Tensor
+    prediction: Prediction
+
+    @property
+    def x0(self) -> Tensor:
+        """The prediction's ``x0`` (derived only here, by a multistep solver that uses it)."""
+        return self.prediction.x0
 
 
 @runtime_checkable
@@ -71,10 +76,7 @@ def ddim_step(x: Tensor, pred: Prediction, dst: LevelPoint) -> Tensor:
 
 def _first_order(pred: Prediction, dst: LevelPoint) -> Tensor:
     """``alpha_dst * x0 + s_dst * eps`` in float64 (a new tensor: the prediction is untouched)."""
-    x0 = pred.x0
-    # A float64 x0 (a guided pair) is multiplied into a new tensor; another is widened first.
-    out = x0.mul(dst.alpha) if x0.dtype == torch.float64 else x0.double().mul_(dst.alpha)
-    return out.add_(pred.eps, alpha=dst.s)  # eps is widened to float64 inside the kernel
+    return pred.step_to(dst.alpha, dst.s)
 
 
 class DDIM(Component):
