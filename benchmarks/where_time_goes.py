@@ -15,8 +15,11 @@ import timeit
 import torch
 
 from zsampling.adapters.diffusers import DiffusersModel, from_eps
+from zsampling.core.cfg import CFG
 from zsampling.core.errors import all_finite
+from zsampling.core.guidance import GuidanceContext
 from zsampling.core.levels import LevelCache
+from zsampling.core.rules import GuidanceCall
 from zsampling.core.solvers import LevelPoint, ddim_step
 from zsampling.testing.tiny import tiny_sd_pipeline
 
@@ -43,14 +46,19 @@ def unet_costs(unet: torch.nn.Module) -> None:
 
 
 def adapter_pieces(model: DiffusersModel) -> None:
-    """The non-network work of one standard step at batch 2 (1 prompt + CFG), piece by piece."""
+    """The non-network work of one standard step at batch 2 (1 prompt + CFG), piece by piece,
+    in inference mode as a run's loop is."""
     sigma = torch.full((2,), 3.0, dtype=torch.float64)
-    x = torch.randn(2, 4, 16, 16)
+    x = torch.randn(1, 4, 16, 16)
+    x2 = torch.cat([x, x])
     eps = torch.randn(2, 4, 16, 16)
     seen = LevelCache(model.process, model.table)
     levels = seen(sigma, x.device, x.ndim)
-    pred = from_eps(x, eps, levels)
-    uncond, cond = pred.chunk(2)
+    alpha, s = model.process.point(3.0)
+    pair = from_eps(x2, eps, levels)
+    uncond, cond = pair.to(torch.float64).chunk(2)
+    call = GuidanceCall(5.0, 3.0, alpha, s, GuidanceContext(), x, model.process, {})
+    guided = CFG().combine_predictions(cond, uncond, call)
     dst = LevelPoint(2.0, *model.process.point(2.0))
     pieces = {
         "levels of a new level (LevelCache miss: every predict of standard sampling)": lambda: (
@@ -59,14 +67,23 @@ def adapter_pieces(model: DiffusersModel) -> None:
         "levels seen before (LevelCache hit: zigzag's repeated levels)": lambda: seen(
             sigma, x.device, x.ndim
         ),
-        "x0 from eps in float64 (per predict)": lambda: from_eps(x, eps, levels),
-        "CFG combination of both halves (per guided call)": lambda: uncond.guided(cond, 5.0),
-        "DDIM step in float64 (per step)": lambda: ddim_step(x[:1], uncond, dst),
-        "all_finite (per step)": lambda: all_finite(x[:1]),
+        "the pair of an eps prediction, x0 pending (per predict)": lambda: from_eps(
+            x2, eps, levels
+        ),
+        "branches widened once and cut (per guided call)": lambda: pair.to(torch.float64).chunk(2),
+        "CFG combination, guided pair (per guided call)": lambda: CFG().combine_predictions(
+            cond, uncond, call
+        ),
+        "DDIM step with the pending pair, float64 (per step)": lambda: ddim_step(x, guided, dst),
+        "a pair made and its x0 derived (where a step reads x0: multistep solvers)": lambda: (
+            from_eps(x, eps[:1], levels).x0
+        ),
+        "all_finite (per step)": lambda: all_finite(x),
     }
-    for name, fn in pieces.items():
-        best = min(timeit.repeat(fn, number=200, repeat=5)) / 200
-        print(f"{name}: {best * 1e6:.0f} us")
+    with torch.inference_mode():
+        for name, fn in pieces.items():
+            best = min(timeit.repeat(fn, number=200, repeat=5)) / 200
+            print(f"{name}: {best * 1e6:.0f} us")
 
 
 def main() -> None:

@@ -108,6 +108,8 @@ class Prediction:
         """Both halves in ``dtype`` (a pending ``x0`` stays pending, derived in ``dtype``)."""
         if self._x0 is None and self._pending is not None:
             x, eps, alpha, s, _, blocks = self._pending
+            if dtype.itemsize >= eps.dtype.itemsize:  # widened once here, not again per block
+                eps = cast(eps, dtype)
             return Prediction._of(_PendingX0(x, eps, alpha, s, dtype, blocks))
         return Prediction(cast(self.x0, dtype), cast(self.eps, dtype))
 
