@@ -7,9 +7,11 @@ import torch
 from diffusers import DDIMScheduler, EulerDiscreteScheduler
 
 from zsampling.adapters.analytic import AnalyticModel
+from zsampling.adapters.diffusers import DiffusersModel
 from zsampling.core.errors import InvalidArgument
-from zsampling.core.levels import Process, TimestepTable, scaled_linear_alphas_cumprod
+from zsampling.core.levels import LevelCache, Process, TimestepTable, scaled_linear_alphas_cumprod
 from zsampling.schedules import Karras, Uniform
+from zsampling.testing.tiny import tiny_sd_pipeline
 
 SD = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1)
 
@@ -72,3 +74,26 @@ def test_karras_matches_diffusers_euler(analytic: AnalyticModel) -> None:
     ours = Karras(steps=12).sigmas(analytic)
     assert torch.allclose(ours.float(), ref.sigmas, rtol=1e-6, atol=1e-7)
     assert ours[-1].item() == 0.0
+
+
+def test_row_levels_are_shared_across_runs_and_equal_a_fresh_computation() -> None:
+    """The diffusers adapters over one scheduler share one `LevelCache` (runs repeat their
+    schedule); what it hands back for a level seen in an earlier run is exactly what a new cache
+    computes: timesteps from the table (diffusers' own integers on the grid), the coefficients
+    of the VP process."""
+    pipe = tiny_sd_pipeline()
+    first, second = DiffusersModel(pipe), DiffusersModel(pipe)
+    assert first.levels is second.levels is first.table.row_levels
+    grid = first.table.sigmas[[999, 500, 1]].tolist()
+    fresh = LevelCache(Process("vp"), first.table)
+    for level in [*grid, 0.1234567, 2.5]:
+        rows = torch.full((2,), level, dtype=torch.float64)
+        seen = first.levels(rows, torch.device("cpu"), 4)
+        again = second.levels(rows.clone(), torch.device("cpu"), 4)
+        assert again is seen  # the second run's lookup is the first run's entry
+        new = fresh(rows, torch.device("cpu"), 4)
+        assert seen.shared == new.shared == Process("vp").point(level)
+        assert torch.equal(seen.timesteps, new.timesteps)
+    cpu = torch.device("cpu")
+    timesteps = [first.levels(torch.full((1,), v, dtype=torch.float64), cpu, 4) for v in grid]
+    assert [float(t.timesteps) for t in timesteps] == [999.0, 500.0, 1.0]

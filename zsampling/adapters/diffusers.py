@@ -27,7 +27,7 @@ from zsampling.adapters.folders import PipelineFolder, load_pipeline_folder, pip
 from zsampling.core.casts import cast, prediction_dtype
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.inference import inference
-from zsampling.core.levels import LevelCache, Process, RowLevels, TimestepTable
+from zsampling.core.levels import Process, RowLevels, TimestepTable
 from zsampling.core.model import Conditioning, ModelAdapter
 from zsampling.core.prediction import Prediction
 
@@ -78,7 +78,7 @@ class DiffusersModel:
 
         # The run's dtype and device are the UNet's (fp16 runs get the fp16 non-finite hint).
         self.dtype, self.device = unet_place(pipeline.unet)
-        self.levels = LevelCache(self.process, self.table)
+        self.levels = self.table.row_levels
 
     # -- the ModelAdapter protocol ------------------------------------------------------------
 

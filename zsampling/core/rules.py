@@ -173,6 +173,10 @@ class GuidanceRule(Component):
         return int(self.start * context.steps) <= context.level < int(self.stop * context.steps)
 
 
+_ROWS: dict[tuple[int, float], Tensor] = {}
+"""`BatchedGuider._levels`'s tensors, by rows and level (CPU, float64, read-only)."""
+
+
 @functools.cache
 def _class_space(rule: type) -> Space | None:
     """A ``space`` a rule class sets as a class attribute (not a field), if any."""
@@ -201,7 +205,6 @@ class BatchedGuider:
         # conditionings again and again, and on a small network each small kernel counts.
         self._embedded = embeds_guidance(self.model)
         self._both: dict[str, Conditioning] = {}
-        self._rows: dict[tuple[int, float], Tensor] = {}
 
     def __call__(
         self, x: Tensor, sigma: float, scale: float, context: GuidanceContext | None = None
@@ -268,13 +271,14 @@ class BatchedGuider:
         return GuidanceCall(scale, float(sigma), alpha, s, context, x, process, self.state)
 
     def _levels(self, x: Tensor, sigma: float) -> Tensor:
-        """One float64 level per row (the same tensor for the same call shape: never written)."""
+        """One float64 level per row: the same tensor for the same call shape, in this run and
+        the next (runs repeat their schedule), never written."""
         key = (int(x.shape[0]), float(sigma))
-        levels = self._rows.get(key)
+        levels = _ROWS.get(key)
         if levels is None:
-            if len(self._rows) >= 1024:
-                self._rows.clear()
-            levels = self._rows[key] = torch.full(key[:1], key[1], dtype=torch.float64)
+            if len(_ROWS) >= 4096:
+                _ROWS.clear()
+            levels = _ROWS[key] = torch.full(key[:1], key[1], dtype=torch.float64)
         return levels
 
     def _evaluate(
