@@ -240,8 +240,10 @@ class SamplingPath:
             self._contexts[key] = context
         pred = guider(x, sigma, guidance, context)
         # Shapes only: a pending x0 is not derived to be checked (see Prediction.from_eps).
-        if isinstance(pred, Prediction) and pred.x0_shape == x.shape and _shaped_like(x, pred.eps):
-            return pred
+        if isinstance(pred, Prediction) and pred.x0_shape == x.shape:
+            eps = pred.eps
+            if isinstance(eps, Tensor) and eps.shape == x.shape:
+                return pred
         raise self._refusal(pred, x, model)
 
     def _refusal(self, pred: object, x: Tensor, model: str) -> ComponentFault:
@@ -291,8 +293,3 @@ class SamplingPath:
     def _check_index(field: str, value: int, lo: int, hi: int) -> None:
         if not lo <= value <= hi:
             raise InvalidArgument(field, value, f"an integer in [{lo}, {hi}]")
-
-
-def _shaped_like(x: Tensor, *values: object) -> bool:
-    """Whether every value is a tensor shaped like ``x``."""
-    return all(isinstance(v, Tensor) and v.shape == x.shape for v in values)

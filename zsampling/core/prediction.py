@@ -89,9 +89,10 @@ class Prediction:
         alpha0) eps``, two kernels instead of five, equal to float64 rounding."""
         pending = self._pending
         if self._x0 is None and pending is not None and pending.shared():
-            x, eps = pending.x_rows(), self._eps
-            gain = alpha / float(pending.alpha)
-            weight = s - gain * float(pending.s)
+            x, alpha0, s0 = pending.cut()
+            eps = self._eps
+            gain = alpha / float(alpha0)
+            weight = s - gain * float(s0)
             out = eps.mul(weight) if eps.dtype == torch.float64 else eps.double().mul_(weight)
             return out.add_(x, alpha=gain)  # x is widened to float64 inside the kernel
         x0 = self.x0
@@ -229,10 +230,7 @@ class _PendingX0(NamedTuple):
 
     def x0(self) -> Tensor:
         """``(x - s * eps) / alpha`` in float64, returned in ``dtype``."""
-        x, alpha, s = self.x, self.alpha, self.s
-        for k, n in self.blocks:
-            rows = x.shape[0]
-            x, alpha, s = (_block(t, k, n, rows) for t in (x, alpha, s))
+        x, alpha, s = self.cut()
         eps = self.eps
         if isinstance(alpha, Tensor) or isinstance(s, Tensor):
             x0 = (wide_copy(x) - s * cast(eps, torch.float64)) / alpha
@@ -246,12 +244,13 @@ class _PendingX0(NamedTuple):
         """Whether every row shares one level (float coefficients)."""
         return not isinstance(self.alpha, Tensor) and not isinstance(self.s, Tensor)
 
-    def x_rows(self) -> Tensor:
-        """The rows of ``x`` this pair is about (``x`` cut to ``blocks``)."""
-        x = self.x
+    def cut(self) -> tuple[Tensor, float | Tensor, float | Tensor]:
+        """``x``, ``alpha`` and ``s`` cut to the pair's rows (``blocks``)."""
+        x, alpha, s = self.x, self.alpha, self.s
         for k, n in self.blocks:
-            x = _block(x, k, n, x.shape[0])
-        return x
+            rows = x.shape[0]
+            x, alpha, s = (_block(t, k, n, rows) for t in (x, alpha, s))
+        return x, alpha, s
 
     def x0_shape(self) -> torch.Size:
         """The shape ``x0`` will have: ``x``'s rows broadcast with ``eps``."""
