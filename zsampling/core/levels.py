@@ -58,6 +58,11 @@ class Process:
         s = torch.where(inf, torch.ones_like(s), s)
         return alpha, s
 
+    @property
+    def ode(self) -> Literal["sigma", "t"]:
+        """The frame k-diffusion-style solvers integrate in (`zsampling.core.solvers.OdeFrame`)."""
+        return "t" if self.name == "flow" else "sigma"
+
     def point(self, sigma: float) -> tuple[float, float]:
         """``(alpha, s)`` of one level, in Python floats (float64): `coefficients` for a single
         level without a dozen tensor kernels (equal to it to within an ulp)."""

@@ -26,7 +26,14 @@ from zsampling.core.events import Observer, StepEvent, StepKind
 from zsampling.core.guidance import Direction, GuidanceContext, Guider
 from zsampling.core.levels import Process
 from zsampling.core.prediction import Prediction
-from zsampling.core.solvers import History, LevelPoint, Solver, ddim_step
+from zsampling.core.solvers import (
+    History,
+    LevelPoint,
+    Solver,
+    StepContext,
+    ddim_step,
+    takes_context,
+)
 
 InversionPoint = Literal["official", "target", "source"]
 Kept = Literal["eps", "v"]
@@ -84,10 +91,12 @@ class SamplingPath:
             if kept not in ("eps", "v"):
                 raise InvalidArgument(f"keeps[{name!r}]", kept, "'eps' or 'v'")
         alpha, s = process.coefficients(self.sigmas)
+        ode = process.ode
         self._points = [  # tolist(): one conversion, not three tensor item reads per level
-            LevelPoint(g, a, n)
+            LevelPoint(g, a, n, ode)
             for g, a, n in zip(self.sigmas.tolist(), alpha.tolist(), s.tolist(), strict=True)
         ]
+        self._with_context = takes_context(solver)
         self._history: dict[tuple[int, int], History] = {}
         self._contexts: dict[tuple[int, Direction, str], GuidanceContext] = {}
         self._steps = len(self._points) - 1
@@ -124,8 +133,8 @@ class SamplingPath:
         self._check_index("step", i, 0, self.steps - 1)
         src, dst = self._points[i], self._points[i + 1]
         pred = self._predict(x, i, guidance, model, "denoise", conditioning)
-        out = self.solver.step(x, pred, src, dst, self._history.get((1, i - 1)))
-        self._history[(1, i)] = History(src, pred)
+        out, state = self._step(x, pred, src, dst, (1, i, True), guidance, model, conditioning)
+        self._history[(1, i)] = History(src, pred, state)
         return self._emit("denoise", i, i + 1, out, guidance, model)
 
     def invert(
@@ -155,13 +164,14 @@ class SamplingPath:
         self._check_index("step", i, 0, self.steps - 1)
         if evaluate_at not in INVERSION_POINTS:
             raise InvalidArgument("evaluate_at", evaluate_at, f"one of {list(INVERSION_POINTS)}")
-        history = None
         if evaluate_at == "source":
             src, dst = self._points[i + 1], self._points[i]
             pred = self._predict(x, i + 1, guidance, model, "invert", conditioning)
-            history = self._history.get((-1, i + 2))
-            self._history[(-1, i + 1)] = History(src, pred)
-        elif evaluate_at == "target":
+            move = (-1, i + 1, True)
+            out, state = self._step(x, pred, src, dst, move, guidance, model, conditioning)
+            self._history[(-1, i + 1)] = History(src, pred, state)
+            return self._emit("invert", i + 1, i, out, guidance, model)
+        if evaluate_at == "target":
             src, dst = self._points[i + 1], self._points[i]
             pred = self._predict(x, i, guidance, model, "invert", conditioning)
             pred = self._reinterpreted(x, pred, self._points[i], src, model)
@@ -173,8 +183,56 @@ class SamplingPath:
             src, dst = self._points[i + 2], self._points[i + 1]
             pred = self._predict(x, i, guidance, model, "invert", conditioning)
             pred = self._reinterpreted(x, pred, self._points[i], src, model)
-        out = self.solver.step(x, pred, src, dst, history)
+        move = (-1, self._points.index(src), False)
+        out, _ = self._step(x, pred, src, dst, move, guidance, model, conditioning)
         return self._emit("invert", i + 1, i, out, guidance, model)
+
+    def _step(
+        self,
+        x: Tensor,
+        pred: Prediction,
+        src: LevelPoint,
+        dst: LevelPoint,
+        move: tuple[int, int, bool],
+        guidance: float,
+        model: str,
+        conditioning: str,
+    ) -> tuple[Tensor, object]:
+        """The solver's step. ``move`` is ``(sign, source index, keeps history)``: sign 1 for a
+        denoise, -1 for an invert. Returns the new latent and the state the solver left."""
+        sign, index, keyed = move
+        previous = self._history.get((sign, index - sign)) if keyed else None
+        if not self._with_context:
+            return self.solver.step(x, pred, src, dst, previous), None
+        direction: Literal["denoise", "invert"] = "denoise" if sign == 1 else "invert"
+        context = GuidanceContext(index, self._steps, direction, conditioning)
+        guider = self._guider(model)
+
+        def evaluate(y: Tensor, sigma: float) -> Prediction:
+            return self._checked(guider(y, sigma, guidance, context), y, model)
+
+        ctx = StepContext(
+            direction=direction,
+            index=index,
+            steps=self._steps,
+            history=self._history_chain(sign, index) if keyed else (),
+            evaluate=evaluate,
+            noise=self.noise_like,
+            point=self._point_at,
+        )
+        out = self.solver.step(x, pred, src, dst, previous, ctx=ctx)  # type: ignore[call-arg]
+        return out, ctx.remembered
+
+    def _history_chain(self, sign: int, index: int) -> tuple[History, ...]:
+        """Same-direction history before the step from ``index``, newest first, while contiguous."""
+        chain: list[History] = []
+        while (entry := self._history.get((sign, index - sign * (len(chain) + 1)))) is not None:
+            chain.append(entry)
+        return tuple(chain)
+
+    def _point_at(self, sigma: float) -> LevelPoint:
+        alpha, s = self.process.point(float(sigma))
+        return LevelPoint(float(sigma), alpha, s, self.process.ode)
 
     def renoise(self, x: Tensor, src: int, dst: int) -> Tensor:
         """Jump from level ``src`` up to the noisier level ``dst`` (``dst < src``) with fresh noise.
@@ -238,7 +296,10 @@ class SamplingPath:
         if context is None:  # immutable: one per place on the path
             context = GuidanceContext(at, self._steps, direction, conditioning)
             self._contexts[key] = context
-        pred = guider(x, sigma, guidance, context)
+        return self._checked(guider(x, sigma, guidance, context), x, model)
+
+    def _checked(self, pred: object, x: Tensor, model: str) -> Prediction:
+        """``pred`` if it is a prediction shaped like ``x``, else the refusal naming who made it."""
         # Shapes only: a pending x0 is not derived to be checked (see Prediction.from_eps).
         if isinstance(pred, Prediction) and pred.x0_shape == x.shape:
             eps = pred.eps

@@ -4,14 +4,22 @@ A solver sees the latent, the model's prediction at the step's source level, bot
 coefficients and, for multistep methods, the previous prediction made *in the same direction* at
 the neighbouring level (kept by `zsampling.core.path.SamplingPath`, never hidden inside the solver).
 
+A solver whose ``step`` also takes a ``ctx`` argument gets a `StepContext`: the whole same-direction
+history (for methods of order 3 and more), further guided model evaluations inside the step (Heun,
+DPM-Solver-2, single-step DPM-Solver++), the run's seeded noise (ancestral and SDE methods) and a
+place to leave state for the next step (UniPC's corrected latent). The five-argument form stays
+valid: the path decides once per run which form a solver has, so plain solvers pay nothing.
+
 All arithmetic runs in float64 and the result comes back in the caller's dtype.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, NamedTuple, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -20,14 +28,36 @@ from zsampling.core.casts import cast
 from zsampling.core.component import Component
 from zsampling.core.prediction import Prediction
 
+OdeFrame = Literal["sigma", "t"]
+"""The variables k-diffusion-style formulas integrate in: ``sigma`` (time ``sigma``, latent
+``x / alpha``: VP and VE models, as k-diffusion and ComfyUI do) or ``t`` (time ``t = s``, the
+native latent: rectified-flow models, as ComfyUI's flow sampling and diffusers' FlowMatch
+schedulers do)."""
+
 
 @dataclass(frozen=True)
 class LevelPoint:
-    """A level with its coefficients: ``sigma`` and ``x = alpha * x0 + s * eps`` there."""
+    """A level with its coefficients: ``sigma`` and ``x = alpha * x0 + s * eps`` there.
+
+    ``ode`` names the frame a k-diffusion-style solver works in at this level (see `OdeFrame`):
+    in it the latent is ``y = x / scale`` at time ``tau``, and ``(y - x0) / tau`` is the derivative
+    k-diffusion's formulas call ``d``.
+    """
 
     sigma: float
     alpha: float
     s: float
+    ode: OdeFrame = "sigma"
+
+    @property
+    def tau(self) -> float:
+        """The frame's time: ``sigma`` (VP/VE) or ``t = s`` (flow)."""
+        return self.s if self.ode == "t" else self.sigma
+
+    @property
+    def scale(self) -> float:
+        """``x = scale * y``: ``alpha`` in the sigma frame, 1 in the t frame."""
+        return 1.0 if self.ode == "t" else self.alpha
 
     @property
     def lam(self) -> float:
@@ -41,10 +71,12 @@ class LevelPoint:
 
 class History(NamedTuple):
     """The previous prediction in the same direction, made at the level adjacent to the source
-    (one per step: a named tuple, cheaper to make than a frozen dataclass)."""
+    (one per step: a named tuple, cheaper to make than a frozen dataclass). ``state`` is what that
+    step's solver left with `StepContext.remember` (None if nothing)."""
 
     point: LevelPoint
     prediction: Prediction
+    state: Any = None
 
     @property
     def x0(self) -> Tensor:
@@ -52,9 +84,101 @@ class History(NamedTuple):
         return self.prediction.x0
 
 
+class StepContext:
+    """What a step may ask of the path besides its own prediction (the ``ctx`` of a solver whose
+    ``step`` takes one).
+
+    - ``history``: earlier predictions in the same direction on the current path, newest first
+      (``history[0]`` is the ``history`` argument); empty after a turn or a renoise.
+    - ``evaluate(x, sigma)``: one more guided prediction, at any level, with the step's guidance
+      scale, model and conditioning; counted like every other model call.
+    - ``noise(x)``: standard normal noise shaped like ``x`` from the run's seeded per-item
+      generators, so a stochastic step is reproducible and independent of batching.
+    - ``point(sigma)``: the coefficients of any level (for intermediate stages).
+    - ``remember(state)``: kept in this step's `History` for the next step in the same direction.
+    - ``direction``, ``index`` (the source level's index) and ``steps`` (T) say where the step is.
+
+    A stochastic or ancestral solver must step deterministically when ``direction`` is
+    ``"invert"``: a zag is its deterministic counterpart's inversion (docs/concepts.md).
+    """
+
+    __slots__ = (
+        "_evaluate",
+        "_noise",
+        "_point",
+        "direction",
+        "history",
+        "index",
+        "remembered",
+        "steps",
+    )
+
+    def __init__(
+        self,
+        *,
+        direction: Literal["denoise", "invert"],
+        index: int,
+        steps: int,
+        history: tuple[History, ...],
+        evaluate: Callable[[Tensor, float], Prediction],
+        noise: Callable[[Tensor], Tensor],
+        point: Callable[[float], LevelPoint],
+    ) -> None:
+        self.direction = direction
+        self.index = index
+        self.steps = steps
+        self.history = history
+        self._evaluate = evaluate
+        self._noise = noise
+        self._point = point
+        self.remembered: Any = None
+
+    def evaluate(self, x: Tensor, sigma: float) -> Prediction:
+        """A further guided prediction of ``x`` at level ``sigma`` (see the class docstring)."""
+        return self._evaluate(x, sigma)
+
+    def noise(self, x: Tensor) -> Tensor:
+        """Seeded standard normal noise shaped like ``x``."""
+        return self._noise(x)
+
+    def point(self, sigma: float) -> LevelPoint:
+        """The level ``sigma`` with its coefficients, in the run's process."""
+        return self._point(sigma)
+
+    def remember(self, state: Any) -> None:
+        """Leave ``state`` for the next step in this direction (its ``history[0].state``)."""
+        self.remembered = state
+
+
+def to_frame(x: Tensor, point: LevelPoint) -> Tensor:
+    """``x`` in the point's ODE frame (``y = x / scale``), in float64."""
+    y = x.to(torch.float64)
+    return y if point.scale == 1.0 else y / point.scale
+
+
+def from_frame(y: Tensor, point: LevelPoint, dtype: torch.dtype) -> Tensor:
+    """A frame latent back in native space and the caller's dtype."""
+    return cast(y if point.scale == 1.0 else y * point.scale, dtype)
+
+
+def takes_context(solver: object) -> bool:
+    """Whether ``solver.step`` accepts a ``ctx`` (asked once per path, not per step)."""
+    step = getattr(solver, "step", None)
+    if step is None:
+        return False
+    try:
+        return "ctx" in inspect.signature(step).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 @runtime_checkable
 class Solver(Protocol):
-    """One step from ``src`` to ``dst``; ``history`` is None when none applies."""
+    """One step from ``src`` to ``dst``; ``history`` is None when none applies.
+
+    A solver may add a sixth parameter ``ctx`` (a `StepContext`) to its ``step``; see the module
+    docstring.
+    """
 
     name: ClassVar[str]
     order: ClassVar[int]
