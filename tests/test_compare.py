@@ -13,8 +13,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from zsampling.cli import app
-from zsampling.compare.axes import parse_axis, split_values
+from zsampling.compare.axes import parse_axis, plan_cells, split_values
+from zsampling.compare.cells import CellItem, CellResult
 from zsampling.compare.grid import GridSpec, layout, tile_size
+from zsampling.plugins.manager import default_registry
 from zsampling.runs.outputs import MANIFEST, read_manifest, read_metadata
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,28 +103,17 @@ def test_every_cell_is_an_ordinary_run(pairs: tuple[Path, Path, str]) -> None:
 def test_the_grids_show_the_cells_outputs_labelled(pairs: tuple[Path, Path, str]) -> None:
     """One grid per prompt; each image in it is the cell's output enlarged with whole pixels
     (no blur) at the place of its column (sampler) and row (guidance); the labels are drawn."""
-    _, out, _ = pairs
-    grids = sorted((out / "grids").glob("*.png"))
+    grids = sorted((pairs[1] / "grids").glob("*.png"))
     assert [g.name for g in grids] == ["00-0-3.png", "01-6-9.png"]
-    from zsampling.compare.cells import CellItem, CellResult
-    from zsampling.compare.axes import Cell
-
+    config, out, _ = pairs
     axes = [parse_axis("x", AXES[1]), parse_axis("y", AXES[3])]
-    folders = cell_folders(out)
     results = []
-    for (c, r), (use, g) in {
-        (0, 0): ("standard", "1-5"),
-        (1, 0): ("zigzag", "1-5"),
-        (0, 1): ("standard", "3"),
-        (1, 1): ("zigzag", "3"),
-    }.items():
-        (folder,) = [f for n, f in folders.items() if use in n and f"guidance-{g}-" in n]
-        records = read_manifest(folder / MANIFEST)
+    for cell in plan_cells(config, [], axes, default_registry(), out):  # the same folders again
+        records = read_manifest(cell.folder / MANIFEST)
         items = [
-            CellItem(rec["prompt"], rec["seed"], folder / name, rec, True)
-            for name, rec in records.items()
+            CellItem(r["prompt"], r["seed"], cell.folder / n, r, True) for n, r in records.items()
         ]
-        results.append(CellResult(Cell((c, r), (), None), items))  # type: ignore[arg-type]
+        results.append(CellResult(cell, items))
     spec = GridSpec("6 9", [1, 2], axes, results)
     at = layout(spec)
     with Image.open(grids[1]) as img:
@@ -261,10 +252,8 @@ def test_invalid_cells_are_reported_together_before_anything_runs(tmp_path: Path
     assert result.exit_code == 2
     text = flat(result.output)
     assert "swept over 8 cell(s) has 8 problem(s)" in text
-    assert (
-        "[sampler.use=standard, sampler.inversion_guidance=1, schedule.steps=4] sampler.inversion_guidance: unknown setting"
-        in text
-    )
+    cell = "[sampler.use=standard, sampler.inversion_guidance=1, schedule.steps=4]"
+    assert f"{cell} sampler.inversion_guidance: unknown setting" in text
     assert (
         "[sampler.use=zigzag, sampler.inversion_guidance=0, schedule.steps=0] schedule.steps"
         in text
@@ -317,3 +306,56 @@ def test_without_leaderboard_results_the_page_says_where_it_looked(tmp_path: Pat
     html = (tmp_path / "o" / "index.html").read_text(encoding="utf-8")
     assert f"no leaderboard results in {missing}" in html
     assert json.dumps("schedule.steps")[1:-1] in html
+
+
+TINY = """
+[model]
+use = "{use}"
+path = "{path}"
+{extra}
+
+[schedule]
+use = "{schedule}"
+steps = 3
+
+[sampler]
+use = "standard"
+guidance = 2.0
+
+[run]
+prompts = ["a red cube"]
+seeds = [7]
+output = "{out}"
+"""
+
+FLUX = "height = 32\nwidth = 32\nmax_sequence_length = 32"
+
+
+@pytest.mark.parametrize("family", ["sd", "flux"])
+def test_each_cell_on_a_pipeline_folder_is_the_single_run(
+    family: str, tmp_path: Path, tiny_sd_dir: Path, single_thread: None
+) -> None:
+    """On a tiny SD folder and a tiny FLUX folder: every cell's image is byte for byte the
+    image ``zsampling run`` writes with the cell's values given as ``--set``."""
+    if family == "sd":
+        settings = {"use": "diffusers", "path": tiny_sd_dir, "extra": "", "schedule": "uniform"}
+    else:
+        from zsampling.testing.tiny_flow import write_tiny_flow_pipeline
+
+        folder = write_tiny_flow_pipeline(tmp_path / "flux", "flux")
+        settings = {"use": "flux", "path": folder, "extra": FLUX, "schedule": "flow-match"}
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY.format(out=tmp_path / "single", **settings), encoding="utf-8")
+    out = tmp_path / "cmp"
+    axes = ["--x", "sampler.use=standard,zigzag", "--y", "sampler.guidance=2,4"]
+    said = invoke("compare", str(config), *axes, "--out", str(out))
+    assert "4 cells (4 outputs made, 0 kept), 1 grid(s)" in said
+    for use in ("standard", "zigzag"):
+        for guidance in ("2", "4"):
+            single = tmp_path / f"single-{use}-{guidance}"
+            sets = [f"sampler.use={use}", f"sampler.guidance={guidance}", f"run.output={single}"]
+            invoke("run", str(config), "-q", *(a for s in sets for a in ("--set", s)))
+            (made,) = single.glob("*.png")
+            (cell,) = out.glob(f"cells/sampler-use-{use}-sampler-guidance-{guidance}-*/*.png")
+            assert cell.name == made.name
+            assert cell.read_bytes() == made.read_bytes()

@@ -177,12 +177,13 @@ def cell_data(
     for section, kind in SWEEPABLE.items():
         if (section, "use") not in named:
             continue
-        table = data.get(section)
-        found = registry.lookup(kind, table["use"]) if isinstance(table, dict) else None
-        if found is None or not isinstance(base.get(section), dict):
-            continue  # validation names the unknown component
-        if base[section].get("use") == table["use"]:
-            continue
+        table, before = data.get(section), base.get(section)
+        if not isinstance(table, dict) or not isinstance(before, dict):
+            continue  # validation says what the section should be
+        use = table.get("use")
+        found = registry.lookup(kind, use) if isinstance(use, str) else None
+        if found is None or before.get("use") == use:
+            continue  # validation names an unknown component
         fields = {"use", "patches", *getattr(found.cls, "model_fields", {})}
         for key in list(table):
             if key not in fields and (section, key) not in named:

@@ -121,7 +121,7 @@ def matching_arm(
 ) -> dict[str, Any] | None:
     """The leaderboard arm that ran exactly ``config``'s sampling settings on ``testbed``."""
     steps = int(config.schedule.steps)
-    schedule = testbed.schedule(steps)
+    schedule: Any = testbed.schedule(steps)
     same_schedule = config.schedule.name == schedule.name and config.schedule.model_dump(
         mode="json"
     ) == schedule.model_dump(mode="json")

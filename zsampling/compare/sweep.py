@@ -16,7 +16,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+
+from PIL import Image
 
 from zsampling.compare.axes import AXIS_NAMES, Axis, Cell, parse_axis, plan_cells
 from zsampling.compare.cells import CellResult, run_cells
@@ -44,7 +47,7 @@ class Compared:
 def parse_axes(texts: dict[str, str | None]) -> list[Axis]:
     """The x, y, z options as axes, in that order; y needs x and z needs y (as in an X/Y/Z
     plot), and ``[run]`` settings are not swept: every cell runs the same prompts and seeds."""
-    axes = []
+    axes: list[Axis] = []
     for name in AXIS_NAMES:
         text = texts.get(name)
         if text is None:
@@ -86,11 +89,14 @@ def write_grids(out: Path, axes: list[Axis], results: list[CellResult]) -> list[
         for z in zs:
             cells = [r for r in results if z is None or r.cell.position[2] == z]
             spec = GridSpec(prompt, seeds, axes, cells, z)
-            image = draw_grid(spec)
             name = f"{n:02d}-{slug(prompt)}" + ("" if z is None else f"-z{z}") + ".png"
-            atomic_write(folder / name, lambda p, image=image: image.save(p, format="PNG"))
+            atomic_write(folder / name, partial(_save, draw_grid(spec)))
             grids.append(Grid(folder / name, f"{spec.title}   ({spec.subtitle})"))
     return grids
+
+
+def _save(image: Image.Image, path: Path) -> None:
+    image.save(path, format="PNG")
 
 
 def run_compare(
