@@ -88,11 +88,11 @@ class GridSpec:
 
     @property
     def column_labels(self) -> list[str]:
-        return list(self.axes[0].values) if self.axes else [""]
+        return _labels(self.axes[0]) if self.axes else [""]
 
     @property
     def row_labels(self) -> list[str]:
-        return list(self.axes[1].values) if len(self.axes) > 1 else [""]
+        return _labels(self.axes[1]) if len(self.axes) > 1 else [""]
 
     def at(self, column: int, row: int) -> CellResult:
         for r in self.cells:
@@ -100,6 +100,14 @@ class GridSpec:
             if (pos[0] if pos else 0) == column and (pos[1] if len(pos) > 1 else 0) == row:
                 return r
         raise KeyError((column, row))
+
+
+def _labels(axis: Axis) -> list[str]:
+    """``guidance = 3``, ``sampler = zigzag``: the setting's own name (the component's for
+    ``use``) with each value, as an X/Y plot heads them."""
+    parts = axis.key.split(".")
+    name = parts[-2] if parts[-1] == "use" and len(parts) > 1 else parts[-1]
+    return [f"{name} = {v}" for v in axis.values]
 
 
 def font(size: int = 13) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
