@@ -359,3 +359,33 @@ def test_each_cell_on_a_pipeline_folder_is_the_single_run(
             (cell,) = out.glob(f"cells/sampler-use-{use}-sampler-guidance-{guidance}-*/*.png")
             assert cell.name == made.name
             assert cell.read_bytes() == made.read_bytes()
+
+
+def test_a_third_axis_gives_a_grid_per_value(tmp_path: Path) -> None:
+    """x, y and z: a grid per prompt and z value, each with the z value in its title; the
+    table lists all eight cells."""
+    config = tmp_path / "pairs.toml"
+    text = PAIRS.format(out=tmp_path / "single").replace('["0 3", "6 9"]', '["0 3"]')
+    config.write_text(text.replace("seeds = [1, 2]", "seeds = [5]"), encoding="utf-8")
+    out = tmp_path / "o"
+    axes = [*AXES, "--z", "schedule.steps=2,3"]
+    said = invoke("compare", str(config), *axes, "--out", str(out), *BOARD)
+    assert "8 cells (8 outputs made, 0 kept), 2 grid(s)" in said
+    assert sorted(p.name for p in (out / "grids").glob("*.png")) == [
+        "00-0-3-z0.png",
+        "00-0-3-z1.png",
+    ]
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert "prompt: 0 3   schedule.steps = 3" in html
+    assert html.count('<tr><td class="num" data-value="') == 8
+
+
+def test_tiles_are_shown_at_a_readable_size() -> None:
+    """Large outputs are shrunk to 256 pixels on their long side, small ones enlarged by a whole
+    factor to at least 96."""
+    assert tile_size(1024, 768) == (256, 192)
+    assert tile_size(512, 512) == (256, 256)
+    assert tile_size(200, 100) == (200, 100)
+    assert tile_size(8, 8) == (96, 96)
+    assert tile_size(32, 32) == (96, 96)
+    assert tile_size(40, 20) == (120, 60)

@@ -251,11 +251,13 @@ def compare(
     )
     made = sum(r.made for r in done.results)
     kept = sum(len(r.items) for r in done.results) - made
+    grids = (
+        f"{len(done.grids)} grid(s) in {out / 'grids'}" if done.grids else "no grids (not images)"
+    )
     console.print(
         plain(
-            f"{len(done.results)} cells ({made} outputs made, {kept} kept), "
-            f"{len(done.grids)} grid(s) in {out / 'grids'}; open {done.page} "
-            f"({done.seconds:.1f} s)"
+            f"{len(done.results)} cells ({made} outputs made, {kept} kept), {grids}; "
+            f"open {done.page} ({done.seconds:.1f} s)"
         ),
         soft_wrap=True,
     )

@@ -135,6 +135,8 @@ def run_compare(
         "Each cell is an ordinary run in cells/<cell>/: zsampling reproduce <image> re-runs any "
         "image from the settings embedded in it.",
     ]
+    if not grids:
+        summary.append("No grids: this model's outputs are tensors (.safetensors), not images.")
     columns = {name for r in results for name in r.scores}
     notes += [text for name, text in COLUMN_NOTES.items() if name in columns]
     html = render_page(
