@@ -389,3 +389,27 @@ def test_tiles_are_shown_at_a_readable_size() -> None:
     assert tile_size(8, 8) == (96, 96)
     assert tile_size(32, 32) == (96, 96)
     assert tile_size(40, 20) == (120, 60)
+
+
+def test_cells_with_one_model_load_it_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Consecutive cells on the same [model] share the loaded model (each cell's run still
+    checks it against its own settings); the images are those of separate runs (the parity
+    tests above hold this for every cell)."""
+    import zsampling.compare.cells as cells
+
+    loads = []
+    original = cells.load_model
+
+    def counting(spec, blame):  # type: ignore[no-untyped-def]
+        loads.append(spec.adapter.name)
+        return original(spec, blame)
+
+    monkeypatch.setattr(cells, "load_model", counting)
+    config = tmp_path / "pairs.toml"
+    text = PAIRS.format(out=tmp_path / "single").replace('["0 3", "6 9"]', '["0 3"]')
+    config.write_text(text, encoding="utf-8")
+    said = invoke(
+        "compare", str(config), "--x", "schedule.steps=2,3,4", "--out", str(tmp_path / "o")
+    )
+    assert "3 cells (6 outputs made, 0 kept)" in said
+    assert loads == ["digit-pairs"]
