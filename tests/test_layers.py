@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     # 4. the application: runs, evaluation, the command line
     "zsampling.runs": 4,
     "zsampling.evaluation": 4,
+    "zsampling.compare": 4,
     "zsampling.cli": 5,
     "zsampling.__main__": 6,
     "zsampling": 6,  # the package's lazy re-exports: the top, imported by nothing inside

@@ -204,6 +204,66 @@ def _summary(results: list[Any], output: Path) -> None:
 
 
 @app.command()
+def compare(
+    config: Annotated[Path, typer.Argument(help="A .toml or .yaml run config (the base).")],
+    x: Annotated[
+        str | None,
+        typer.Option(
+            "--x", help="Columns: a setting and its values, e.g. sampler.use=standard,zigzag"
+        ),
+    ] = None,
+    y: Annotated[
+        str | None, typer.Option("--y", help="Rows, e.g. sampler.guidance=3,5.5,7")
+    ] = None,
+    z: Annotated[
+        str | None, typer.Option("--z", help="One grid per value, e.g. schedule.steps=10,20")
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Folder for the cells, the grids and index.html.")
+    ] = Path("out/compare"),
+    set_: SetOption = None,
+    leaderboard: Annotated[
+        Path,
+        typer.Option(help="zsampling leaderboard's output, for the verdicts on embedded models."),
+    ] = Path("out/leaderboard"),
+    overwrite: Annotated[bool, typer.Option(help="Replace outputs that already exist.")] = False,
+) -> None:
+    """Sweep up to three settings (x, y, z) over CONFIG's prompts and seeds: every cell an
+    ordinary run, a labelled grid per prompt, and OUT/index.html. Cells already made are kept."""
+    from zsampling.compare.scores import default_scorers
+    from zsampling.compare.sweep import parse_axes, run_compare
+
+    axes = parse_axes({"x": x, "y": y, "z": z})
+    _folder_option(out)
+
+    def progress(cell: Any, k: int, total: int) -> None:
+        errors.print(plain(f"cell {k + 1}/{total}: {cell.label}"))
+
+    done = run_compare(
+        config,
+        set_ or [],
+        axes,
+        out,
+        _registry(),
+        overwrite=overwrite,
+        scorers=default_scorers(leaderboard),
+        progress=progress,
+    )
+    made = sum(r.made for r in done.results)
+    kept = sum(len(r.items) for r in done.results) - made
+    grids = (
+        f"{len(done.grids)} grid(s) in {out / 'grids'}" if done.grids else "no grids (not images)"
+    )
+    console.print(
+        plain(
+            f"{len(done.results)} cells ({made} outputs made, {kept} kept), {grids}; "
+            f"open {done.page} ({done.seconds:.1f} s)"
+        ),
+        soft_wrap=True,
+    )
+
+
+@app.command()
 def reproduce(
     output: Annotated[Path, typer.Argument(help="A PNG or .safetensors written by zsampling.")],
     out: Annotated[

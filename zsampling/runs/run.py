@@ -162,6 +162,9 @@ def _check_adapter(model: Any, kind: str, name: str, call: str) -> None:
         )
 
 
+GUARDED = "_zsampling_guarded"
+
+
 def guard_predictions(model: ModelAdapter, spec: ModelSpec) -> None:
     """Check every prediction ``model`` makes where it is made: shaped like the ``x`` it was
     given. A wrong shape would otherwise fail (or be broadcast) inside the guider, far from the
@@ -171,6 +174,8 @@ def guard_predictions(model: ModelAdapter, spec: ModelSpec) -> None:
         ("patch", spec.patches[-1].name) if spec.patches else ("adapter", spec.adapter.name)
     )
     predict = model.predict
+    if getattr(predict, GUARDED, False):
+        return  # a model handed to another run: checked once is enough
 
     def checked(x: torch.Tensor, sigma: torch.Tensor, cond: Any) -> Any:
         pred = predict(x, sigma, cond)
@@ -188,6 +193,7 @@ def guard_predictions(model: ModelAdapter, spec: ModelSpec) -> None:
                 )
         return pred
 
+    setattr(checked, GUARDED, True)
     with suppress(AttributeError, TypeError):
         model.predict = checked  # type: ignore[method-assign]
 
@@ -223,6 +229,9 @@ def model_fingerprint(spec: ModelSpec) -> str:
 
 
 ProgressFactory = Callable[[RunItem, int], Observer]
+ModelLoader = Callable[[ModelSpec, Blame], ModelAdapter]
+"""How a run gets each model: `load_model` by default; a caller that runs several configs on
+one model (``zsampling compare``'s cells) passes a loader that hands the loaded model back."""
 
 
 def execute(
@@ -233,6 +242,7 @@ def execute(
     items: Sequence[RunItem] | None = None,
     registry: Registry | None = None,
     shard: Shard | None = None,
+    load: ModelLoader = load_model,
 ) -> list[ItemResult]:
     """Run this process's share of ``config``; existing outputs are kept unless ``overwrite``."""
     shard = shard or current_shard()
@@ -242,7 +252,8 @@ def execute(
         registry = default_registry()
     plan = plan_items(config)
     batches = plan_batches(plan, config.run.batch_size, plan if items is None else items)
-    return _Run(config, registry, overwrite, progress).execute(shard.take(batches), shard)
+    run = _Run(config, registry, overwrite, progress, load)
+    return run.execute(shard.take(batches), shard)
 
 
 class _Run:
@@ -254,8 +265,10 @@ class _Run:
         registry: Registry,
         overwrite: bool,
         progress: ProgressFactory | None,
+        load: ModelLoader = load_model,
     ) -> None:
         self.config = config
+        self.load = load
         self.registry = registry
         self.overwrite = overwrite
         self.progress = progress
@@ -317,7 +330,7 @@ class _Run:
         check_devices(self.config)
         specs = {MAIN: self.config.model, **self.config.models}
         for name, spec in specs.items():
-            model = self.models[name] = load_model(spec, self.blame)
+            model = self.models[name] = self.load(spec, self.blame)
             outer = ("patch", spec.patches[-1]) if spec.patches else ("adapter", spec.adapter)
             self.blame.model_loaded(model, self.blame.of(*outer))
             guard_predictions(model, spec)
