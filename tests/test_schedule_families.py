@@ -7,6 +7,7 @@ tests/test_comfyui_schedules.py and tests/test_kdiffusion_schedules.py (their ow
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 import scipy.stats
 import torch
 from diffusers import EulerDiscreteScheduler, FlowMatchEulerDiscreteScheduler
+from hostile import Sandbox, outputs
 from pydantic import BaseModel
 
 from zsampling import Standard, sample
@@ -165,3 +167,12 @@ def test_sample_refuses_a_schedule_that_breaks_the_contract(
     message = str(caught.value)
     assert "schedule 'plugin-schedule' (plugin module 'test_schedule_families')" in message
     assert problem in message
+
+
+@pytest.mark.parametrize("name", ["beta", "kl-optimal", "sgm-uniform"])
+def test_a_run_config_names_a_schedule(tmp_path: Path, name: str) -> None:
+    box = Sandbox(tmp_path)
+    args = ["run", str(box.good()), "-q", "--set", f'schedule={{use = "{name}", steps = 5}}']
+    result = box.invoke(args)
+    assert result.exit_code == 0, result.output
+    assert len(outputs(box.out)) == 4  # two prompts x two seeds

@@ -14,10 +14,7 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from zsampling.core.component import Component
-from zsampling.core.model import ModelAdapter
-from zsampling.core.schedule import MAX_STEPS
-from zsampling.schedules.space import sigma_space
+from zsampling.schedules.space import RangeSchedule
 
 
 def polyexponential_sigmas(steps: int, sigma_min: float, sigma_max: float, rho: float) -> Tensor:
@@ -28,32 +25,21 @@ def polyexponential_sigmas(steps: int, sigma_min: float, sigma_max: float, rho: 
     return (lo + ramp * (hi - lo)).exp()
 
 
-class Exponential(Component):
+class Exponential(RangeSchedule):
     """Levels evenly spaced in log-sigma over the model's range (or the one given)."""
 
     name: ClassVar[str] = "exponential"
 
-    steps: int = Field(25, ge=1, le=MAX_STEPS, description="Number of denoising steps T.")
-    sigma_min: float | None = Field(None, gt=0, description="Smallest level; default: the model's.")
-    sigma_max: float | None = Field(None, gt=0, description="Largest level; default: the model's.")
-
-    def sigmas(self, model: ModelAdapter) -> Tensor:
-        space = sigma_space(model)
-        lo, hi = space.bounds(self.sigma_min, self.sigma_max)
-        return space.levels(polyexponential_sigmas(self.steps, lo, hi, 1.0))
+    def formula(self, steps: int, sigma_min: float, sigma_max: float) -> Tensor:
+        return polyexponential_sigmas(steps, sigma_min, sigma_max, 1.0)
 
 
-class PolyExponential(Component):
+class PolyExponential(RangeSchedule):
     """Levels on a polynomial (power ``rho``) ramp in log-sigma over the model's range."""
 
     name: ClassVar[str] = "polyexponential"
 
-    steps: int = Field(25, ge=1, le=MAX_STEPS, description="Number of denoising steps T.")
     rho: float = Field(1.0, gt=0, description="Ramp power (1 = exponential).")
-    sigma_min: float | None = Field(None, gt=0, description="Smallest level; default: the model's.")
-    sigma_max: float | None = Field(None, gt=0, description="Largest level; default: the model's.")
 
-    def sigmas(self, model: ModelAdapter) -> Tensor:
-        space = sigma_space(model)
-        lo, hi = space.bounds(self.sigma_min, self.sigma_max)
-        return space.levels(polyexponential_sigmas(self.steps, lo, hi, self.rho))
+    def formula(self, steps: int, sigma_min: float, sigma_max: float) -> Tensor:
+        return polyexponential_sigmas(steps, sigma_min, sigma_max, self.rho)

@@ -11,13 +11,9 @@ import math
 from typing import ClassVar
 
 import torch
-from pydantic import Field
 from torch import Tensor
 
-from zsampling.core.component import Component
-from zsampling.core.model import ModelAdapter
-from zsampling.core.schedule import MAX_STEPS
-from zsampling.schedules.space import sigma_space
+from zsampling.schedules.space import RangeSchedule
 
 
 def kl_optimal_sigmas(steps: int, sigma_min: float, sigma_max: float) -> Tensor:
@@ -28,16 +24,10 @@ def kl_optimal_sigmas(steps: int, sigma_min: float, sigma_max: float) -> Tensor:
     return (w * math.atan(sigma_min) + (1 - w) * math.atan(sigma_max)).tan()
 
 
-class KLOptimal(Component):
+class KLOptimal(RangeSchedule):
     """Levels evenly spaced in ``arctan(sigma)`` over the model's range (or the one given)."""
 
     name: ClassVar[str] = "kl-optimal"
 
-    steps: int = Field(25, ge=1, le=MAX_STEPS, description="Number of denoising steps T.")
-    sigma_min: float | None = Field(None, gt=0, description="Smallest level; default: the model's.")
-    sigma_max: float | None = Field(None, gt=0, description="Largest level; default: the model's.")
-
-    def sigmas(self, model: ModelAdapter) -> Tensor:
-        space = sigma_space(model)
-        lo, hi = space.bounds(self.sigma_min, self.sigma_max)
-        return space.levels(kl_optimal_sigmas(self.steps, lo, hi))
+    def formula(self, steps: int, sigma_min: float, sigma_max: float) -> Tensor:
+        return kl_optimal_sigmas(steps, sigma_min, sigma_max)

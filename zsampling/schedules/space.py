@@ -27,11 +27,14 @@ from functools import cached_property
 from typing import Protocol
 
 import torch
+from pydantic import Field
 from torch import Tensor
 
+from zsampling.core.component import Component
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.levels import TimestepTable, sigma_from_t, t_from_sigma
 from zsampling.core.model import ModelAdapter
+from zsampling.core.schedule import MAX_STEPS
 
 #: Ladder length of a dynamically shifted flow model (ComfyUI's ``ModelSamplingFlux``).
 FLUX_LADDER = 10_000
@@ -170,3 +173,20 @@ def sigma_space(model: ModelAdapter) -> SigmaSpace:
     if flow:
         lo, hi = (float(v) for v in t_from_sigma(torch.tensor([lo, hi], dtype=torch.float64)))
     return SigmaSpace(flow, lo, hi, None)
+
+
+class RangeSchedule(Component):
+    """A schedule that is a formula over the model's sigma range, in its sigma space: the
+    subclass gives ``formula(steps, sigma_min, sigma_max)``, the levels before the final 0."""
+
+    steps: int = Field(25, ge=1, le=MAX_STEPS, description="Number of denoising steps T.")
+    sigma_min: float | None = Field(None, gt=0, description="Smallest level; default: the model's.")
+    sigma_max: float | None = Field(None, gt=0, description="Largest level; default: the model's.")
+
+    def formula(self, steps: int, sigma_min: float, sigma_max: float) -> Tensor:
+        raise NotImplementedError
+
+    def sigmas(self, model: ModelAdapter) -> Tensor:
+        space = sigma_space(model)
+        lo, hi = space.bounds(self.sigma_min, self.sigma_max)
+        return space.levels(self.formula(self.steps, lo, hi))
