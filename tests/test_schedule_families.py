@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from zsampling import Standard, sample
 from zsampling.adapters.analytic import AnalyticModel, demo_mixture
+from zsampling.adapters.kdiffusion import KDiffusionModel
 from zsampling.core.errors import ComponentFault, InvalidArgument
 from zsampling.core.levels import Process
 from zsampling.core.schedule import schedule_levels
@@ -29,6 +30,7 @@ from zsampling.schedules import (
     DDIMUniform,
     Exponential,
     Karras,
+    KLOptimal,
     LinearQuadratic,
     PolyExponential,
     Simple,
@@ -176,3 +178,10 @@ def test_a_run_config_names_a_schedule(tmp_path: Path, name: str) -> None:
     result = box.invoke(args)
     assert result.exit_code == 0, result.output
     assert len(outputs(box.out)) == 4  # two prompts x two seeds
+
+
+def test_a_models_own_range_bounds_the_range_schedules(analytic: AnalyticModel) -> None:
+    model = KDiffusionModel(lambda x, s: x, (2,), table=analytic.table, sigma_range=(0.1, 10.0))
+    for cls in (Exponential, KLOptimal, PolyExponential):
+        levels = schedule_levels(cls(steps=5), model)
+        torch.testing.assert_close(levels[[0, -2]], torch.tensor([10.0, 0.1], dtype=torch.float64))

@@ -158,7 +158,8 @@ class SigmaSpace:
 
 def sigma_space(model: ModelAdapter) -> SigmaSpace:
     """The `SigmaSpace` of a model: its own ladder when it offers one (``sigma_ladder()``, as
-    ComfyUI models do), else its table's, else a flow config's, else just its level range."""
+    ComfyUI models do), else its table's, else a flow config's, else none; the range is the
+    model's ``sigma_range()`` (flow models: their ladder's ends, up to pure noise)."""
     flow = model.process.name == "flow"
     own = getattr(model, "sigma_ladder", None)
     ladder: Ladder | None = own() if own is not None else None
@@ -166,13 +167,13 @@ def sigma_space(model: ModelAdapter) -> SigmaSpace:
         ladder = TableLadder(model.table)
     if ladder is None and flow:
         ladder = flow_ladder(model)
-    if ladder is not None:
+    if ladder is not None and flow:  # its top is t = 1, pure noise, which sigma_range leaves out
         ends = ladder.sigmas
         return SigmaSpace(flow, float(ends[0]), float(ends[-1]), ladder)
-    lo, hi = model.sigma_range()
+    lo, hi = model.sigma_range()  # the ladder's ends, unless the model was given other ones
     if flow:
         lo, hi = (float(v) for v in t_from_sigma(torch.tensor([lo, hi], dtype=torch.float64)))
-    return SigmaSpace(flow, lo, hi, None)
+    return SigmaSpace(flow, lo, hi, ladder)
 
 
 class RangeSchedule(Component):
