@@ -20,6 +20,8 @@ from pydantic import BaseModel
 
 from zsampling import Standard, sample
 from zsampling.adapters.analytic import AnalyticModel, demo_mixture
+from zsampling.adapters.flow import SD3Adapter
+from zsampling.adapters.flux import FluxAdapter
 from zsampling.adapters.kdiffusion import KDiffusionModel
 from zsampling.core.errors import ComponentFault, InvalidArgument
 from zsampling.core.levels import Process
@@ -37,6 +39,7 @@ from zsampling.schedules import (
 )
 from zsampling.schedules.beta import beta_cdf, beta_ppf
 from zsampling.schedules.space import FlowLadder, sigma_space
+from zsampling.testing.tiny_flow import write_tiny_flow_pipeline
 
 STEPS = (5, 10, 25, 50)
 SD = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear"}
@@ -185,3 +188,20 @@ def test_a_models_own_range_bounds_the_range_schedules(analytic: AnalyticModel) 
     for cls in (Exponential, KLOptimal, PolyExponential):
         levels = schedule_levels(cls(steps=5), model)
         torch.testing.assert_close(levels[[0, -2]], torch.tensor([10.0, 0.1], dtype=torch.float64))
+
+
+@pytest.mark.slow
+def test_the_flow_adapters_ladders_are_their_scheduler_configs(tmp_path: Path) -> None:
+    """The tiny SD3 and FLUX pipelines: the ladder read from the adapters (shift 3; dynamic
+    shifting with mu from the image size) is the one ComfyUI's parity tests check."""
+    sd3 = SD3Adapter(path=str(write_tiny_flow_pipeline(tmp_path / "sd3", "sd3"))).load()
+    flux_folder = write_tiny_flow_pipeline(tmp_path / "flux", "flux")
+    flux = FluxAdapter(path=str(flux_folder), height=32, width=32).load()
+    assert sigma_space(sd3).ladder == FlowLadder(1000, 1000.0, shift=3.0)
+    mu = flux.dynamic_shift_mu(flux.scheduler_config)  # type: ignore[attr-defined]
+    assert sigma_space(flux).ladder == FlowLadder(10_000, 1.0, mu=mu)
+    for model in (sd3, flux):
+        for name in NEW:
+            cls = build_registry().get("schedule", name).cls
+            levels = schedule_levels(cls(steps=6), model)
+            assert len(levels) == 7 and levels[-1] == 0
