@@ -27,6 +27,9 @@ function               zsampling sampler
 `sample_w2sd`          `zsampling.W2SD` (a second, weak denoiser inverts)
 =====================  =============================================================
 
+`get_sigmas` gives any registered zsampling schedule's sigmas for a denoiser (``"beta"``,
+``"kl-optimal"``, ``"simple"``, ...; see docs/schedules.md), as k-diffusion's ``get_sigmas_*`` do.
+
 Reflective samplers need the guidance scale *per call* (Z-Sampling denoises at ``guidance`` and
 inverts at ``inversion_guidance``), so how classifier-free guidance reaches the model matters. Two
 conventions, chosen by ``cfg``:
