@@ -101,7 +101,8 @@ CASES: list[tuple[str, str, str, str]] = [
         ".toml",
         toml(schedule='use = "cosine"'),
         "schedule.use: unknown schedule 'cosine'; registered schedules: align-your-steps (or"
-        " ays), flow-match, karras, scheduler, uniform",
+        " ays), beta, ddim-uniform, exponential, flow-match, karras, kl-optimal,"
+        " linear-quadratic, normal, polyexponential, scheduler, sgm-uniform, simple, uniform",
     ),
     (
         "unknown-solver",

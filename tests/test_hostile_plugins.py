@@ -187,6 +187,10 @@ class FaultySchedule(BaseModel):
             return torch.tensor([0.0, 1.0, 2.0, 3.0, 4.0], dtype=torch.float64)
         if self.fault == "nan":
             return torch.tensor([4.0, float("nan"), 1.0, 0.5, 0.0], dtype=torch.float64)
+        if self.fault == "short":  # steps levels, not steps + 1
+            return torch.tensor([14.0, 4.0, 1.0, 0.0], dtype=torch.float64)
+        if self.fault == "flat":  # not strictly decreasing: a repeated level
+            return torch.tensor([14.0, 4.0, 4.0, 0.3, 0.0], dtype=torch.float64)
         return torch.tensor([14.0, 4.0, 1.0, 0.3, 0.0], dtype=torch.float64)
 
 
@@ -404,10 +408,15 @@ CASES: list[tuple[str, list[str], int, tuple[str, ...], tuple[str, ...]]] = [
             f"schedule-{f}",
             [f'schedule={{use = "faulty-schedule", fault = "{f}"}}'],
             2,
-            ("schedule", what),
+            ("schedule 'faulty-schedule' (plugin 'hostile-plugin')", what),
             (),
         )
-        for f, what in (("increasing", "strictly decreasing"), ("nan", "not NaN"))
+        for f, what in (
+            ("increasing", "strictly decreasing"),
+            ("flat", "strictly decreasing"),
+            ("nan", "not NaN"),
+            ("short", "gave 4 levels for 4 steps"),
+        )
     ],
     (
         "guider-bind",

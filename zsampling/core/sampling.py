@@ -25,7 +25,7 @@ from zsampling.core.model import Conditioning, ModelAdapter
 from zsampling.core.path import MAIN, Kept, SamplingPath
 from zsampling.core.rules import BatchedGuider
 from zsampling.core.sampler import ReflectiveSampler, prompt_variants
-from zsampling.core.schedule import Schedule
+from zsampling.core.schedule import Schedule, schedule_levels
 from zsampling.core.solvers import DDIM, Solver
 
 
@@ -95,7 +95,7 @@ def sample(
     if sigmas is not None:
         levels = sigmas
     elif schedule is not None:
-        levels = schedule.sigmas(model)
+        levels = schedule_levels(schedule, model)
     else:
         raise InvalidArgument(
             "schedule", None, "a schedule (e.g. zsampling.Uniform(steps=50)) or explicit sigmas"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 from typing import ClassVar, Protocol, runtime_checkable
 
+import torch
 from torch import Tensor
 
+from zsampling.core.errors import ComponentFault, shown
 from zsampling.core.model import ModelAdapter
 
 #: The most steps a built-in schedule takes: far past any use (a 1000-timestep model has at most
@@ -30,3 +34,53 @@ class Schedule(Protocol):
     def steps(self) -> int: ...
 
     def sigmas(self, model: ModelAdapter) -> Tensor: ...
+
+
+def origin(component: object) -> str:
+    """Where a component's class comes from, for messages: ``built in`` or its top module (the
+    run names the registering plugin instead, from the registry)."""
+    module = type(component).__module__
+    top = module.split(".")[0]
+    return "built in" if top == "zsampling" else f"plugin module {top!r}"
+
+
+def schedule_levels(schedule: Schedule, model: ModelAdapter) -> Tensor:
+    """``schedule.sigmas(model)``, checked by `check_levels`."""
+    return check_levels(schedule, schedule.sigmas(model))
+
+
+def check_levels(schedule: Schedule, levels: object) -> Tensor:
+    """A schedule's levels (float64), checked against the protocol: a 1-D tensor of ``steps + 1``
+    levels, not NaN, non-negative, finite after the first, strictly decreasing.
+
+    Every route from a schedule to a run (``sample``, a run's config check, the ComfyUI SIGMAS
+    node) comes through here, so a schedule that breaks the contract is refused by name (a
+    `ComponentFault`) before a step is taken, not found out as a wrong image or a solver's
+    division by zero.
+    """
+    name = str(getattr(schedule, "name", type(schedule).__name__))
+    problem = _level_problem(levels, getattr(schedule, "steps", None))
+    if problem is not None:
+        raise ComponentFault(
+            "schedule", name, problem, f"schedule {name!r} ({origin(schedule)}) {problem}"
+        )
+    assert isinstance(levels, Tensor)
+    return levels.to(torch.float64)
+
+
+def _level_problem(levels: object, steps: object) -> str | None:
+    """What is wrong with a schedule's levels (None: nothing)."""
+    if not isinstance(levels, Tensor) or levels.ndim != 1:
+        return f"gave {type(levels).__name__} {getattr(levels, 'shape', '')}, not a 1-D tensor"
+    values = levels.tolist()
+    if isinstance(steps, int) and len(values) != steps + 1:
+        return f"gave {len(values)} levels for {steps} steps (a schedule gives steps + 1)"
+    if len(values) < 2:
+        return f"gave {len(values)} level(s); at least 2 are needed (one step)"
+    if any(math.isnan(v) or v < 0 for v in values):
+        return f"gave {shown(values)}: levels must be >= 0 and not NaN"
+    if any(math.isinf(v) for v in values[1:]):
+        return f"gave {shown(values)}: only the first level may be infinite"
+    if any(b >= a for a, b in itertools.pairwise(values)):
+        return f"gave {shown(values)}: levels must be strictly decreasing"
+    return None

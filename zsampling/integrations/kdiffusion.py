@@ -27,6 +27,9 @@ function               zsampling sampler
 `sample_w2sd`          `zsampling.W2SD` (a second, weak denoiser inverts)
 =====================  =============================================================
 
+`get_sigmas` gives any registered zsampling schedule's sigmas for a denoiser (``"beta"``,
+``"kl-optimal"``, ``"simple"``, ...; see docs/schedules.md), as k-diffusion's ``get_sigmas_*`` do.
+
 Reflective samplers need the guidance scale *per call* (Z-Sampling denoises at ``guidance`` and
 inverts at ``inversion_guidance``), so how classifier-free guidance reaches the model matters. Two
 conventions, chosen by ``cfg``:
@@ -96,6 +99,7 @@ SOLVERS: dict[str, Callable[[], Solver]] = {
 }
 
 __all__ = [
+    "get_sigmas",
     "run_sampler",
     "sample_restart",
     "sample_standard",
@@ -227,6 +231,33 @@ def solver_from(solver: Solver | str) -> Solver:
         except KeyError:
             raise InvalidArgument("solver", solver, f"one of {sorted(SOLVERS)}") from None
     return solver
+
+
+def get_sigmas(schedule: str, denoiser: Any, steps: int, **settings: Any) -> Tensor:
+    """Any registered zsampling schedule's sigmas for a k-diffusion denoiser, as k-diffusion's
+    ``get_sigmas_*`` functions give them (float32, noisiest first, ending in 0)::
+
+        sigmas = get_sigmas("beta", denoiser, 20)          # or "kl-optimal", "simple", ...
+        out = sample_zigzag(denoiser, x * sigmas[0], sigmas, extra_args=...)
+
+    The denoiser's training ladder is its ``sigmas`` table (every ``DiscreteSchedule``), its
+    range that table's ends or its ``sigma_min``/``sigma_max``; ``settings`` are the schedule's
+    other settings (``rho=2.0``). Bad names and settings are refused by name.
+    """
+    from pydantic import ValidationError
+
+    from zsampling.core.schedule import schedule_levels
+    from zsampling.plugins.manager import default_registry
+
+    cls = default_registry().get("schedule", schedule, "schedule").cls
+    try:
+        component: Any = cls(steps=steps, **settings)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        value = {"steps": steps, **settings}.get(where, first.get("input"))
+        raise InvalidArgument(f"{schedule}.{where}", value, first["msg"]) from None
+    return schedule_levels(component, KDiffusionModel(denoiser, ())).to(torch.float32)
 
 
 def run_sampler(

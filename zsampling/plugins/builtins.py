@@ -27,7 +27,22 @@ from zsampling.patches.unet_weights import UNetWeights
 from zsampling.plugins import hookimpl
 from zsampling.plugins.hookspecs import Register
 from zsampling.samplers import W2SD, AsymmetryZigzag, Restart, Standard, Zigzag
-from zsampling.schedules import AlignYourSteps, FlowMatch, Karras, Scheduler, Uniform
+from zsampling.schedules import (
+    AlignYourSteps,
+    Beta,
+    DDIMUniform,
+    Exponential,
+    FlowMatch,
+    Karras,
+    KLOptimal,
+    LinearQuadratic,
+    Normal,
+    PolyExponential,
+    Scheduler,
+    SGMUniform,
+    Simple,
+    Uniform,
+)
 
 BUILTINS: dict[Kind, tuple[type, ...]] = {
     "adapter": (
@@ -39,7 +54,22 @@ BUILTINS: dict[Kind, tuple[type, ...]] = {
         FluxAdapter,
         KDiffusionAdapter,
     ),
-    "schedule": (Uniform, Karras, AlignYourSteps, Scheduler, FlowMatch),
+    "schedule": (
+        Uniform,
+        Karras,
+        AlignYourSteps,
+        Scheduler,
+        FlowMatch,
+        Exponential,
+        PolyExponential,
+        KLOptimal,
+        Simple,
+        Normal,
+        SGMUniform,
+        DDIMUniform,
+        Beta,
+        LinearQuadratic,
+    ),
     "solver": (DDIM, Euler, DPMSolverPP2M),
     "guider": (CFG, APG, CFGZeroStar, TangentialCFG, TrueCFG),
     "sampler": (Standard, Zigzag, AsymmetryZigzag, Restart, W2SD),

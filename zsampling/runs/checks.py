@@ -24,10 +24,10 @@ from typing import Any
 import torch
 
 from zsampling.core.devices import device_problem
-from zsampling.core.errors import InvalidArgument, shown
+from zsampling.core.errors import ComponentFault, InvalidArgument, shown
 from zsampling.core.files import UnsafePath, entry_kind
 from zsampling.core.model import ModelAdapter
-from zsampling.core.path import validate_sigmas
+from zsampling.core.schedule import check_levels
 from zsampling.runs.blame import Blame
 from zsampling.runs.config import RunConfig
 from zsampling.runs.issues import ConfigError, ConfigIssue
@@ -119,10 +119,13 @@ def model_issues(
     schedule = blame.of("schedule", config.schedule)
     try:
         with blame.stage("making the levels of the schedule", schedule):
-            validate_sigmas(config.schedule.sigmas(main))
+            levels = config.schedule.sigmas(main)
+        check_levels(config.schedule, levels)
     except InvalidArgument as err:
         field = err.field if err.field.startswith("schedule") else f"schedule ({err.field})"
         issues.append(ConfigIssue(field, f"{shown(err.value)} is invalid: {err.valid}"))
+    except ComponentFault as fault:
+        issues.append(ConfigIssue("schedule", f"{blame.fault(fault)} {fault.problem}"))
     return issues
 
 

@@ -3,9 +3,31 @@
 
 from zsampling.core.schedule import Schedule
 from zsampling.schedules.ays import AlignYourSteps
+from zsampling.schedules.beta import Beta
 from zsampling.schedules.diffusers import Scheduler
+from zsampling.schedules.exponential import Exponential, PolyExponential
 from zsampling.schedules.flow_match import FlowMatch
 from zsampling.schedules.karras import Karras
+from zsampling.schedules.kl_optimal import KLOptimal
+from zsampling.schedules.linear_quadratic import LinearQuadratic
+from zsampling.schedules.normal import Normal, SGMUniform
+from zsampling.schedules.simple import DDIMUniform, Simple
 from zsampling.schedules.uniform import Uniform
 
-__all__ = ["AlignYourSteps", "FlowMatch", "Karras", "Schedule", "Scheduler", "Uniform"]
+__all__ = [
+    "AlignYourSteps",
+    "Beta",
+    "DDIMUniform",
+    "Exponential",
+    "FlowMatch",
+    "KLOptimal",
+    "Karras",
+    "LinearQuadratic",
+    "Normal",
+    "PolyExponential",
+    "SGMUniform",
+    "Schedule",
+    "Scheduler",
+    "Simple",
+    "Uniform",
+]

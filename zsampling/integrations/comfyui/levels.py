@@ -58,6 +58,20 @@ def to_comfy(levels: Tensor, process: Process) -> Tensor:
     return t_from_sigma(s) if process.name == "flow" else s
 
 
+class ModelSamplingLadder:
+    """A ComfyUI model sampling object seen as a `zsampling.schedules.space.Ladder` (float64)."""
+
+    def __init__(self, model_sampling: Any) -> None:
+        self.model_sampling = model_sampling
+        self.sigmas = model_sampling.sigmas.detach().cpu().to(torch.float64)
+
+    def sigma(self, timestep: Tensor) -> Tensor:
+        return torch.as_tensor(self.model_sampling.sigma(timestep.float())).to(torch.float64)
+
+    def timestep(self, sigma: Tensor) -> Tensor:
+        return torch.as_tensor(self.model_sampling.timestep(sigma.float())).to(torch.float64)
+
+
 class ComfyLevels:
     """What zsampling's schedules need to know about a ComfyUI model: its levels.
 
@@ -81,6 +95,14 @@ class ComfyLevels:
         if self.process.name != "ve" or not isinstance(sigmas, Tensor) or sigmas.ndim != 1:
             return None
         return table_from_sigmas(sigmas)
+
+    def sigma_ladder(self) -> ModelSamplingLadder | None:
+        """The model sampling object's own ladder and timestep maps, which ComfyUI's schedulers
+        read (`zsampling.schedules.space`); None when it has no ladder."""
+        sigmas = getattr(self.model_sampling, "sigmas", None)
+        if not isinstance(sigmas, Tensor) or sigmas.ndim != 1:
+            return None
+        return ModelSamplingLadder(self.model_sampling)
 
     def sigma_range(self) -> tuple[float, float]:
         lo = float(self.model_sampling.sigma_min)

@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.kinds import Kind
+from zsampling.core.schedule import check_levels
 from zsampling.core.solvers import Solver
 from zsampling.integrations.comfyui.levels import levels_of, to_comfy
 from zsampling.integrations.comfyui.sampling import SamplerSpec, comfy_sampler, validated
@@ -173,7 +174,7 @@ class AnySamplerNode(_SamplerNode):
 def schedule_sigmas(model: Any, schedule: Any) -> torch.Tensor:
     """A zsampling schedule's levels for a ComfyUI MODEL, as ComfyUI sigmas (float32)."""
     levels = levels_of(model)
-    sigmas = schedule.sigmas(levels)
+    sigmas = check_levels(schedule, schedule.sigmas(levels))
     return to_comfy(sigmas, levels.process).to(torch.float32)
 
 
