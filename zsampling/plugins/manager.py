@@ -38,15 +38,14 @@ from typing import Any
 
 import pluggy
 
-from zsampling.core.kinds import KINDS, Kind
+from zsampling.core.kinds import Kind
 from zsampling.core.version import VERSION
 from zsampling.plugins import hookspecs
+from zsampling.plugins.hookspecs import HOOKS
 from zsampling.plugins.registry import PluginError, PluginInfo, Registry
 
 ENTRY_POINT_GROUP = "zsampling"
 PROJECT = "zsampling"
-HOOKS: dict[Kind, str] = {kind: f"zsampling_register_{kind}s" for kind in KINDS}
-HOOKS["patch"] = "zsampling_register_patches"
 BLOCK_ENV = "ZSAMPLING_BLOCK_PLUGINS"
 TRACE_ENV = "ZSAMPLING_TRACE_PLUGINS"
 
@@ -96,7 +95,7 @@ def build_registry(
         pm.enable_tracing()
     registry = Registry()
     loaded: list[tuple[PluginInfo, Any]] = [
-        (PluginInfo("zsampling", _version(), "built-in"), builtins)
+        (PluginInfo("zsampling", _version(), "built-in"), builtins.PLUGIN)
     ]
     if entry_points:
         loaded += _load_entry_points(pm)
