@@ -20,10 +20,16 @@ from zsampling.adapters.analytic import AnalyticModel, demo_mixture
 from zsampling.plugins import manager
 from zsampling.plugins.registry import Registry
 
-PACKAGES = Path(__file__).parent / "packages"
+ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = {  # sampler name -> (package folder, top-level module)
-    "legacy-recurrence": ("zsampling-legacy-recurrence", "zsampling_legacy_recurrence"),
-    "api-recurrence": ("zsampling-api-recurrence", "zsampling_api_recurrence"),
+    "legacy-recurrence": (  # the example as the 0.1.0 docs wrote it, with a check_steps
+        ROOT / "tests" / "packages" / "zsampling-legacy-recurrence",
+        "zsampling_legacy_recurrence",
+    ),
+    "self-recurrence": (  # the example of today's docs, on zsampling.api
+        ROOT / "examples" / "zsampling-self-recurrence",
+        "zsampling_self_recurrence",
+    ),
 }
 
 MOVED = [  # every import path the 0.1.0 docs named that has moved: (old, name, new home)
@@ -85,13 +91,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Both packages pip-installed into one target folder."""
     target = tmp_path_factory.mktemp("stable-api") / "site"
     for folder, _ in PLUGINS.values():
-        pip_install(PACKAGES / folder, target / folder)
+        pip_install(folder, target / folder.name)
     return target
 
 
 def registry_from(site: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
     """A registry whose entry points are the installed packages', each imported afresh."""
-    folders = [str(site / folder) for folder, _ in PLUGINS.values()]
+    folders = [str(site / folder.name) for folder, _ in PLUGINS.values()]
 
     def installed(group: str) -> md.EntryPoints:
         dists = md.distributions(path=folders)
@@ -107,7 +113,8 @@ def registry_from(site: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
 
 def run(registry: Registry, use: str, **settings: float) -> torch.Tensor:
     sampler = registry.get("sampler", use).cls(**settings)
-    sampler.check_steps(8)  # type: ignore[attr-defined]
+    if hasattr(sampler, "check_steps"):
+        sampler.check_steps(8)
     model = AnalyticModel(demo_mixture())
     return sample(
         model, sampler, prompts=["red", "blue"], seeds=[0, 1], schedule=Uniform(steps=8)
@@ -145,7 +152,7 @@ def test_a_plugin_written_against_0_1_0_and_one_against_the_api_both_run(
         torch.testing.assert_close(run(registry, use, guidance=3.0, repeats=0), standard)
     # With recurrence (fresh noise from the path's seeded source): the two are the same sampler.
     legacy = run(registry, "legacy-recurrence", guidance=3.0, repeats=2, recurrent_steps=3)
-    new = run(registry, "api-recurrence", guidance=3.0, repeats=2, recurrent_steps=3)
+    new = run(registry, "self-recurrence", guidance=3.0, repeats=2, recurrent_steps=3)
     torch.testing.assert_close(legacy, new, rtol=0, atol=0)
     assert not torch.allclose(legacy, standard)
     with pytest.raises(api.InvalidArgument, match=r"sampler\.recurrent_steps"):
@@ -155,11 +162,11 @@ def test_a_plugin_written_against_0_1_0_and_one_against_the_api_both_run(
 def test_the_plugin_written_against_the_api_raises_no_deprecation_warning(
     site: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delitem(sys.modules, "zsampling_legacy_recurrence", raising=False)
+    folder, module_name = PLUGINS["self-recurrence"]
+    monkeypatch.syspath_prepend(str(site / folder.name))
+    monkeypatch.delitem(sys.modules, module_name, raising=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
-        folder = site / PLUGINS["api-recurrence"][0]
-        monkeypatch.syspath_prepend(str(folder))
-        monkeypatch.delitem(sys.modules, "zsampling_api_recurrence", raising=False)
-        module = importlib.import_module("zsampling_api_recurrence")
-    assert module.ApiRecurrence.name == "api-recurrence"
+        module = importlib.import_module(module_name)
+    assert module.__file__ is not None and str(site) in module.__file__
+    assert module.SelfRecurrence.name == "self-recurrence"
