@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "zsampling.digits": 1,
     "zsampling.adapters": 1,
     "zsampling.schedules": 1,
+    "zsampling.solvers": 1,
     "zsampling.samplers": 1,
     "zsampling.patches": 1,
     "zsampling.metrics": 1,
