@@ -18,8 +18,7 @@ from typing import Any
 from typer.testing import CliRunner, Result
 
 from zsampling.cli import MESSAGE_LIMIT, app
-from zsampling.plugins import hookimpl
-from zsampling.plugins.manager import HOOKS
+from zsampling.plugins import registering
 
 GOOD_TOML = """
 [model]
@@ -54,15 +53,7 @@ output = "{out}"
 
 def plugin(**classes: Sequence[type]) -> object:
     """A plugin object registering ``classes`` by kind: ``plugin(sampler=[A], metric=[B])``."""
-    hooks = {}
-    for kind, registered in classes.items():
-
-        def hook(self: object, register: Any, registered: Sequence[type] = registered) -> None:
-            for cls in registered:
-                register(cls)
-
-        hooks[HOOKS[kind]] = hookimpl(hook)  # type: ignore[index]
-    return type("Plugin", (), hooks)()
+    return registering(classes)  # type: ignore[arg-type]
 
 
 def tree(root: Path, skip: Path | None = None) -> dict[str, str]:

@@ -477,8 +477,12 @@ def test_the_traceback_is_there_when_asked_for(tmp_path: Path) -> None:
     plain = box.invoke(args)
     assert plain.exit_code == 1 and "Traceback" not in plain.output
     assert "run with --traceback to see where" in " ".join(plain.output.split())
-    for extra, env in ((["--traceback"], {}), ([], {"ZSAMPLING_TRACEBACK": "1"})):
-        shown = box.invoke([*extra, *args], env=env)
+    for before, after, env in (
+        (["--traceback"], [], {}),
+        ([], ["--traceback"], {}),  # after the command, where users type it
+        ([], [], {"ZSAMPLING_TRACEBACK": "1"}),
+    ):
+        shown = box.invoke([*before, *args, *after], env=env)
         assert shown.exit_code == 1
         assert "Traceback (most recent call last)" in shown.output
         assert "in sample" in shown.output and "test_hostile_plugins.py" in shown.output

@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     "zsampling.evaluation": 4,
     "zsampling.compare": 4,
     "zsampling.cli": 5,
+    "zsampling.api": 5,  # the stable API: re-exports from every layer below
     "zsampling.__main__": 6,
     "zsampling": 6,  # the package's lazy re-exports: the top, imported by nothing inside
 }

@@ -250,6 +250,39 @@ def test_a_failed_plugin_contributes_nothing() -> None:
     assert registry.plugins[-1].components == []
 
 
+def test_a_failed_plugins_names_are_free_for_a_later_plugin() -> None:
+    """The half-broken plugin registers ``half-good`` and then fails in another hook: its name
+    is released, so a later plugin registering it keeps it and runs (instead of being refused
+    for a name that configs then call unknown)."""
+    registry = build_registry(
+        [("half", HalfBroken()), ("later", Registers("half-good", "later-own"))],
+        entry_points=False,
+    )
+    assert errors(registry)["half"] is not None
+    assert errors(registry)["later"] is None
+    assert registry.get("sampler", "half-good").plugin == "later"
+    assert [c.name for c in registry.plugins[-1].components] == ["half-good", "later-own"]
+
+
+def test_a_plugin_refused_for_a_name_releases_its_others() -> None:
+    """``b`` loses ``taken`` to ``a`` and fails: the name it registered first goes back too, so
+    ``c`` (refused for it while ``b`` held it) keeps it."""
+    registry = build_registry(
+        [
+            ("a", Registers("taken")),
+            ("b", Registers("b-first", "taken")),
+            ("c", Registers("b-first")),
+        ],
+        entry_points=False,
+    )
+    assert errors(registry)["b"] == (
+        "plugin 'b' (zsampling_register_samplers): sampler 'taken' is already registered by "
+        "plugin 'a'"
+    )
+    assert errors(registry)["c"] is None
+    assert registry.get("sampler", "b-first").plugin == "c"
+
+
 def test_register_outside_a_hook_is_refused() -> None:
     saved: list[Any] = []
 

@@ -49,7 +49,16 @@ def plain(text: object) -> Any:
 
 class ErrorBoundary(TyperGroup):
     """Every command runs inside one error boundary (see `report`): no input, folder or plugin
-    can make zsampling print a traceback unless ``--traceback`` asks for it."""
+    can make zsampling print a traceback unless ``--traceback`` (before or after the command)
+    asks for it."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """``--traceback`` is the group's option, but users type it after the command too
+        (``zsampling run cfg.toml --traceback``): move it in front (never past a ``--``)."""
+        end = args.index("--") if "--" in args else len(args)
+        if "--traceback" in args[:end]:
+            args = ["--traceback", *(a for a in args[:end] if a != "--traceback"), *args[end:]]
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: Any) -> Any:
         try:

@@ -16,6 +16,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from zsampling.core.extras import extra
+
 CLASSES = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9")
 NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 NULL_CLASS = 10
@@ -37,8 +39,9 @@ def to_model_range(pixels: np.ndarray) -> torch.Tensor:
 @lru_cache(maxsize=1)
 def splits() -> tuple[Split, Split]:
     """(train, test): a fixed stratified 80/20 split."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    with extra("eval", "The digits data (zsampling demo, the digit metrics, training)"):
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
 
     digits = load_digits()
     idx = np.arange(len(digits.target))
@@ -48,7 +51,8 @@ def splits() -> tuple[Split, Split]:
 
 
 def _stratified_halves(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
-    from sklearn.model_selection import train_test_split
+    with extra("eval", "The digits data (zsampling demo, the digit metrics, training)"):
+        from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(split.labels))
     a, b = train_test_split(

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from zsampling.core.extras import extra
 from zsampling.digits.data import held_out_halves, judge_splits
 
 PACKAGED = Path(__file__).resolve().parents[1] / "models" / "judge"
@@ -91,7 +92,8 @@ def fit_net(epochs: int = 60, seed: int = 0) -> JudgeNet:
 
 def fit_temperature(logits: Tensor, labels: Tensor) -> float:
     """The softmax temperature minimising the negative log-likelihood of ``labels`` (scipy)."""
-    from scipy.optimize import minimize_scalar
+    with extra("eval", "Calibrating the digits judge"):
+        from scipy.optimize import minimize_scalar
 
     z, y = logits.double(), labels.long()
 

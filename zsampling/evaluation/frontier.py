@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.spatial.distance import cdist
 from torch import Tensor
 
 from zsampling.core.cfg import CFG
+from zsampling.core.extras import extra
 from zsampling.core.guidance import GuiderComponent
 from zsampling.core.model import ModelAdapter
 from zsampling.core.sampler import ReflectiveSampler
@@ -43,6 +43,9 @@ from zsampling.core.sampling import sample
 from zsampling.evaluation.testbeds import Testbed
 from zsampling.metrics.sets import LOWER_IS_BETTER, RANKABLE, ClassSets, better, set_scores
 from zsampling.samplers import Standard
+
+with extra("eval", "The frontier evaluation"):
+    from scipy.spatial.distance import cdist
 
 ALIGNMENT = "logp"
 RANKING = "energy"
@@ -210,7 +213,8 @@ def _pchip(xs: np.ndarray, ys: np.ndarray, at: float) -> float:
     scale is): a method exactly on the CFG curve would be called better than CFG. PCHIP follows
     the curvature without overshooting (tests/test_frontier.py measures the difference).
     """
-    from scipy.interpolate import PchipInterpolator
+    with extra("eval", "The frontier evaluation"):
+        from scipy.interpolate import PchipInterpolator
 
     keep = np.concatenate([[True], np.diff(xs) > 0])  # flat stretches of a monotone curve
     if keep.sum() < 2:

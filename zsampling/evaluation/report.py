@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from zsampling.core.extras import extra
+
 
 def fmt(value: float | None, digits: int = 3) -> str:
     """A number with ``digits`` significant digits ("-" for None/NaN)."""
@@ -95,10 +97,11 @@ def testbed_table(results: dict[str, Any]) -> str:
 def frontier_plot(results: dict[str, Any], path: Path) -> None:
     """Alignment (x) against energy distance (y, lower is better): the CFG sweep as a line with
     its scales, every method as a point with 95% intervals, held-out real data as a star."""
-    import matplotlib
+    with extra("eval", "The frontier plot"):
+        import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 6), dpi=100)
     sweep = results["sweep"]

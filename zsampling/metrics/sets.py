@@ -26,8 +26,12 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from scipy import linalg
-from scipy.spatial.distance import cdist
+
+from zsampling.core.extras import extra
+
+with extra("eval", "The set metrics (energy distance, Frechet distance, PRDC)"):
+    from scipy import linalg
+    from scipy.spatial.distance import cdist
 
 LOWER_IS_BETTER = {"energy": True, "frechet": True}
 """Direction of each ranked metric; the others (precision, recall, density, coverage) are

@@ -24,8 +24,7 @@ from zsampling.observers import StepLog
 from zsampling.patches.lora import Lora
 from zsampling.patches.threshold import DynamicThreshold
 from zsampling.patches.unet_weights import UNetWeights
-from zsampling.plugins import hookimpl
-from zsampling.plugins.hookspecs import Register
+from zsampling.plugins import registering
 from zsampling.samplers import W2SD, AsymmetryZigzag, Restart, Standard, Zigzag
 from zsampling.schedules import (
     AlignYourSteps,
@@ -87,46 +86,5 @@ BUILTINS: dict[Kind, tuple[type, ...]] = {
 """zsampling's components by kind, in the order listings show them."""
 
 
-def _register(kind: Kind, register: Register) -> None:
-    for cls in BUILTINS[kind]:
-        register(cls)
-
-
-@hookimpl
-def zsampling_register_adapters(register: Register) -> None:
-    _register("adapter", register)
-
-
-@hookimpl
-def zsampling_register_schedules(register: Register) -> None:
-    _register("schedule", register)
-
-
-@hookimpl
-def zsampling_register_solvers(register: Register) -> None:
-    _register("solver", register)
-
-
-@hookimpl
-def zsampling_register_guiders(register: Register) -> None:
-    _register("guider", register)
-
-
-@hookimpl
-def zsampling_register_samplers(register: Register) -> None:
-    _register("sampler", register)
-
-
-@hookimpl
-def zsampling_register_patches(register: Register) -> None:
-    _register("patch", register)
-
-
-@hookimpl
-def zsampling_register_observers(register: Register) -> None:
-    _register("observer", register)
-
-
-@hookimpl
-def zsampling_register_metrics(register: Register) -> None:
-    _register("metric", register)
+PLUGIN = registering(BUILTINS)
+"""The built-in plugin: one implementation of each kind's hook, as `registering` makes them."""

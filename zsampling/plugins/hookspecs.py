@@ -22,9 +22,15 @@ from typing import Any
 
 import pluggy
 
+from zsampling.core.kinds import KINDS, Kind
+
 hookspec = pluggy.HookspecMarker("zsampling")
 
 Register = Callable[[type[Any]], None]
+
+HOOKS: dict[Kind, str] = {kind: f"zsampling_register_{kind}s" for kind in KINDS}
+HOOKS["patch"] = "zsampling_register_patches"
+"""The hook each kind of component is registered through (in the order hooks are called)."""
 
 
 @hookspec

@@ -38,15 +38,14 @@ from typing import Any
 
 import pluggy
 
-from zsampling.core.kinds import KINDS, Kind
+from zsampling.core.kinds import Kind
 from zsampling.core.version import VERSION
 from zsampling.plugins import hookspecs
+from zsampling.plugins.hookspecs import HOOKS
 from zsampling.plugins.registry import PluginError, PluginInfo, Registry
 
 ENTRY_POINT_GROUP = "zsampling"
 PROJECT = "zsampling"
-HOOKS: dict[Kind, str] = {kind: f"zsampling_register_{kind}s" for kind in KINDS}
-HOOKS["patch"] = "zsampling_register_patches"
 BLOCK_ENV = "ZSAMPLING_BLOCK_PLUGINS"
 TRACE_ENV = "ZSAMPLING_TRACE_PLUGINS"
 
@@ -96,7 +95,7 @@ def build_registry(
         pm.enable_tracing()
     registry = Registry()
     loaded: list[tuple[PluginInfo, Any]] = [
-        (PluginInfo("zsampling", _version(), "built-in"), builtins)
+        (PluginInfo("zsampling", _version(), "built-in"), builtins.PLUGIN)
     ]
     if entry_points:
         loaded += _load_entry_points(pm)
@@ -116,8 +115,10 @@ def build_registry(
         registry.plugins.append(info)
         if stand_ins.get(info.name) is not None:
             _check_hook_names(pm, info, stand_ins[info.name])
+    offers: list[_Offer] = []
     for kind, hook_name in HOOKS.items():
-        _call_hook(pm, registry, kind, hook_name)
+        _call_hook(pm, registry, kind, hook_name, offers)
+    _claim(registry, offers)
     return registry
 
 
@@ -298,19 +299,29 @@ def _running(info: PluginInfo) -> Iterator[None]:
         _CURRENT.reset(token)
 
 
-def _call_hook(pm: pluggy.PluginManager, registry: Registry, kind: Kind, hook_name: str) -> None:
+_Offer = tuple[Kind, Any, PluginInfo, str]
+"""A component a plugin's hook registered: kind, class, plugin, hook."""
+
+
+def _call_hook(
+    pm: pluggy.PluginManager, registry: Registry, kind: Kind, hook_name: str, offers: list[_Offer]
+) -> None:
     """Call one hook through pluggy, leaving out plugins that already failed; a wrapper that
-    raises is left out too and the hook called again for the plugins that did not run yet."""
+    raises is left out too and the hook called again for the plugins that did not run yet.
+
+    ``register`` checks each class's shape at once (a misfit fails its plugin in its hook) and
+    adds it to ``offers``; names are claimed by `_claim` once every hook has run."""
 
     def register(cls: Any) -> None:
         info = _CURRENT.get()
         if info is None:
             raise PluginError(f"register() of {hook_name} was called outside the hook")
         try:
-            registry.add(kind, cls, info, hook_name)
+            registry.check(kind, cls, info, hook_name)
         except PluginError as exc:
             _fail(info, str(exc))
             raise
+        offers.append((kind, cls, info, hook_name))
 
     call = _HookCall()
     token = _CALL.set(call)
@@ -332,9 +343,25 @@ def _call_hook(pm: pluggy.PluginManager, registry: Registry, kind: Kind, hook_na
                 _fail(culprit, message)
     finally:
         _CALL.reset(token)
-    for info in registry.plugins:
-        if info.error:
-            registry.discard(info)
+
+
+def _claim(registry: Registry, offers: list[_Offer]) -> None:
+    """Register the offers of the plugins that did not fail, in the order they were made.
+
+    The first plugin refused (a name an earlier offer holds) fails and contributes nothing, so
+    the claims start over without it, until every claim holds: a name is never held by a failed
+    plugin, whichever hook it failed in (docs/plugins.md: "taken back")."""
+    while True:
+        registry.clear()
+        for kind, cls, info, hook in offers:
+            if info.error is None:
+                try:
+                    registry.add(kind, cls, info, hook)
+                except PluginError as exc:
+                    _fail(info, str(exc))
+                    break
+        else:
+            return
 
 
 @lru_cache(maxsize=1)

@@ -95,7 +95,8 @@ class Registry:
     aliases: dict[Kind, dict[str, str]] = field(default_factory=lambda: {k: {} for k in KINDS})
     plugins: list[PluginInfo] = field(default_factory=list)
 
-    def add(self, kind: Kind, cls: Any, plugin: PluginInfo, hook: str) -> None:
+    def check(self, kind: Kind, cls: Any, plugin: PluginInfo, hook: str) -> None:
+        """Refuse a class that does not fit ``kind`` (its shape; names are `add`'s business)."""
         where = f"plugin {plugin.name!r} ({hook})"
         if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
             raise PluginError(f"{where} registered {cls!r}, which is not a pydantic model class")
@@ -109,12 +110,19 @@ class Registry:
             problem = signature_problem(impl, wanted)
             if problem:
                 raise PluginError(f"{where}: {kind} {name!r} method {method}() {problem}")
+
+    def add(self, kind: Kind, cls: Any, plugin: PluginInfo, hook: str) -> None:
+        """Check ``cls`` and claim its name and aliases; the first plugin to claim a name keeps
+        it, a later one is refused naming both."""
+        self.check(kind, cls, plugin, hook)
+        name = cls.name
         aliases = tuple(getattr(cls, "aliases", ()) or ())
         for taken in (name, *aliases):
             owner = self.lookup(kind, taken)
             if owner is not None:
                 raise PluginError(
-                    f"{where}: {kind} {taken!r} is already registered by plugin {owner.plugin!r}"
+                    f"plugin {plugin.name!r} ({hook}): {kind} {taken!r} is already registered "
+                    f"by plugin {owner.plugin!r}"
                 )
         component = Registered(kind, name, cls, plugin.name, aliases)
         self.components[kind][name] = component
@@ -122,13 +130,13 @@ class Registry:
             self.aliases[kind][alias] = name
         plugin.components.append(component)
 
-    def discard(self, plugin: PluginInfo) -> None:
-        """Take back every component of ``plugin`` (a failed plugin contributes nothing)."""
-        for component in plugin.components:
-            self.components[component.kind].pop(component.name, None)
-            for alias in component.aliases:
-                self.aliases[component.kind].pop(alias, None)
-        plugin.components.clear()
+    def clear(self) -> None:
+        """Forget every component (the plugins stay listed)."""
+        for kind in KINDS:
+            self.components[kind].clear()
+            self.aliases[kind].clear()
+        for plugin in self.plugins:
+            plugin.components.clear()
 
     def names(self, kind: Kind) -> list[str]:
         return sorted(self.components[kind])

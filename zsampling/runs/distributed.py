@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from zsampling.core.extras import extra
+
 
 @dataclass
 class Shard:
@@ -41,7 +43,8 @@ def current_shard() -> Shard:
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return Shard()
     import torch
-    from accelerate import PartialState
+    with extra("distributed", "A run under accelerate launch"):
+        from accelerate import PartialState
 
     state = PartialState(cpu=not torch.cuda.is_available())
     if torch.cuda.is_available():

@@ -1,6 +1,7 @@
 """Schedule components (``[schedule]``): the levels a run walks (the protocol:
 `zsampling.core.schedule.Schedule`)."""
 
+from zsampling.core.moved import moved
 from zsampling.core.schedule import Schedule
 from zsampling.schedules.ays import AlignYourSteps
 from zsampling.schedules.beta import Beta
@@ -13,6 +14,9 @@ from zsampling.schedules.linear_quadratic import LinearQuadratic
 from zsampling.schedules.normal import Normal, SGMUniform
 from zsampling.schedules.simple import DDIMUniform, Simple
 from zsampling.schedules.uniform import Uniform
+
+# Helpers of the 0.1.0 module zsampling/schedules.py, now in its submodules (deprecated).
+__getattr__ = moved(__name__, "zsampling.schedules.uniform", "zsampling.schedules.karras")
 
 __all__ = [
     "AlignYourSteps",

@@ -16,8 +16,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
-from zsampling.core.path import SamplingPath
-from zsampling.plugins import hookimpl
+from zsampling.api import SamplingPath, hookimpl
 
 
 class SelfRecurrence(BaseModel):

@@ -1,0 +1,8 @@
+"""Deprecated import path, kept until zsampling 0.3.0 (CHANGELOG.md).
+
+Moved to `zsampling.runs.distributed`.
+"""
+
+from zsampling.core.moved import moved
+
+__getattr__ = moved(__name__, "zsampling.runs.distributed")
