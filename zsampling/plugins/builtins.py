@@ -11,7 +11,7 @@ from zsampling.adapters.kdiffusion import KDiffusionAdapter
 from zsampling.core.cfg import CFG
 from zsampling.core.kinds import Kind
 from zsampling.core.solvers import DDIM, DPMSolverPP2M, Euler
-from zsampling.guiders import APG, CFGZeroStar, TangentialCFG, TrueCFG
+from zsampling.guiders import APG, CFGPlusPlus, CFGZeroStar, TangentialCFG, TrueCFG
 from zsampling.metrics import (
     ClassPosterior,
     ClipScore,
@@ -26,7 +26,15 @@ from zsampling.patches.threshold import DynamicThreshold
 from zsampling.patches.unet_weights import UNetWeights
 from zsampling.plugins import hookimpl
 from zsampling.plugins.hookspecs import Register
-from zsampling.samplers import W2SD, AsymmetryZigzag, Restart, Standard, Zigzag
+from zsampling.samplers import (
+    W2SD,
+    Z2,
+    AsymmetryZigzag,
+    ImplicitZigzag,
+    Restart,
+    Standard,
+    Zigzag,
+)
 from zsampling.schedules import AlignYourSteps, FlowMatch, Karras, Scheduler, Uniform
 
 BUILTINS: dict[Kind, tuple[type, ...]] = {
@@ -41,8 +49,8 @@ BUILTINS: dict[Kind, tuple[type, ...]] = {
     ),
     "schedule": (Uniform, Karras, AlignYourSteps, Scheduler, FlowMatch),
     "solver": (DDIM, Euler, DPMSolverPP2M),
-    "guider": (CFG, APG, CFGZeroStar, TangentialCFG, TrueCFG),
-    "sampler": (Standard, Zigzag, AsymmetryZigzag, Restart, W2SD),
+    "guider": (CFG, APG, CFGZeroStar, TangentialCFG, TrueCFG, CFGPlusPlus),
+    "sampler": (Standard, Zigzag, AsymmetryZigzag, Restart, W2SD, ImplicitZigzag, Z2),
     "patch": (DynamicThreshold, UNetWeights, Lora),
     "observer": (StepLog,),
     "metric": (
