@@ -16,10 +16,29 @@ the weak prediction along the step (docs/concepts.md).
 from __future__ import annotations
 
 import torch
+from pydantic import Field
 from torch import Tensor
 
+from zsampling.core.component import Component
 from zsampling.core.path import SamplingPath
 from zsampling.core.prediction import Prediction
+from zsampling.core.sampler import check_reflection_steps
+
+
+class ImplicitSettings(Component):
+    """The settings `ImplicitZigzag` and `Z2` share (zigzag's scales and steps)."""
+
+    guidance: float = Field(5.5, ge=0, description="gamma1: CFG scale of every denoise (zig).")
+    inversion_guidance: float = Field(
+        0.0, ge=0, description="gamma2: the implicit zag's CFG scale; 0 = unconditional."
+    )
+    zigzag_steps: int | None = Field(
+        None, ge=0, description="lambda: the first steps that zigzag; default T - 1 (all but last)."
+    )
+
+    def check_steps(self, steps: int) -> int:
+        """The number of zigzag steps for a ``steps``-step schedule, or a clear error."""
+        return check_reflection_steps("sampler.zigzag_steps", self.zigzag_steps, steps)
 
 
 def gap_coefficient(path: SamplingPath, i: int) -> float:

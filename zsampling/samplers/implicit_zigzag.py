@@ -7,13 +7,11 @@ from typing import ClassVar
 from pydantic import Field
 from torch import Tensor
 
-from zsampling.core.component import Component
 from zsampling.core.path import SamplingPath
-from zsampling.core.sampler import check_reflection_steps
-from zsampling.samplers.implicit import guided_gap, implicit_zag
+from zsampling.samplers.implicit import ImplicitSettings, guided_gap, implicit_zag
 
 
-class ImplicitZigzag(Component):
+class ImplicitZigzag(ImplicitSettings):
     """Z-Sampling with the zag done algebraically: move the latent along the guidance gap, then
     denoise.
 
@@ -28,18 +26,7 @@ class ImplicitZigzag(Component):
 
     name: ClassVar[str] = "implicit-zigzag"
 
-    guidance: float = Field(5.5, ge=0, description="gamma1: CFG scale of every denoise (zig).")
-    inversion_guidance: float = Field(
-        0.0, ge=0, description="gamma2: the implicit zag's CFG scale; 0 = unconditional."
-    )
-    zigzag_steps: int | None = Field(
-        None, ge=0, description="lambda: the first steps that zigzag; default T - 1 (all but last)."
-    )
     rounds: int = Field(1, ge=1, description="T_max: implicit zigzag rounds per step.")
-
-    def check_steps(self, steps: int) -> int:
-        """The number of zigzag steps for a ``steps``-step schedule, or a clear error."""
-        return check_reflection_steps("sampler.zigzag_steps", self.zigzag_steps, steps)
 
     def sample(self, x: Tensor, path: SamplingPath) -> Tensor:
         reflecting = self.check_steps(path.steps)

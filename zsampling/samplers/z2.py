@@ -7,13 +7,11 @@ from typing import ClassVar, Literal
 from pydantic import Field
 from torch import Tensor
 
-from zsampling.core.component import Component
 from zsampling.core.path import SamplingPath
-from zsampling.core.sampler import check_reflection_steps
-from zsampling.samplers.implicit import guided_gap, implicit_zag
+from zsampling.samplers.implicit import ImplicitSettings, guided_gap, implicit_zag
 
 
-class Z2(Component):
+class Z2(ImplicitSettings):
     """Implicit Z-Sampling whose guidance gap is the previous step's: standard sampling's cost.
 
     Every denoise evaluates both branches anyway; the gap ``eps_g1 - eps_g2`` they give at step
@@ -28,22 +26,11 @@ class Z2(Component):
 
     name: ClassVar[str] = "z2"
 
-    guidance: float = Field(5.5, ge=0, description="gamma1: CFG scale of every denoise (zig).")
-    inversion_guidance: float = Field(
-        0.0, ge=0, description="gamma2: the implicit zag's CFG scale; 0 = unconditional."
-    )
-    zigzag_steps: int | None = Field(
-        None, ge=0, description="lambda: the first steps that zigzag; default T - 1 (all but last)."
-    )
     first_step: Literal["plain", "implicit"] = Field(
         "plain",
         description="Step 0, which has no cached gap: plain (no zag, no extra cost) or implicit "
         "(one extra guided call for its own gap).",
     )
-
-    def check_steps(self, steps: int) -> int:
-        """The number of zigzag steps for a ``steps``-step schedule, or a clear error."""
-        return check_reflection_steps("sampler.zigzag_steps", self.zigzag_steps, steps)
 
     def sample(self, x: Tensor, path: SamplingPath) -> Tensor:
         reflecting = self.check_steps(path.steps)
