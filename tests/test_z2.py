@@ -7,12 +7,14 @@ import pytest
 import torch
 from torch import Tensor
 
-from zsampling import Standard, Uniform, Zigzag, sample
+from zsampling import CFG, Standard, Uniform, Zigzag, sample
 from zsampling.adapters.analytic import AnalyticModel
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.events import TrajectoryRecorder
+from zsampling.core.guidance import EvaluationCounter, GuidanceContext
 from zsampling.core.levels import Process
 from zsampling.core.prediction import Prediction
+from zsampling.guiders import APG
 from zsampling.samplers import Z2, ImplicitZigzag
 
 PROMPTS = ["red", "green", "blue"] * 2
@@ -199,3 +201,27 @@ def test_zigzag_steps_must_fit_the_schedule(
         sample(
             analytic, cls(zigzag_steps=9), prompts=PROMPTS, noise=noise64, schedule=Uniform(steps=5)
         )
+
+
+@pytest.mark.parametrize("guider", [CFG(), APG(momentum=-0.5)], ids=["cfg", "apg-momentum"])
+def test_at_scales_is_each_scales_call_from_one_evaluation(
+    analytic: AnalyticModel, noise64: Tensor, guider: object
+) -> None:
+    """What implicit-zigzag and z2 read the gap with: each scale's prediction equals a call at
+    that scale, one evaluation makes them all, and a stateful rule's state moves once."""
+    cond, uncond = analytic.encode(PROMPTS)
+    context = GuidanceContext(2, 10, "denoise")
+    sigma, scales = 1.3, (3.5, 0.0, 1.0, 0.7)
+    many = guider.bind(analytic, cond, uncond, EvaluationCounter())  # type: ignore[attr-defined]
+    made = many.at_scales(noise64, sigma, scales, context)
+    assert (many.counter.guided_calls, many.counter.model_calls) == (1, 1)
+    assert many.counter.rows == 2 * len(PROMPTS)
+    for scale, pred in zip(scales, made, strict=True):
+        one = guider.bind(analytic, cond, uncond, EvaluationCounter())  # type: ignore[attr-defined]
+        ref = one(noise64, sigma, scale, context)
+        assert torch.allclose(pred.eps, ref.eps, rtol=0, atol=1e-12), scale
+        assert torch.allclose(pred.x0, ref.x0, rtol=0, atol=1e-12), scale
+    first = guider.bind(analytic, cond, uncond, EvaluationCounter())  # type: ignore[attr-defined]
+    first(noise64, sigma, scales[0], context)
+    assert repr(many.state) == repr(first.state)  # the extra scales left the state alone
+    assert bool(first.state) == isinstance(guider, APG)  # APG's momentum did move
