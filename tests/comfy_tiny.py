@@ -195,9 +195,10 @@ class FlowUNet:
 
 
 def core_zigzag(patcher: Any, sigmas: Tensor, sampler: Any, positive: Any, negative: Any,
-                seed: int = 0) -> Tensor:  # fmt: skip
-    """zsampling's own ``sample()`` (its CFG guider, path and Euler) on ``patcher``'s UNet, from
-    the starting latent ComfyUI's ``run`` uses; returned as ComfyUI returns latents."""
+                seed: int = 0, solver: Any = None, guider: Any = None) -> Tensor:  # fmt: skip
+    """zsampling's own ``sample()`` (its CFG guider, path and Euler, unless ``guider`` or
+    ``solver`` says otherwise) on ``patcher``'s UNet, from the starting latent ComfyUI's ``run``
+    uses; returned as ComfyUI returns latents."""
     import comfy.sample
 
     from zsampling import sample
@@ -228,7 +229,8 @@ def core_zigzag(patcher: Any, sigmas: Tensor, sampler: Any, positive: Any, negat
         noise=noise,
         sigmas=to_levels(sigmas, process),
         noise_scale=scale,
-        solver=Euler(),
+        solver=solver or Euler(),
+        guider=guider,
     ).latents
     out: Tensor = patcher.model.process_latent_out(latents)
     return out

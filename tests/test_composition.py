@@ -20,6 +20,7 @@ from torch import Tensor
 
 from zsampling import StepEvent, sample
 from zsampling.adapters.analytic import AnalyticModel, GaussianMixture, demo_mixture
+from zsampling.core.errors import InvalidArgument
 from zsampling.core.levels import Process
 from zsampling.core.model import Conditioning
 from zsampling.core.prediction import Prediction
@@ -33,6 +34,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "asymmetry-zigzag": {"guidance": 3.0, "inversion_guidance": 1.5, "zag_prompt": "green"},
     "restart": {"guidance": 3.0, "restart_min": 0.3, "restart_max": 2.0, "rounds": 1},
     "w2sd": {"guidance": 3.0, "weak_guidance": 1.5},
+    "implicit-zigzag": {"guidance": 3.0, "inversion_guidance": 1.5},
+    "z2": {"guidance": 3.0, "inversion_guidance": 1.5},
     "align-your-steps": {"model": "sd"},
     "scheduler": {"scheduler": "DDIMScheduler"},
 }
@@ -83,6 +86,8 @@ def names(kind: str) -> list[str]:
     return [cls.name for cls in BUILTINS[kind]]  # type: ignore[index,attr-defined]
 
 
+OFF_PATH_EVALUATIONS = {"implicit-zigzag": STEPS - 1}
+"""Guided calls that are no path move: the implicit zag's own evaluation on each zigzag step."""
 EMBEDDED_ONLY = ("true-cfg",)
 """Guiders for models that take the scale as an input (FLUX.1-dev): tests/test_flux.py."""
 GUIDERS = [g for g in names("guider") if g not in EMBEDDED_ONLY]
@@ -94,11 +99,29 @@ def build(kind: str, name: str, **extra: Any) -> Any:
 
 
 def test_the_matrix_covers_every_builtin() -> None:
-    assert names("guider") == ["cfg", "apg", "cfg-zero-star", "tangential-cfg", "true-cfg"]
-    assert GUIDERS == ["cfg", "apg", "cfg-zero-star", "tangential-cfg"]
+    assert names("guider") == [
+        "cfg", "apg", "cfg-zero-star", "tangential-cfg", "true-cfg", "cfg-pp",
+    ]  # fmt: skip
+    assert GUIDERS == ["cfg", "apg", "cfg-zero-star", "tangential-cfg", "cfg-pp"]
     assert (
         len(GUIDERS) * len(names("sampler")) * len(names("solver")) * len(names("schedule"))
-        == 4 * 5 * 3 * 5
+        == 5 * 7 * 3 * 5
+    )
+
+
+def compose(main: ModelSpy, weak: ModelSpy, combo: tuple[str, ...], moves: list[Any]) -> Any:
+    """One run of ``(sampler, schedule, solver, guider)`` on the spied models."""
+    sampler, schedule, solver, guider = combo
+    return sample(
+        main,  # type: ignore[arg-type]
+        build("sampler", sampler),
+        prompts=["red", "blue"],
+        seeds=[0, 1],
+        schedule=build("schedule", schedule, steps=STEPS),
+        solver=build("solver", solver),
+        guider=build("guider", guider),
+        observers=[moves.append],
+        extra_models={"weak": weak} if sampler == "w2sd" else None,  # type: ignore[dict-item]
     )
 
 
@@ -118,21 +141,17 @@ def test_every_guider_and_solver_composes(schedule: str, sampler: str) -> None:
         for solver in names("solver"):
             main, weak = ModelSpy(kind(demo_mixture())), ModelSpy(kind(weak_mixture))
             moves: list[StepEvent] = []
-            result = sample(
-                main,  # type: ignore[arg-type]
-                build("sampler", sampler),
-                prompts=["red", "blue"],
-                seeds=[0, 1],
-                schedule=build("schedule", schedule, steps=STEPS),
-                solver=build("solver", solver),
-                guider=build("guider", guider),
-                observers=[moves.append],
-                extra_models={"weak": weak} if sampler == "w2sd" else None,  # type: ignore[dict-item]
-            )
+            combo = (sampler, schedule, solver, guider)
+            if guider == "cfg-pp" and not getattr(build("solver", solver), "renoises", False):
+                with pytest.raises(InvalidArgument, match="renoises with another branch"):
+                    compose(main, weak, combo, moves)  # it would ignore the renoising branch
+                continue
+            result = compose(main, weak, combo, moves)
             where = f"{guider} x {sampler} x {solver} x {schedule}"
             assert bool(torch.isfinite(result.latents).all()), where
             c = result.counter
             guided = sum(e.kind in ("denoise", "invert") for e in moves)
+            guided += OFF_PATH_EVALUATIONS.get(sampler, 0)
             assert c.guided_calls == guided > STEPS - 1, where
             assert c.model_calls == len(main.calls) + len(weak.calls) == guided, where
             assert c.rows == sum(main.rows) + sum(weak.rows) == 4 * guided, where

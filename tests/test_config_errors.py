@@ -56,8 +56,8 @@ CASES: list[tuple[str, str, str, str]] = [
         "unknown-sampler",
         ".toml",
         toml(sampler='use = "zagzig"'),
-        "sampler.use: unknown sampler 'zagzig'; registered samplers: asymmetry-zigzag, restart,"
-        " standard, w2sd, zigzag",
+        "sampler.use: unknown sampler 'zagzig'; registered samplers: asymmetry-zigzag,"
+        " implicit-zigzag, restart, standard, w2sd, z2, zigzag",
     ),
     ("use-not-string", ".toml", toml(sampler="use = 3"), "sampler.use: unknown sampler 3"),
     (

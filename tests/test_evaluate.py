@@ -79,9 +79,14 @@ def test_leaderboard_runs_every_registered_method(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     res = json.loads((tmp_path / "analytic" / "results.json").read_text())
     methods = {a["method"] for a in res["arms"] if a["kind"] == "method"}
-    assert methods == {"zigzag", "restart", "w2sd", "standard"}  # standard + each guider
-    guiders = [a["label"] for a in res["arms"] if "guider" in a["label"]]
-    assert len(guiders) == 3
+    assert methods == {"zigzag", "restart", "w2sd", "implicit-zigzag", "z2", "standard"}
+    guiders = [a["label"] for a in res["arms"] if "guider" in a["label"]]  # standard + each
+    assert len(guiders) == 5
+    # CFG++ at its own lambda, not at the testbed's CFG scale
+    assert {g for g in guiders if "cfg-pp" in g} == {
+        "standard + cfg-pp guider, g=0.5",
+        "standard + cfg-pp guider, g=1",
+    }
     modes = {a["settings"].get("inversion") for a in res["arms"] if a["method"] == "zigzag"}
     assert modes == {"source", "target", "official"}
     # what cannot run at its defaults is listed with the reason, not silently dropped

@@ -33,9 +33,11 @@ def test_builtins_come_through_the_hooks() -> None:
     assert (builtin.name, builtin.source, builtin.error) == ("zsampling", "built-in", None)
     assert registry.names("sampler") == [
         "asymmetry-zigzag",
+        "implicit-zigzag",
         "restart",
         "standard",
         "w2sd",
+        "z2",
         "zigzag",
     ]
     assert registry.names("solver") == ["ddim", "dpmpp-2m", "euler"]
@@ -105,9 +107,11 @@ def test_in_process_plugin_and_misbehaving_ones() -> None:
     assert registry.names("sampler") == [
         "asymmetry-zigzag",
         "echo",
+        "implicit-zigzag",
         "restart",
         "standard",
         "w2sd",
+        "z2",
         "zigzag",
     ]
 

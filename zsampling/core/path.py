@@ -97,6 +97,7 @@ class SamplingPath:
             for g, a, n in zip(self.sigmas.tolist(), alpha.tolist(), s.tolist(), strict=True)
         ]
         self._with_context = takes_context(solver)
+        self._renoises = bool(getattr(solver, "renoises", False))
         self._history: dict[tuple[int, int], History] = {}
         self._contexts: dict[tuple[int, Direction, str], GuidanceContext] = {}
         self._steps = len(self._points) - 1
@@ -126,13 +127,52 @@ class SamplingPath:
         """
         return self._predict(x, at, guidance, model, "predict", conditioning)
 
+    def predict_scales(
+        self,
+        x: Tensor,
+        at: int,
+        scales: Sequence[float],
+        model: str = MAIN,
+        conditioning: str = "cond",
+    ) -> list[Prediction]:
+        """Guided predictions for ``x`` at level ``at``, one per scale, for a denoise from there.
+
+        A guider with an ``at_scales`` method (every `GuidanceRule`) makes them all from one
+        evaluation of its branches, so an implicit zigzag reads the guidance gap
+        ``predict(g1) - predict(g2)`` at the cost of one guided call; any other guider is called
+        once per scale. Hand one of them to `denoise` (``prediction=``) to step with it.
+        """
+        self._check_index("level", at, 0, self.steps)
+        guider = self._guider(model)
+        sigma = self._points[at].sigma
+        context = self._context(at, "denoise", conditioning)
+        many = getattr(guider, "at_scales", None)
+        if many is None:
+            made = [guider(x, sigma, float(s), context) for s in scales]
+        else:
+            made = many(x, sigma, tuple(float(s) for s in scales), context)
+        return [self._checked(p, x, model) for p in made]
+
     def denoise(
-        self, x: Tensor, i: int, guidance: float, model: str = MAIN, conditioning: str = "cond"
+        self,
+        x: Tensor,
+        i: int,
+        guidance: float,
+        model: str = MAIN,
+        conditioning: str = "cond",
+        prediction: Prediction | None = None,
     ) -> Tensor:
-        """Step from level ``i`` down to level ``i + 1`` with the solver."""
+        """Step from level ``i`` down to level ``i + 1`` with the solver.
+
+        ``prediction``: the guided prediction of ``x`` at level ``i`` already made (by
+        `predict_scales`, at ``guidance``), stepped with instead of a new model call.
+        """
         self._check_index("step", i, 0, self.steps - 1)
         src, dst = self._points[i], self._points[i + 1]
-        pred = self._predict(x, i, guidance, model, "denoise", conditioning)
+        if prediction is None:
+            pred = self._predict(x, i, guidance, model, "denoise", conditioning)
+        else:
+            pred = self._checked(prediction, x, model)
         out, state = self._step(x, pred, src, dst, (1, i, True), guidance, model, conditioning)
         self._history[(1, i)] = History(src, pred, state)
         return self._emit("denoise", i, i + 1, out, guidance, model)
@@ -201,6 +241,8 @@ class SamplingPath:
         """The solver's step. ``move`` is ``(sign, source index, keeps history)``: sign 1 for a
         denoise, -1 for an invert. Returns the new latent and the state the solver left."""
         sign, index, keyed = move
+        if pred.renoise is not None and not self._renoises:
+            raise self._no_renoising()
         previous = self._history.get((sign, index - sign)) if keyed else None
         if not self._with_context:
             return self.solver.step(x, pred, src, dst, previous), None
@@ -222,6 +264,17 @@ class SamplingPath:
         )
         out = self.solver.step(x, pred, src, dst, previous, ctx=ctx)  # type: ignore[call-arg]
         return out, ctx.remembered
+
+    def _no_renoising(self) -> InvalidArgument:
+        """The refusal of a renoising branch (CFG++) by a solver that would ignore it."""
+        name = getattr(self.solver, "name", type(self.solver).__name__)
+        return InvalidArgument(
+            "solver",
+            name,
+            "a solver that renoises with another branch (renoises = True: ddim, euler, "
+            "dpmpp-2m), since this guider's predictions renoise with the unconditional branch "
+            "(CFG++); this solver would silently step as plain CFG",
+        )
 
     def _history_chain(self, sign: int, index: int) -> tuple[History, ...]:
         """Same-direction history before the step from ``index``, newest first, while contiguous."""
@@ -291,12 +344,16 @@ class SamplingPath:
     ) -> Prediction:
         guider = self._guider(model)
         sigma = self.point(at).sigma
+        context = self._context(at, direction, conditioning)
+        return self._checked(guider(x, sigma, guidance, context), x, model)
+
+    def _context(self, at: int, direction: Direction, conditioning: str) -> GuidanceContext:
         key = (at, direction, conditioning)
         context = self._contexts.get(key)
         if context is None:  # immutable: one per place on the path
             context = GuidanceContext(at, self._steps, direction, conditioning)
             self._contexts[key] = context
-        return self._checked(guider(x, sigma, guidance, context), x, model)
+        return context
 
     def _checked(self, pred: object, x: Tensor, model: str) -> Prediction:
         """``pred`` if it is a prediction shaped like ``x``, else the refusal naming who made it."""

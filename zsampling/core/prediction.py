@@ -27,17 +27,31 @@ class Prediction:
     (CFG, as diffusers' pipelines do) never reads the branches' own ``x0``, and a first-order
     step (`step_to`) moves ``x`` with ``eps`` directly; on a small network each of those kernels
     is a share of the network's time. Read-only, like the frozen pair it stands for.
+
+    **A step may renoise with another branch** (``renoise``). CFG++ (Chung et al., ICLR 2025)
+    moves to the guided ``x0`` but leaves the *unconditional* noise in the latent: ``x' =
+    alpha' x0_guided + s' eps_uncond``. No single consistent pair says that, so such a prediction
+    is the consistent guided pair plus a second consistent pair, ``renoise``, the branch whose
+    noise the step keeps. ``x0`` and ``eps`` stay the guided pair (what observers, thresholds and
+    other readers see); a solver that supports a renoising branch (``renoises = True`` on its
+    class) steps with ``renoising``: the first-order step (`step_to`: DDIM, Euler) is
+    ``alpha' x0 + s' renoising.eps``, and DPM-Solver++(2M) extrapolates from the previous step's
+    ``renoising.x0``. The path refuses such a prediction with a solver that does not declare the
+    support, rather than silently stepping as plain CFG. Without ``renoise`` (every other guider),
+    ``renoising`` is the pair itself and nothing changes.
     """
 
-    __slots__ = ("_eps", "_pending", "_x0")
+    __slots__ = ("_eps", "_pending", "_renoise", "_x0")
     _x0: Tensor | None
     _eps: Tensor
     _pending: _PendingX0 | None
+    _renoise: Prediction | None
 
-    def __init__(self, x0: Tensor, eps: Tensor) -> None:
+    def __init__(self, x0: Tensor, eps: Tensor, renoise: Prediction | None = None) -> None:
         object.__setattr__(self, "_x0", x0)
         object.__setattr__(self, "_eps", eps)
         object.__setattr__(self, "_pending", None)
+        object.__setattr__(self, "_renoise", renoise)
 
     @classmethod
     def from_eps(
@@ -60,7 +74,18 @@ class Prediction:
         object.__setattr__(pair, "_x0", None)
         object.__setattr__(pair, "_eps", cast(pending.eps, pending.dtype))
         object.__setattr__(pair, "_pending", pending)
+        object.__setattr__(pair, "_renoise", None)
         return pair
+
+    @property
+    def renoise(self) -> Prediction | None:
+        """The branch whose noise a step keeps, when it is not this pair (CFG++); else None."""
+        return self._renoise
+
+    @property
+    def renoising(self) -> Prediction:
+        """The pair a step renoises with: ``renoise``, or this pair itself."""
+        return self if self._renoise is None else self._renoise
 
     @property
     def x0(self) -> Tensor:
@@ -86,7 +111,11 @@ class Prediction:
         """``alpha * x0 + s * eps`` in float64: the latent this pair puts at the level with
         coefficients ``(alpha, s)`` (a first-order step, DDIM's). A pending ``x0 = (x - s0 *
         eps) / alpha0`` is not derived: the step is ``(alpha / alpha0) x + (s - alpha s0 /
-        alpha0) eps``, two kernels instead of five, equal to float64 rounding."""
+        alpha0) eps``, two kernels instead of five, equal to float64 rounding. With a ``renoise``
+        branch the noise half is that branch's: ``alpha * x0 + s * renoise.eps``."""
+        if self._renoise is not None:
+            x0 = cast(self.x0, torch.float64)
+            return x0.mul(alpha).add_(self._renoise.eps, alpha=s)
         pending = self._pending
         if self._x0 is None and pending is not None and pending.shared():
             x, alpha0, s0 = pending.cut()
@@ -106,7 +135,10 @@ class Prediction:
         return f"Prediction(x0={self.x0!r}, eps={self.eps!r})"
 
     def to(self, dtype: torch.dtype) -> Prediction:
-        """Both halves in ``dtype`` (a pending ``x0`` stays pending, derived in ``dtype``)."""
+        """Both halves in ``dtype`` (a pending ``x0`` stays pending, derived in ``dtype``), and
+        the ``renoise`` branch with them."""
+        if self._renoise is not None:
+            return Prediction(cast(self.x0, dtype), cast(self.eps, dtype), self._renoise.to(dtype))
         if self._x0 is None and self._pending is not None:
             x, eps, alpha, s, _, blocks = self._pending
             if dtype.itemsize >= eps.dtype.itemsize:  # widened once here, not again per block
@@ -121,6 +153,7 @@ class Prediction:
         The weights (``1 - scale`` and ``scale``) sum to one, so if both branches are consistent
         with the same ``x`` at the same level, so is the result, at every level, with no division
         (this is why CFG needs no choice of space). Scale 0 gives ``self``, 1 gives ``cond``.
+        A ``renoise`` branch is not carried: the result is a plain pair.
         """
         return Prediction(
             self.x0 + scale * (cond.x0 - self.x0), self.eps + scale * (cond.eps - self.eps)
@@ -131,7 +164,8 @@ class Prediction:
 
         This is how an epsilon-prediction is used by a DDIM step whose source level differs from
         the level the network was evaluated at (Z-Sampling's ``target`` and ``official`` zags);
-        the path does it, a guider never needs to.
+        the path does it, a guider never needs to. The result is a plain pair (no ``renoise``):
+        the network's output is what such a step keeps.
         """
         return Prediction((x - s * self.eps) / alpha, self.eps)
 
@@ -155,8 +189,15 @@ class Prediction:
         """Split a batched prediction into ``n`` equal row blocks, in batch order.
 
         A guider that evaluated ``torch.cat([uncond_rows, cond_rows])`` in one model call gets
-        ``uncond, cond = prediction.chunk(2)``.
+        ``uncond, cond = prediction.chunk(2)``. A ``renoise`` branch is cut alike.
         """
+        if self._renoise is not None:
+            return [
+                Prediction(a, b, r)
+                for a, b, r in zip(
+                    self.x0.chunk(n), self.eps.chunk(n), self._renoise.chunk(n), strict=True
+                )
+            ]
         if self._x0 is None and self._pending is not None:
             return [Prediction._of(rows) for rows in self._pending.chunk(n)]
         return [Prediction(a, b) for a, b in zip(self.x0.chunk(n), self.eps.chunk(n), strict=True)]

@@ -33,6 +33,7 @@ The base does the rest, identically for every rule:
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from dataclasses import dataclass, field
@@ -158,6 +159,12 @@ class GuidanceRule(Component):
         evaluated). True for CFG; False by default, since e.g. CFG-Zero* rescales it."""
         return False
 
+    def conditional_at_one(self) -> bool:
+        """Whether scale 1 gives the conditional branch alone (then only it is evaluated). True
+        for CFG and most rules; False for a rule that still uses the unconditional branch there
+        (CFG++ renoises with it)."""
+        return True
+
     def embedded_scales(self, scale: float) -> tuple[float, float]:
         """For a model that takes the guidance scale as an input (`GuidanceEmbedding`): the scale
         its network gets in every branch, and the scale this rule then combines the branches
@@ -216,7 +223,9 @@ class BatchedGuider:
         embedded: float | None = None
         if self._embedded:
             embedded, scale = self.rule.embedded_scales(scale)
-        if not self.rule.active(context) or math.isclose(scale, 1.0):
+        if not self.rule.active(context) or (
+            math.isclose(scale, 1.0) and self.rule.conditional_at_one()
+        ):
             mode = "cond"
         elif scale == 0.0 and self.rule.unconditional_at_zero():
             mode = "uncond"
@@ -242,6 +251,43 @@ class BatchedGuider:
         if mode == "cond":
             return self.rule.conditional_only(cond, self._call(x, sigma, scale, context))
         return uncond
+
+    def at_scales(
+        self,
+        x: Tensor,
+        sigma: float,
+        scales: tuple[float, ...],
+        context: GuidanceContext | None = None,
+    ) -> list[Prediction]:
+        """The guided predictions at each of ``scales`` from one evaluation of both branches
+        (one guided call): each equal to what ``self(x, sigma, scale, context)`` returns. A
+        stateful rule combines the first scale with its state and the others with copies, so
+        the extra scales leave its state as one call would. Models that take the scale as an
+        input, and batches without an unconditional branch, get one call per scale."""
+        context = context or GuidanceContext()
+        if self._embedded or self.uncond is None or not scales:
+            return [self(x, sigma, scale, context) for scale in scales]
+        self.counter.guided_calls += 1
+        batch = x.shape[0]
+        both = self._both_branches(context.conditioning, self._conditioning(context.conditioning))
+        pair = self._evaluate(
+            torch.cat([x, x]), sigma, both, None, cond_rows=batch, uncond_rows=batch
+        )
+        uncond, cond = pair.to(torch.float64).chunk(2)
+        out = []
+        for k, scale in enumerate(scales):
+            call = self._call(x, sigma, scale, context)
+            if k:
+                call = call._replace(state=copy.deepcopy(self.state))
+            if not self.rule.active(context) or (
+                math.isclose(scale, 1.0) and self.rule.conditional_at_one()
+            ):
+                out.append(self.rule.conditional_only(cond, call))
+            elif scale == 0.0 and self.rule.unconditional_at_zero():
+                out.append(uncond)
+            else:
+                out.append(self.rule.combine_predictions(cond, uncond, call))
+        return out
 
     def _conditioning(self, name: str) -> Conditioning:
         try:

@@ -212,6 +212,8 @@ class DDIM(Component):
 
     name: ClassVar[str] = "ddim"
     order: ClassVar[int] = 1
+    renoises: ClassVar[bool] = True
+    """Steps with a prediction's renoising branch (CFG++; see `Prediction`): ``step_to`` does."""
 
     def step(
         self, x: Tensor, pred: Prediction, src: LevelPoint, dst: LevelPoint, history: History | None
@@ -234,10 +236,15 @@ class DPMSolverPP2M(Component):
     upward step, such as Z-Sampling's zag, has no upward history and is first order (DDIM), so it
     never extrapolates across a turn of the path. A step into sigma 0 is first order, as in both
     k-diffusion and diffusers.
+
+    With a renoising branch (CFG++, see `Prediction`) the first-order part renoises with it and
+    the correction extrapolates from the previous step's renoising ``x0`` (the unconditional one
+    under CFG++), as ComfyUI's ``sample_dpmpp_2m_cfg_pp`` does.
     """
 
     name: ClassVar[str] = "dpmpp-2m"
     order: ClassVar[int] = 2
+    renoises: ClassVar[bool] = True
 
     def step(
         self, x: Tensor, pred: Prediction, src: LevelPoint, dst: LevelPoint, history: History | None
@@ -249,5 +256,5 @@ class DPMSolverPP2M(Component):
         r = (src.lam - history.point.lam) / h
         # x' = first-order step + alpha_dst (1 - e^-h) (D - x0), where D - x0 = (x0 - x0_prev) / 2r
         gain = dst.alpha * -math.expm1(-h) / (2.0 * r)
-        delta = pred.x0.to(torch.float64) - history.x0.to(torch.float64)
+        delta = pred.x0.to(torch.float64) - history.prediction.renoising.x0.to(torch.float64)
         return (first + gain * delta).to(x.dtype)

@@ -7,7 +7,8 @@ What runs, per testbed (the arms are the same code path for built-ins and plugin
 - every registered sampler but ``standard``, at its documented defaults with the testbed's
   guidance, and on a small grid: twice that guidance; zigzag also in each of its three inversion
   modes; W2SD inverts with the testbed's weak model;
-- every registered guider but ``cfg``, with standard sampling, at the testbed's guidance;
+- every registered guider but ``cfg``, with standard sampling, at the testbed's guidance (CFG++,
+  whose scale is its own lambda in [0, 1], at ``CFG_PP_SCALES`` instead);
 - the equal-evaluations arms: standard sampling at the testbed's guidance with as many steps as a
   method at that guidance spent guided evaluations.
 
@@ -46,6 +47,8 @@ from zsampling.plugins.registry import Registry
 from zsampling.samplers import Standard
 
 INVERSION_MODES = ("source", "target", "official")
+CFG_PP_SCALES = (0.5, 1.0)
+"""CFG++'s scales (its lambda, in [0, 1]; the testbeds' CFG scales mean nothing to it)."""
 
 
 @dataclass
@@ -120,17 +123,18 @@ def method_specs(testbed: Testbed, registry: Registry) -> Iterator[ArmSpec | Ski
         if name == "cfg":
             continue
         cls = registry.components["guider"][name].cls
-        label = f"standard + {name} guider, g={g:g}"
-        guider = _build(label, cls)
-        if isinstance(guider, Skipped):
-            yield guider
-            continue
-        yield ArmSpec(
-            key=f"guider-{name}-g={g:g}",
-            label=label,
-            sampler=Standard(guidance=g),
-            guider=cast(GuiderComponent, guider),
-        )
+        for scale in CFG_PP_SCALES if name == "cfg-pp" else (g,):
+            label = f"standard + {name} guider, g={scale:g}"
+            guider = _build(label, cls)
+            if isinstance(guider, Skipped):
+                yield guider
+                break
+            yield ArmSpec(
+                key=f"guider-{name}-g={scale:g}",
+                label=label,
+                sampler=Standard(guidance=scale),
+                guider=cast(GuiderComponent, guider),
+            )
 
 
 def equal_evaluation_specs(testbed: Testbed, methods: list[Arm]) -> list[ArmSpec]:

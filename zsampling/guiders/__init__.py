@@ -7,8 +7,9 @@ CFG. `TrueCFG` combines two branches that both got the call's scale as an input 
 """
 
 from zsampling.guiders.apg import APG
+from zsampling.guiders.cfg_pp import CFGPlusPlus
 from zsampling.guiders.tangential import TangentialCFG
 from zsampling.guiders.true_cfg import TrueCFG
 from zsampling.guiders.zero_star import CFGZeroStar
 
-__all__ = ["APG", "CFGZeroStar", "TangentialCFG", "TrueCFG"]
+__all__ = ["APG", "CFGPlusPlus", "CFGZeroStar", "TangentialCFG", "TrueCFG"]

@@ -11,7 +11,7 @@ from zsampling.adapters.kdiffusion import KDiffusionAdapter
 from zsampling.core.cfg import CFG
 from zsampling.core.kinds import Kind
 from zsampling.core.solvers import DDIM, DPMSolverPP2M, Euler
-from zsampling.guiders import APG, CFGZeroStar, TangentialCFG, TrueCFG
+from zsampling.guiders import APG, CFGPlusPlus, CFGZeroStar, TangentialCFG, TrueCFG
 from zsampling.metrics import (
     ClassPosterior,
     ClipScore,
@@ -25,7 +25,15 @@ from zsampling.patches.lora import Lora
 from zsampling.patches.threshold import DynamicThreshold
 from zsampling.patches.unet_weights import UNetWeights
 from zsampling.plugins import registering
-from zsampling.samplers import W2SD, AsymmetryZigzag, Restart, Standard, Zigzag
+from zsampling.samplers import (
+    W2SD,
+    Z2,
+    AsymmetryZigzag,
+    ImplicitZigzag,
+    Restart,
+    Standard,
+    Zigzag,
+)
 from zsampling.schedules import (
     AlignYourSteps,
     Beta,
@@ -70,8 +78,8 @@ BUILTINS: dict[Kind, tuple[type, ...]] = {
         LinearQuadratic,
     ),
     "solver": (DDIM, Euler, DPMSolverPP2M),
-    "guider": (CFG, APG, CFGZeroStar, TangentialCFG, TrueCFG),
-    "sampler": (Standard, Zigzag, AsymmetryZigzag, Restart, W2SD),
+    "guider": (CFG, APG, CFGZeroStar, TangentialCFG, TrueCFG, CFGPlusPlus),
+    "sampler": (Standard, Zigzag, AsymmetryZigzag, Restart, W2SD, ImplicitZigzag, Z2),
     "patch": (DynamicThreshold, UNetWeights, Lora),
     "observer": (StepLog,),
     "metric": (
