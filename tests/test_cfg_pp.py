@@ -1,6 +1,8 @@
 """CFG++ (guider ``cfg-pp``) against its update restated in plain arithmetic on the analytic
 model: DDIM and DPM-Solver++(2M) steps, the zag that inverts it, its cost, and the refusal of a
-solver that would ignore the renoising branch. Parity with ComfyUI: tests/test_comfyui_methods.py."""
+solver that would ignore the renoising branch.
+
+Parity with ComfyUI: tests/test_comfyui_methods.py."""
 
 from __future__ import annotations
 
