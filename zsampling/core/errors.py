@@ -79,6 +79,21 @@ class ComponentFault(RunFailure):
         self.problem = problem
         super().__init__(message or f"{kind} {name!r} {problem}")
 
+    @classmethod
+    def of(cls, kind: str, component: Any, problem: str) -> ComponentFault:
+        """The fault of ``component``, named by its registry ``name``; a class from outside
+        zsampling is named too (``sample()`` has no registry to say which plugin it is from;
+        a run names the plugin instead)."""
+        name = str(getattr(component, "name", type(component).__name__))
+        kind_of = type(component)
+        module = kind_of.__module__
+        origin = (
+            ""
+            if module.split(".")[0] == "zsampling"
+            else f" (class {module}.{kind_of.__qualname__})"
+        )
+        return cls(kind, name, problem, f"{kind} {name!r}{origin} {problem}")
+
 
 def all_finite(x: Any) -> bool:
     """Whether every entry of tensor ``x`` is finite, in one reduction.

@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
-from zsampling.core.errors import InvalidArgument
+from zsampling.core.errors import ComponentFault, InvalidArgument
 from zsampling.core.levels import Process, TimestepTable
 from zsampling.core.model import Conditioning, ModelAdapter, embeds_guidance
 from zsampling.core.prediction import Prediction
@@ -102,11 +102,18 @@ class GuiderComponent(Protocol):
 
 
 class CountedModel:
-    """A model that adds each ``predict`` call (and its rows) to ``counter``; all else passes."""
+    """A model that adds each ``predict`` call (and its rows) to ``counter``; all else passes.
 
-    def __init__(self, model: ModelAdapter, counter: EvaluationCounter) -> None:
+    It is also where an adapter's predictions are checked, once, where they are made: a
+    `Prediction` shaped like the ``x`` given, else a `ComponentFault` of kind ``model`` naming the
+    run's model (``main``, ``weak``), which a run turns into the adapter or outermost patch that
+    made it. Unchecked, a wrong shape would be broadcast in the guider and blamed on it.
+    """
+
+    def __init__(self, model: ModelAdapter, counter: EvaluationCounter, name: str = "main") -> None:
         self.inner = model
         self.counter = counter
+        self.name = name
 
     @property
     def process(self) -> Process:
@@ -137,19 +144,41 @@ class CountedModel:
 
     def predict(self, x: Tensor, sigma: Tensor, cond: Conditioning) -> Prediction:
         self._count(x)
-        return self.inner.predict(x, sigma, cond)
+        return self._checked(self.inner.predict(x, sigma, cond), x, "predict()")
 
     def decode(self, x: Tensor) -> Any:
         return self.inner.decode(x)
 
     def __getattr__(self, name: str) -> Any:  # the adapter's own extras (family, pipeline, ...)
-        if name in ("inner", "counter"):
+        if name in ("inner", "counter", "name"):
             raise AttributeError(name)
         return getattr(self.inner, name)
 
     def _count(self, x: Tensor) -> None:
         self.counter.model_calls += 1
         self.counter.rows += int(x.shape[0])
+
+    def _checked(self, pred: Any, x: Tensor, call: str) -> Prediction:
+        """``pred`` if it is a `Prediction` shaped like ``x`` (shapes only: a pending ``x0`` is
+        not derived to be checked), else the `ComponentFault` naming this model."""
+        if isinstance(pred, Prediction) and pred.x0_shape == x.shape:
+            eps = pred.eps
+            if isinstance(eps, Tensor) and eps.shape == x.shape:
+                return pred
+        if not isinstance(pred, Prediction):
+            got = f"returned {type(pred).__name__}, not a zsampling Prediction(x0, eps)"
+        else:
+            part, value = next(
+                (part, value)
+                for part, value in (("x0", pred.x0), ("eps", pred.eps))
+                if not isinstance(value, Tensor) or value.shape != x.shape
+            )
+            shown = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+            got = (
+                f"returned a prediction whose {part} is {shown}; expected {tuple(x.shape)}, "
+                "the shape of the x it was given"
+            )
+        raise ComponentFault("model", self.name, f"{call} {got}")
 
 
 class CountedGuidedModel(CountedModel):
@@ -160,17 +189,17 @@ class CountedGuidedModel(CountedModel):
     ) -> Prediction:
         self._count(x)
         inner: Any = self.inner
-        prediction: Prediction = inner.predict_guided(x, sigma, cond, scale)
-        return prediction
+        return self._checked(inner.predict_guided(x, sigma, cond, scale), x, "predict_guided()")
 
 
-def counted(model: ModelAdapter, counter: EvaluationCounter) -> ModelAdapter:
-    """``model`` counting its calls into ``counter`` (as it is, when it already does)."""
+def counted(model: ModelAdapter, counter: EvaluationCounter, name: str = "main") -> ModelAdapter:
+    """``model`` (the run's model ``name``) counting its calls into ``counter`` and checking its
+    predictions (as it is, when it already does)."""
     if isinstance(model, CountedModel) and model.counter is counter:
         return model
     if embeds_guidance(model):
-        return CountedGuidedModel(model, counter)
-    return CountedModel(model, counter)
+        return CountedGuidedModel(model, counter, name)
+    return CountedModel(model, counter, name)
 
 
 @dataclass

@@ -21,8 +21,9 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from zsampling.core.errors import ComponentFault, InvalidArgument, all_finite, check_finite
+from zsampling.core.errors import ComponentFault, InvalidArgument
 from zsampling.core.events import Observer, StepEvent, StepKind
+from zsampling.core.finite import FiniteWatch
 from zsampling.core.guidance import Direction, GuidanceContext, Guider
 from zsampling.core.levels import Process
 from zsampling.core.prediction import Prediction
@@ -39,7 +40,10 @@ MAIN = "main"
 
 
 def validate_sigmas(sigmas: Tensor) -> Tensor:
-    """Check a schedule: 1-D, at least one step, non-negative, strictly decreasing, no NaN."""
+    """Check levels: 1-D, at least one step, non-negative, strictly decreasing, no NaN; return
+    them as float64. Levels of another dtype are widened exactly (``.to(float64)``): a run on
+    float32 levels is the run on their float64 cast. A schedule component must give float64
+    itself (`zsampling.core.schedule.scheduled_levels`)."""
     if sigmas.ndim != 1 or sigmas.numel() < 2:
         raise InvalidArgument(
             "sigmas", tuple(sigmas.shape), "a 1-D tensor of at least 2 levels (1 step)"
@@ -69,6 +73,7 @@ class SamplingPath:
         generators: Sequence[torch.Generator] = (),
         nonfinite_hint: str = "",
         keeps: Mapping[str, Kept] | None = None,
+        guider: object = None,
     ) -> None:
         if MAIN not in guiders:
             raise InvalidArgument("guiders", sorted(guiders), f"must include {MAIN!r}")
@@ -91,6 +96,8 @@ class SamplingPath:
         self._history: dict[tuple[int, int], History] = {}
         self._contexts: dict[tuple[int, Direction, str], GuidanceContext] = {}
         self._steps = len(self._points) - 1
+        self.guider = guider  # the component the guiders were bound from, named when they fail
+        self.finite = FiniteWatch(nonfinite_hint)  # read by `finish`, see zsampling.core.finite
 
     @property
     def steps(self) -> int:
@@ -176,6 +183,12 @@ class SamplingPath:
         out = self.solver.step(x, pred, src, dst, history)
         return self._emit("invert", i + 1, i, out, guidance, model)
 
+    def finish(self) -> None:
+        """Read the finiteness of every move not read yet (one host synchronisation; see
+        `zsampling.core.finite`): `NonFiniteLatents` naming the first move that made NaN or inf.
+        Whoever runs a sampler on a path calls it when the sampler returns (or raises)."""
+        self.finite.read()
+
     def renoise(self, x: Tensor, src: int, dst: int) -> Tensor:
         """Jump from level ``src`` up to the noisier level ``dst`` (``dst < src``) with fresh noise.
 
@@ -247,28 +260,26 @@ class SamplingPath:
         raise self._refusal(pred, x, model)
 
     def _refusal(self, pred: object, x: Tensor, model: str) -> ComponentFault:
-        """Why a guided prediction cannot be stepped with."""
+        """Why a guided prediction cannot be stepped with, blamed on the guider: the models'
+        own predictions are checked where they are made (`zsampling.core.guidance.CountedModel`),
+        so a malformed guided one is the guider's. Shaped unlike ``x``, it would be broadcast by
+        the step arithmetic into a silently wrong latent."""
         if not isinstance(pred, Prediction):
-            got = f"returned {type(pred).__name__}, not a zsampling Prediction(x0, eps)"
-            name = type(self._guider(model)).__name__
-            return ComponentFault(
-                "model", model, got, f"the guider of model {model!r} ({name}) {got}"
+            problem = f"returned {type(pred).__name__}, not a zsampling Prediction(x0, eps)"
+        else:
+            part, value = next(
+                (part, value)
+                for part, value in (("x0", pred.x0), ("eps", pred.eps))
+                if not isinstance(value, Tensor) or value.shape != x.shape
             )
-        # A prediction shaped unlike x would be broadcast by the step arithmetic into a silently
-        # wrong latent: refused here (a run checks each adapter's predictions where they are
-        # made, so there this names the guider).
-        part, value = next(
-            (part, value)
-            for part, value in (("x0", pred.x0), ("eps", pred.eps))
-            if not isinstance(value, Tensor) or value.shape != x.shape
-        )
-        shown = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-        return ComponentFault(
-            "model",
-            model,
-            f"got a guided prediction whose {part} is {shown}; expected {tuple(x.shape)}, "
-            "the latent's shape",
-        )
+            shown = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+            problem = (
+                f"returned a guided prediction whose {part} is {shown}; expected "
+                f"{tuple(x.shape)}, the latent's shape"
+            )
+        problem += f" (model {model!r})"
+        component = self.guider if self.guider is not None else self._guider(model)
+        return ComponentFault.of("guider", component, problem)
 
     def _guider(self, model: str) -> Guider:
         try:
@@ -280,9 +291,7 @@ class SamplingPath:
         self, kind: StepKind, src: int, dst: int, x: Tensor, guidance: float | None, model: str
     ) -> Tensor:
         a, b = self._points[src], self._points[dst]
-        if not all_finite(x):
-            where = f"latent after {kind} step {src}->{dst} (sigma {a.sigma:.4g} -> {b.sigma:.4g})"
-            check_finite(x, where, self.nonfinite_hint)
+        self.finite.note(x, kind, src, dst, a.sigma, b.sigma)
         if self.observers:
             event = StepEvent(kind, src, dst, a.sigma, b.sigma, x, guidance, model)
             for observer in self.observers:

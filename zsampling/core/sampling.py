@@ -24,8 +24,8 @@ from zsampling.core.inference import gradient_mode
 from zsampling.core.model import Conditioning, ModelAdapter
 from zsampling.core.path import MAIN, Kept, SamplingPath
 from zsampling.core.rules import BatchedGuider
-from zsampling.core.sampler import ReflectiveSampler, prompt_variants
-from zsampling.core.schedule import Schedule
+from zsampling.core.sampler import ReflectiveSampler, prompt_variants, walk
+from zsampling.core.schedule import Schedule, scheduled_levels
 from zsampling.core.solvers import DDIM, Solver
 
 
@@ -95,7 +95,7 @@ def sample(
     if sigmas is not None:
         levels = sigmas
     elif schedule is not None:
-        levels = schedule.sigmas(model)
+        levels = scheduled_levels(schedule, model)
     else:
         raise InvalidArgument(
             "schedule", None, "a schedule (e.g. zsampling.Uniform(steps=50)) or explicit sigmas"
@@ -118,7 +118,7 @@ def sample(
         if name == MAIN:
             batch = int(next(iter(cond.values())).shape[0])
         named = {key: adapter.encode(texts, negative_prompts)[0] for key, texts in variants.items()}
-        guiders[name] = bind_guider(guider, adapter, cond, uncond, counter, named)
+        guiders[name] = bind_guider(guider, adapter, cond, uncond, counter, named, name)
     if noise is None:
         if len(seeds) != batch:
             raise InvalidArgument("seeds", list(seeds), f"one seed per prompt ({batch})")
@@ -137,6 +137,7 @@ def sample(
         generators if len(generators) == batch else (),
         nonfinite_hint=nonfinite_hint(model),
         keeps={name: kept(adapter) for name, adapter in models.items()},
+        guider=guider,
     )
     if noise_scale is None:
         scheduled = getattr(schedule, "noise_scale", None) if sigmas is None else None
@@ -149,7 +150,7 @@ def sample(
     # dtype (as a pipeline's given latents do). The steps compute in float64 either way.
     x = noise.to(device=model.device) * noise_scale
     with gradient_mode(sampler, guider, solver):
-        out = sampler.sample(x, path)
+        out = walk(sampler, x, path)
     check_latents(out, x, "sampler", getattr(sampler, "name", type(sampler).__name__))
     # Latents made in inference mode cannot be changed in place outside it: the caller gets a
     # normal tensor, as a pipeline's output is (one copy per batch).
@@ -186,8 +187,10 @@ def bind_guider(
     uncond: Conditioning | None,
     counter: EvaluationCounter,
     named: Mapping[str, Conditioning] | None = None,
+    model_name: str = MAIN,
 ) -> Guider:
-    """``guider.bind(...)`` with the run's counting: the model it gets counts its own calls, and a
+    """``guider.bind(...)`` with the run's counting: the model it gets (the run's model
+    ``model_name``) counts its own calls and checks its predictions, and a
     guider that does not count its guided calls (one not built on `GuidanceRule`) is wrapped so
     that they are counted. A bound guider the path cannot call is refused here, naming it.
 
@@ -195,7 +198,8 @@ def bind_guider(
     variants). A `BatchedGuider` holds them itself; any other guider is bound once per name and
     each call goes to the binding of its ``context.conditioning`` (`ConditioningRouter`).
     """
-    bound = _checked(guider, guider.bind(counted(model, counter), cond, uncond, counter))
+    model = counted(model, counter, model_name)
+    bound = _checked(guider, guider.bind(model, cond, uncond, counter))
     named = dict(named or {})
     if isinstance(bound, BatchedGuider) and bound.counter is counter:
         bound.conditionings.update(named)
@@ -206,7 +210,7 @@ def bind_guider(
             named["uncond"] = uncond
         for key, positive in named.items():
             routes[key] = _checked(
-                guider, guider.bind(counted(model, counter), positive, uncond, counter)
+                guider, guider.bind(model, positive, uncond, counter)
             )
         bound = ConditioningRouter(routes)
     return CountedGuider(bound, counter)

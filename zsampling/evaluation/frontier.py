@@ -38,7 +38,7 @@ from torch import Tensor
 from zsampling.core.cfg import CFG
 from zsampling.core.guidance import GuiderComponent
 from zsampling.core.model import ModelAdapter
-from zsampling.core.sampler import ReflectiveSampler
+from zsampling.core.sampler import ReflectiveSampler, main_scale
 from zsampling.core.sampling import sample
 from zsampling.evaluation.testbeds import Testbed
 from zsampling.metrics.sets import LOWER_IS_BETTER, RANKABLE, ClassSets, better, set_scores
@@ -108,7 +108,7 @@ def run_arm(
         kind=kind,
         method=getattr(sampler, "name", type(sampler).__name__),
         settings=sampler.model_dump(mode="json") if hasattr(sampler, "model_dump") else {},
-        guidance=getattr(sampler, "guidance", None),
+        guidance=main_scale(sampler),
         steps=int(schedule.steps),
         stats=stats,
         features=features,

@@ -28,6 +28,7 @@ from zsampling.core.errors import InvalidArgument, shown
 from zsampling.core.files import UnsafePath, entry_kind
 from zsampling.core.model import ModelAdapter
 from zsampling.core.path import validate_sigmas
+from zsampling.core.schedule import scheduled_levels
 from zsampling.runs.blame import Blame
 from zsampling.runs.config import RunConfig
 from zsampling.runs.issues import ConfigError, ConfigIssue
@@ -119,7 +120,7 @@ def model_issues(
     schedule = blame.of("schedule", config.schedule)
     try:
         with blame.stage("making the levels of the schedule", schedule):
-            validate_sigmas(config.schedule.sigmas(main))
+            validate_sigmas(scheduled_levels(config.schedule, main))
     except InvalidArgument as err:
         field = err.field if err.field.startswith("schedule") else f"schedule ({err.field})"
         issues.append(ConfigIssue(field, f"{shown(err.value)} is invalid: {err.valid}"))

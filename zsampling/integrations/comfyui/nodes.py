@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.kinds import Kind
+from zsampling.core.schedule import scheduled_levels
 from zsampling.core.solvers import Solver
 from zsampling.integrations.comfyui.levels import levels_of, to_comfy
 from zsampling.integrations.comfyui.sampling import SamplerSpec, comfy_sampler, validated
@@ -172,8 +173,8 @@ class AnySamplerNode(_SamplerNode):
 
 def schedule_sigmas(model: Any, schedule: Any) -> torch.Tensor:
     """A zsampling schedule's levels for a ComfyUI MODEL, as ComfyUI sigmas (float32)."""
-    levels = levels_of(model)
-    sigmas = schedule.sigmas(levels)
+    levels: Any = levels_of(model)  # the schedule's ModelAdapter duties, for a ComfyUI MODEL
+    sigmas = scheduled_levels(schedule, levels)
     return to_comfy(sigmas, levels.process).to(torch.float32)
 
 
