@@ -249,7 +249,7 @@ def call_problem(guider: Any) -> str | None:
         return f"bind() returned {type(guider).__name__}, which is not callable"
     kind = type(guider)
     by_class = kind.__module__ not in ("builtins", "functools") and "__call__" in vars(kind)
-    if by_class and kind in _CLASS_PROBLEMS:  # inspecting a signature costs ~0.1 ms per run
+    if by_class and kind in _CLASS_PROBLEMS:  # inspecting a signature costs more than a step
         return _CLASS_PROBLEMS[kind]
     problem = _signature_problem(guider)
     if by_class:

@@ -416,8 +416,8 @@ class _Run:
 
     @cached_property
     def _provenance(self) -> dict[str, Any]:
-        """What made every item of this run, worked out once: hashing the model's folder for
-        each item cost 13 ms per image on the digits model, 15% of a batched run's time."""
+        """What made every item of this run, worked out once per run: it hashes the model's
+        folder, a cost that does not depend on the item (docs/benchmarks.md, (e))."""
         settings = self.config.as_dict()
         settings["run"].pop("output")  # where a file lies is not a setting of its content
         return {
