@@ -26,7 +26,7 @@ from torch import Tensor
 from zsampling.core.errors import ComponentFault, InvalidArgument
 from zsampling.core.levels import Process, TimestepTable
 from zsampling.core.model import Conditioning, ModelAdapter, embeds_guidance
-from zsampling.core.prediction import Prediction
+from zsampling.core.prediction import Prediction, prediction_problem
 
 Direction = Literal["denoise", "invert", "predict"]
 
@@ -159,26 +159,12 @@ class CountedModel:
         self.counter.rows += int(x.shape[0])
 
     def _checked(self, pred: Any, x: Tensor, call: str) -> Prediction:
-        """``pred`` if it is a `Prediction` shaped like ``x`` (shapes only: a pending ``x0`` is
-        not derived to be checked), else the `ComponentFault` naming this model."""
-        if isinstance(pred, Prediction) and pred.x0_shape == x.shape:
-            eps = pred.eps
-            if isinstance(eps, Tensor) and eps.shape == x.shape:
-                return pred
-        if not isinstance(pred, Prediction):
-            got = f"returned {type(pred).__name__}, not a zsampling Prediction(x0, eps)"
-        else:
-            part, value = next(
-                (part, value)
-                for part, value in (("x0", pred.x0), ("eps", pred.eps))
-                if not isinstance(value, Tensor) or value.shape != x.shape
-            )
-            shown = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-            got = (
-                f"returned a prediction whose {part} is {shown}; expected {tuple(x.shape)}, "
-                "the shape of the x it was given"
-            )
-        raise ComponentFault("model", self.name, f"{call} {got}")
+        """``pred`` if it can be stepped with from ``x``, else the `ComponentFault` naming this
+        model."""
+        problem = prediction_problem(pred, x, "prediction", "the shape of the x it was given")
+        if problem is None:
+            return pred
+        raise ComponentFault("model", self.name, f"{call} {problem}")
 
 
 class CountedGuidedModel(CountedModel):

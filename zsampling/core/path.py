@@ -26,7 +26,7 @@ from zsampling.core.events import Observer, StepEvent, StepKind
 from zsampling.core.finite import FiniteWatch
 from zsampling.core.guidance import Direction, GuidanceContext, Guider
 from zsampling.core.levels import Process
-from zsampling.core.prediction import Prediction
+from zsampling.core.prediction import Prediction, prediction_problem
 from zsampling.core.solvers import History, LevelPoint, Solver, ddim_step
 
 InversionPoint = Literal["official", "target", "source"]
@@ -252,34 +252,17 @@ class SamplingPath:
             context = GuidanceContext(at, self._steps, direction, conditioning)
             self._contexts[key] = context
         pred = guider(x, sigma, guidance, context)
-        # Shapes only: a pending x0 is not derived to be checked (see Prediction.from_eps).
-        if isinstance(pred, Prediction) and pred.x0_shape == x.shape:
-            eps = pred.eps
-            if isinstance(eps, Tensor) and eps.shape == x.shape:
-                return pred
-        raise self._refusal(pred, x, model)
+        problem = prediction_problem(pred, x, "guided prediction", "the latent's shape")
+        if problem is None:
+            return pred
+        raise self._refusal(problem, model)
 
-    def _refusal(self, pred: object, x: Tensor, model: str) -> ComponentFault:
-        """Why a guided prediction cannot be stepped with, blamed on the guider: the models'
+    def _refusal(self, problem: str, model: str) -> ComponentFault:
+        """A guided prediction that cannot be stepped with, blamed on the guider: the models'
         own predictions are checked where they are made (`zsampling.core.guidance.CountedModel`),
-        so a malformed guided one is the guider's. Shaped unlike ``x``, it would be broadcast by
-        the step arithmetic into a silently wrong latent."""
-        if not isinstance(pred, Prediction):
-            problem = f"returned {type(pred).__name__}, not a zsampling Prediction(x0, eps)"
-        else:
-            part, value = next(
-                (part, value)
-                for part, value in (("x0", pred.x0), ("eps", pred.eps))
-                if not isinstance(value, Tensor) or value.shape != x.shape
-            )
-            shown = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-            problem = (
-                f"returned a guided prediction whose {part} is {shown}; expected "
-                f"{tuple(x.shape)}, the latent's shape"
-            )
-        problem += f" (model {model!r})"
+        so a malformed guided one is the guider's."""
         component = self.guider if self.guider is not None else self._guider(model)
-        return ComponentFault.of("guider", component, problem)
+        return ComponentFault.of("guider", component, f"{problem} (model {model!r})")
 
     def _guider(self, model: str) -> Guider:
         try:

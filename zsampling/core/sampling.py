@@ -92,14 +92,7 @@ def sample(
     """
     solver = solver or DDIM()
     guider = guider or CFG()
-    if sigmas is not None:
-        levels = sigmas
-    elif schedule is not None:
-        levels = scheduled_levels(schedule, model)
-    else:
-        raise InvalidArgument(
-            "schedule", None, "a schedule (e.g. zsampling.Uniform(steps=50)) or explicit sigmas"
-        )
+    levels = _levels(model, schedule, sigmas)
     check_steps = getattr(sampler, "check_steps", None)
     if check_steps is not None:
         check_steps(len(levels) - 1)
@@ -119,15 +112,7 @@ def sample(
             batch = int(next(iter(cond.values())).shape[0])
         named = {key: adapter.encode(texts, negative_prompts)[0] for key, texts in variants.items()}
         guiders[name] = bind_guider(guider, adapter, cond, uncond, counter, named, name)
-    if noise is None:
-        if len(seeds) != batch:
-            raise InvalidArgument("seeds", list(seeds), f"one seed per prompt ({batch})")
-        noise, generators = initial_noise(model.latent_shape(), seeds, model.dtype)
-    else:
-        generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
-        if noise.shape[0] != batch:
-            raise InvalidArgument("noise", tuple(noise.shape), f"a batch of {batch} rows")
-    check_finite(noise, "initial noise")
+    noise, generators = _starting_noise(model, noise, seeds, batch)
     path = SamplingPath(
         levels,
         model.process,
@@ -140,12 +125,7 @@ def sample(
         guider=guider,
     )
     if noise_scale is None:
-        scheduled = getattr(schedule, "noise_scale", None) if sigmas is None else None
-        noise_scale = (
-            float(scheduled(model))
-            if scheduled is not None
-            else model.process.init_noise_scale(float(path.sigmas[0]))
-        )
+        noise_scale = _noise_scale(model, None if sigmas is not None else schedule, path.sigmas)
     # Drawn noise is in the model's dtype (as a pipeline's latents are); given noise keeps its
     # dtype (as a pipeline's given latents do). The steps compute in float64 either way.
     x = noise.to(device=model.device) * noise_scale
@@ -157,6 +137,41 @@ def sample(
     if isinstance(out, Tensor) and out.is_inference() and not torch.is_inference_mode_enabled():
         out = out.clone()
     return SampleResult(out, path.sigmas, counter)
+
+
+def _levels(model: ModelAdapter, schedule: Schedule | None, sigmas: Tensor | None) -> Tensor:
+    """The run's levels: ``sigmas`` as given, else the schedule's (checked to be float64)."""
+    if sigmas is not None:
+        return sigmas
+    if schedule is not None:
+        return scheduled_levels(schedule, model)
+    raise InvalidArgument(
+        "schedule", None, "a schedule (e.g. zsampling.Uniform(steps=50)) or explicit sigmas"
+    )
+
+
+def _starting_noise(
+    model: ModelAdapter, noise: Tensor | None, seeds: Sequence[int], batch: int
+) -> tuple[Tensor, list[torch.Generator]]:
+    """The starting noise (drawn from ``seeds``, or as given) and the per-item generators."""
+    if noise is None:
+        if len(seeds) != batch:
+            raise InvalidArgument("seeds", list(seeds), f"one seed per prompt ({batch})")
+        noise, generators = initial_noise(model.latent_shape(), seeds, model.dtype)
+    else:
+        generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        if noise.shape[0] != batch:
+            raise InvalidArgument("noise", tuple(noise.shape), f"a batch of {batch} rows")
+    check_finite(noise, "initial noise")
+    return noise, generators
+
+
+def _noise_scale(model: ModelAdapter, schedule: Schedule | None, levels: Tensor) -> float:
+    """The schedule's own ``noise_scale(model)`` when it has one, else the process's."""
+    scheduled = getattr(schedule, "noise_scale", None)
+    if scheduled is not None:
+        return float(scheduled(model))
+    return model.process.init_noise_scale(float(levels[0]))
 
 
 def check_latents(out: object, given: Tensor, kind: str, name: str) -> None:

@@ -308,9 +308,7 @@ def place(
     positions = {p: np.nonzero(rows == p)[0] for p in dict.fromkeys(everything[0].prompts)}
     rng = np.random.default_rng(seed)
 
-    def estimate(
-        pick: Mapping[str, np.ndarray] | None,
-    ) -> dict[str, tuple[float, ...]]:
+    def estimate(pick: Mapping[str, np.ndarray] | None) -> dict[str, tuple[float, ...]]:
         items = None if pick is None else np.concatenate([positions[p][pick[p]] for p in positions])
         align = {
             a.key: float(a.stats[ALIGNMENT][items].mean() if items is not None else a.alignment)
