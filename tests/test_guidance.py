@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 import pytest
 import torch
+from hostile import cut_guider
 from pydantic import BaseModel
 from spies import ModelSpy
 
@@ -158,13 +159,7 @@ class CutGuider(BaseModel):
     cut: int = 0
 
     def bind(self, model: Any, cond: Any, uncond: Any, counter: Any = None) -> Any:
-        inner = CFG().bind(model, cond, uncond, counter)
-
-        def guided(x: Any, sigma: float, scale: float, context: Any = None) -> Prediction:
-            pred = inner(x, sigma, scale, context)
-            return Prediction(pred.x0[..., : self.cut], pred.eps[..., : self.cut])
-
-        return guided
+        return cut_guider(model, cond, uncond, counter, self.cut)
 
 
 class CutRule(GuidanceRule):

@@ -17,11 +17,10 @@ from typing import Any, ClassVar
 
 import pytest
 import torch
-from hostile import Sandbox, plugin
+from hostile import Sandbox, cut_guider, plugin
 from pydantic import BaseModel, model_validator
 
 from zsampling.adapters.analytic import AnalyticAdapter, AnalyticModel
-from zsampling.core.cfg import CFG
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.prediction import Prediction
 from zsampling.core.rules import GuidanceRule
@@ -205,13 +204,7 @@ class FaultyGuider(BaseModel):
         fail_with(self.fault, "bind-")
         if not self.fault.startswith("cut-"):
             raise AssertionError("unreachable")
-        inner, cut = CFG().bind(model, cond, uncond, counter), int(self.fault[4:])
-
-        def guided(x: Any, sigma: float, scale: float, context: Any = None) -> Prediction:
-            pred = inner(x, sigma, scale, context)
-            return Prediction(pred.x0[..., :cut], pred.eps[..., :cut])
-
-        return guided
+        return cut_guider(model, cond, uncond, counter, int(self.fault[4:]))
 
 
 class FaultyRule(GuidanceRule):
