@@ -58,9 +58,8 @@ class Blame:
     models by name (a `ComponentFault` of kind ``model`` names the run's model, ``main`` or
     ``weak``, whose prediction broke the contract: its adapter or outermost patch is blamed)."""
 
-    def __init__(self, registry: Registry, guider: Any = None) -> None:
+    def __init__(self, registry: Registry) -> None:
         self.registry = registry
-        self.guider = guider
         self._models: dict[int, Culprit] = {}
         self._named: dict[str, Culprit] = {}
         self._roots: list[tuple[str, list[Registered]]] = []

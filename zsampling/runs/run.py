@@ -233,7 +233,7 @@ class _Run:
         self.folder = Path(config.run.output)
         self.manifest = self.folder / MANIFEST
         self.method = method_id(config)
-        self.blame = Blame(registry, config.guider)
+        self.blame = Blame(registry)
         self.models: dict[str, ModelAdapter] = {}
         self.present: set[str] = set()  # output names there when the run started
         self.done: dict[str, dict[str, Any]] = {}  # the manifest when the run started
