@@ -103,12 +103,12 @@ class LinearCudaModel:
     """A model whose every operation stays on the GPU: eps = x / 4 (no host reads of its own)."""
 
     process = Process("vp")
-    table = None
     dtype = torch.float32
 
-    def __init__(self) -> None:
-        self.device = torch.device("cuda")
+    def __init__(self, device: str = "cuda") -> None:
+        self.device = torch.device(device)
         self.analytic = AnalyticModel(demo_mixture())
+        self.table = self.analytic.table  # SD's timestep grid, for the uniform schedule
 
     def latent_shape(self) -> tuple[int, ...]:
         return (4, 8, 8)
@@ -127,6 +127,15 @@ class LinearCudaModel:
 
     def decode(self, x: torch.Tensor) -> torch.Tensor:
         return x
+
+
+def test_the_gpu_model_runs_on_the_cpu_too() -> None:
+    """The model the CUDA test counts with is a working model (checked where it can run)."""
+    model = LinearCudaModel("cpu")
+    run = {"prompts": ["a"], "seeds": [0], "schedule": Uniform(steps=6)}
+    result = sample(model, Standard(guidance=3.0), **run)  # type: ignore[arg-type]
+    assert result.latents.shape == (1, 4, 8, 8) and bool(torch.isfinite(result.latents).all())
+    assert result.counter.guided_calls == 6
 
 
 def synchronisations(steps: int) -> int:
