@@ -157,3 +157,18 @@ def check_refusal(
         assert name not in flat, f"{name!r} in: {flat}"
     assert after == before, "something outside the output folder changed"
     return flat
+
+
+def cut_guider(model: Any, cond: Any, uncond: Any, counter: Any, columns: int) -> Any:
+    """CFG bound to ``model``, its guided predictions cut to their first ``columns`` columns: a
+    guider breaking the shape contract (on a (B, 2) latent, 1 column broadcasts, 0 does not)."""
+    from zsampling.core.cfg import CFG
+    from zsampling.core.prediction import Prediction
+
+    inner = CFG().bind(model, cond, uncond, counter)
+
+    def guided(x: Any, sigma: float, scale: float, context: Any = None) -> Prediction:
+        pred = inner(x, sigma, scale, context)
+        return Prediction(pred.x0[..., :columns], pred.eps[..., :columns])
+
+    return guided

@@ -393,3 +393,14 @@ def test_standard_guidance_defaults_to_the_guiders_cfg(patcher: Any) -> None:
     spec = SamplerSpec(Standard, {}, Euler())
     assert spec.build(7.5) == Standard(guidance=7.5)
     assert SamplerSpec(Standard, {"guidance": 2.0}, Euler()).build(7.5) == Standard(guidance=2.0)
+
+
+def test_the_declared_main_scale_defaults_to_the_guiders_cfg() -> None:
+    """Whatever the setting is called (its class's ``scales``); without a declared scale a
+    ``guidance`` setting is the sampler's own."""
+    from test_scales import Strength, Unscaled
+
+    assert SamplerSpec(Strength, {}, Euler()).build(7.5) == Strength(strength=7.5)
+    assert SamplerSpec(Unscaled, {}, Euler()).build(7.5) == Unscaled()
+    zz = SamplerSpec(Zigzag, {"inversion_guidance": 1.0}, Euler()).build(7.5)
+    assert zz == Zigzag(guidance=7.5, inversion_guidance=1.0)

@@ -74,3 +74,21 @@ def _has_cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+CHECKS = SCRIPT.with_name("device_checks.py")
+
+
+def test_the_device_checks_script_runs_its_cpu_check_and_refuses_the_rest() -> None:
+    """``noise`` runs anywhere, and on this torch seeded half-precision noise is diffusers';
+    the CUDA checks say they need CUDA instead of measuring nothing."""
+    noise = subprocess.run(
+        [sys.executable, str(CHECKS), "noise"], capture_output=True, text=True, env=ENV, timeout=300
+    )
+    assert noise.returncode == 0, noise.stderr[-3000:]
+    assert noise.stdout.count("initial_noise == randn_tensor: True") == 2, noise.stdout
+    if not _has_cuda():
+        syncs = subprocess.run(
+            [sys.executable, str(CHECKS), "syncs"], capture_output=True, text=True, env=ENV
+        )
+        assert syncs.returncode == 2 and "syncs needs a CUDA GPU" in syncs.stderr

@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 import pytest
 import torch
+from hostile import cut_guider
 from pydantic import BaseModel
 from spies import ModelSpy
 
@@ -151,6 +152,26 @@ class ReturnsTensor(BaseModel):
         return lambda x, sigma, scale, context=None: x
 
 
+class CutGuider(BaseModel):
+    """Guided predictions cut to ``cut`` columns: (1, 0) does not broadcast against (1, 2)."""
+
+    name: ClassVar[str] = "cut-guider"
+    cut: int = 0
+
+    def bind(self, model: Any, cond: Any, uncond: Any, counter: Any = None) -> Any:
+        return cut_guider(model, cond, uncond, counter, self.cut)
+
+
+class CutRule(GuidanceRule):
+    """A combine rule whose result is cut to ``cut`` columns."""
+
+    name: ClassVar[str] = "cut-rule"
+    cut: int = 0
+
+    def combine(self, cond: torch.Tensor, uncond: torch.Tensor, call: GuidanceCall) -> torch.Tensor:
+        return (uncond + call.scale * (cond - uncond))[..., : self.cut]
+
+
 @pytest.mark.parametrize(
     ("guider", "message"),
     [
@@ -167,11 +188,36 @@ class ReturnsTensor(BaseModel):
         ),
         (
             ReturnsTensor(),
-            "the guider of model 'main' (CountedGuider) returned Tensor, not a "
-            "zsampling Prediction(x0, eps)",
+            "guider 'returns-tensor' (class test_guidance.ReturnsTensor) returned Tensor, not "
+            "a zsampling Prediction(x0, eps) (model 'main')",
         ),
+        *[
+            (
+                CutGuider(cut=cut),
+                f"guider 'cut-guider' (class test_guidance.CutGuider) returned a guided "
+                f"prediction whose x0 is (1, {cut}); expected (1, 2), the latent's shape "
+                "(model 'main')",
+            )
+            for cut in (0, 1)
+        ],
+        *[
+            (
+                CutRule(cut=cut),
+                f"guider 'cut-rule' (class test_guidance.CutRule) combine() returned (1, {cut}); "
+                "expected (1, 2), the latent's shape",
+            )
+            for cut in (0, 1)
+        ],
     ],
-    ids=["not-callable", "old-signature", "returns-tensor"],
+    ids=[
+        "not-callable",
+        "old-signature",
+        "returns-tensor",
+        "cut-guider-0",
+        "cut-guider-1",
+        "cut-rule-0",
+        "cut-rule-1",
+    ],
 )
 def test_a_guider_breaking_the_contract_is_named(
     analytic: AnalyticModel, guider: Any, message: str

@@ -17,12 +17,13 @@ from typing import Any, ClassVar
 
 import pytest
 import torch
-from hostile import Sandbox, plugin
+from hostile import Sandbox, cut_guider, plugin
 from pydantic import BaseModel, model_validator
 
 from zsampling.adapters.analytic import AnalyticAdapter, AnalyticModel
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.prediction import Prediction
+from zsampling.core.rules import GuidanceRule
 from zsampling.plugins.manager import build_registry
 
 PLUGIN = "plugin 'hostile-plugin'"
@@ -191,18 +192,33 @@ class FaultySchedule(BaseModel):
             return torch.tensor([14.0, 4.0, 1.0, 0.0], dtype=torch.float64)
         if self.fault == "flat":  # not strictly decreasing: a repeated level
             return torch.tensor([14.0, 4.0, 4.0, 0.3, 0.0], dtype=torch.float64)
+        if self.fault == "float32":
+            return torch.tensor([14.0, 4.0, 1.0, 0.3, 0.0], dtype=torch.float32)
         return torch.tensor([14.0, 4.0, 1.0, 0.3, 0.0], dtype=torch.float64)
 
 
 class FaultyGuider(BaseModel):
-    """A guider whose ``bind`` fails."""
+    """A guider whose ``bind`` fails, or whose guided predictions are cut to ``fault``'s shape
+    (``cut-1``: broadcasts against the latent; ``cut-0``: does not)."""
 
     name: ClassVar[str] = "faulty-guider"
     fault: str = "bind-runtime"
 
     def bind(self, model: Any, cond: Any, uncond: Any, counter: Any = None) -> Any:
         fail_with(self.fault, "bind-")
-        raise AssertionError("unreachable")
+        if not self.fault.startswith("cut-"):
+            raise AssertionError("unreachable")
+        return cut_guider(model, cond, uncond, counter, int(self.fault[4:]))
+
+
+class FaultyRule(GuidanceRule):
+    """A guider written as a combine rule whose combine returns the wrong shape."""
+
+    name: ClassVar[str] = "faulty-rule"
+    cut: int = 0
+
+    def combine(self, cond: torch.Tensor, uncond: torch.Tensor, call: Any) -> torch.Tensor:
+        return (uncond + call.scale * (cond - uncond))[..., : self.cut]
 
 
 PLUGIN_OBJECT = plugin(
@@ -212,7 +228,7 @@ PLUGIN_OBJECT = plugin(
     metric=[FaultyMetric],
     observer=[FaultyObserver],
     schedule=[FaultySchedule],
-    guider=[FaultyGuider],
+    guider=[FaultyGuider, FaultyRule],
 )
 
 
@@ -419,12 +435,54 @@ CASES: list[tuple[str, list[str], int, tuple[str, ...], tuple[str, ...]]] = [
         )
     ],
     (
+        "schedule-float32",
+        ['schedule={use = "faulty-schedule", fault = "float32"}'],
+        1,
+        (
+            "schedule 'faulty-schedule' (plugin 'hostile-plugin') returned torch.float32 levels",
+            "dtype=torch.float64",
+        ),
+        ("sampler 'zigzag'",),
+    ),
+    (
         "guider-bind",
         ['guider={use = "faulty-guider"}'],
         1,
         ("guider 'faulty-guider' (plugin 'hostile-plugin')", "CUDA kernel failed"),
         ("sampler 'zigzag'",),
     ),
+    *[
+        (
+            f"guider-returns-{what}",
+            [f"guider={{{setting}}}"],
+            1,
+            (f"guider '{name}' (plugin 'hostile-plugin')", returned, "expected (4, 2)"),
+            ("sampler 'zigzag'", "model 'main' ", "failed while"),
+        )
+        for what, name, setting, returned in (
+            (
+                "broadcasting-shape",
+                "faulty-guider",
+                'use = "faulty-guider", fault = "cut-1"',
+                "returned a guided prediction whose x0 is (4, 1)",
+            ),
+            (
+                "shape",
+                "faulty-guider",
+                'use = "faulty-guider", fault = "cut-0"',
+                "returned a guided prediction whose x0 is (4, 0)",
+            ),
+            *[
+                (
+                    f"combine-{cut}",
+                    "faulty-rule",
+                    f'use = "faulty-rule", cut = {cut}',
+                    f"combine() returned (4, {cut})",
+                )
+                for cut in (0, 1)
+            ],
+        )
+    ],
     (
         "metric-blamed-not-sampler",
         [
@@ -485,8 +543,9 @@ def test_the_traceback_is_there_when_asked_for(tmp_path: Path) -> None:
         shown = box.invoke([*before, *args, *after], env=env)
         assert shown.exit_code == 1
         assert "Traceback (most recent call last)" in shown.output
-        assert "in sample" in shown.output and "test_hostile_plugins.py" in shown.output
-        assert f"error: {SAMPLER} failed" in " ".join(shown.output.split())
+        flat = " ".join(shown.output.split())  # the console wraps long frame lines
+        assert "in sample" in flat and "test_hostile_plugins.py" in flat
+        assert f"error: {SAMPLER} failed" in flat
 
 
 @pytest.mark.usefixtures("hostile_registry")
@@ -523,7 +582,7 @@ def test_a_core_error_never_blames_an_unrelated_plugin(
     registry = build_registry([("samplers-plugin", module.Plugin())], entry_points=False)
     monkeypatch.setattr("zsampling.plugins.manager.default_registry", lambda: registry)
     # A core bug, raised from C code called by zsampling/core/path.py: no plugin frame at all.
-    monkeypatch.setattr("zsampling.core.path.all_finite", divmod)
+    monkeypatch.setattr("zsampling.core.path.GuidanceContext", divmod)
     box = Sandbox(tmp_path)
     box.refused(
         ["run", str(box.good()), "-q"],

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import pytest
 import torch
 from diffusers import DDIMScheduler, EulerDiscreteScheduler
 
+from zsampling import Zigzag, sample
 from zsampling.adapters.analytic import AnalyticModel
 from zsampling.adapters.diffusers import DiffusersModel
-from zsampling.core.errors import InvalidArgument
+from zsampling.core.errors import ComponentFault, InvalidArgument
 from zsampling.core.levels import LevelCache, Process, TimestepTable, scaled_linear_alphas_cumprod
 from zsampling.schedules import Karras, Uniform
 from zsampling.testing.tiny import tiny_sd_pipeline
@@ -97,3 +100,29 @@ def test_row_levels_are_shared_across_runs_and_equal_a_fresh_computation() -> No
     cpu = torch.device("cpu")
     timesteps = [first.levels(torch.full((1,), v, dtype=torch.float64), cpu, 4) for v in grid]
     assert [float(t.timesteps) for t in timesteps] == [999.0, 500.0, 1.0]
+
+
+class Float32Karras(Karras):
+    """Karras levels made in float32: already rounded, so refused rather than widened."""
+
+    name: ClassVar[str] = "float32-karras"
+
+    def sigmas(self, model: Any) -> torch.Tensor:
+        return super().sigmas(model).float()
+
+
+def test_levels_are_float64_a_schedule_made_in_float32_is_refused(analytic: AnalyticModel) -> None:
+    """The rule (docs/architecture.md): a schedule gives float64 levels, else it is named; levels
+    handed in ready are widened exactly, so float32 sigmas give the run of their float64 cast."""
+    run = {"prompts": ["red"], "seeds": [2]}
+    with pytest.raises(ComponentFault, match=r"schedule 'float32-karras' returned torch\.float32"):
+        sample(analytic, Zigzag(guidance=3.0), schedule=Float32Karras(steps=6), **run)  # type: ignore[arg-type]
+    levels32 = Karras(steps=6).sigmas(analytic).float()
+    given32 = sample(analytic, Zigzag(guidance=3.0), sigmas=levels32, **run)  # type: ignore[arg-type]
+    given64 = sample(analytic, Zigzag(guidance=3.0), sigmas=levels32.double(), **run)  # type: ignore[arg-type]
+    assert given32.sigmas.dtype == torch.float64
+    assert torch.equal(given32.sigmas, levels32.double())
+    assert torch.equal(given32.latents, given64.latents)
+    # ... and the float32 rounding is a different run from the schedule's own float64 levels
+    exact = sample(analytic, Zigzag(guidance=3.0), schedule=Karras(steps=6), **run)  # type: ignore[arg-type]
+    assert not torch.equal(exact.sigmas, given32.sigmas)

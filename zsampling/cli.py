@@ -492,7 +492,7 @@ def eval_(
     cfg = _load(config, set_ or [])
     from zsampling.runs.blame import Blame
 
-    blame = Blame(_registry(), cfg.guider)  # a plugin that fails is named, as in a run
+    blame = Blame(_registry())  # a plugin that fails is named, as in a run
     with blame.stage("evaluating", blame.of("sampler", cfg.sampler)):
         results = evaluate(
             cfg,

@@ -1,9 +1,10 @@
 """Dtype casts for the sampling loop's hot path.
 
-``Tensor.to(dtype)`` parses its overloaded arguments on every call: on the small latents of a
-tiny model that costs more than the cast itself (measured: ``x.to(torch.float64)`` 5.5 us,
-``x.double()`` 3.5 us, a no-op ``x.to(torch.float32)`` 1.5 us on a 1x4x16x16 latent, one CPU
-thread). A sampling step casts half a dozen times, so these helpers take the short way.
+``Tensor.to(dtype)`` parses its overloaded arguments on every call, so on the small latents of
+a tiny model it costs more than the cast itself, and even a no-op ``to`` is not free (the
+figures are in docs/benchmarks.md, "Dtype casts"). A sampling step casts half a dozen times,
+so these helpers call the dtype's own method (``Tensor.double``) and skip a cast to the dtype
+a tensor already has.
 """
 
 from __future__ import annotations

@@ -17,10 +17,10 @@ class CFG(GuidanceRule):
     other half derived from ``x``: in exact arithmetic the same pair as combining ``x0`` and
     ``eps`` with the same weights (the weights sum to one), but rounded once. Combining rounded
     branch ``x0``\\ s instead multiplies their rounding by the scale, and at high noise
-    ``x0 = x / alpha`` is large: on the tiny SD at 128 px that doubled the parity error against
-    the pipeline. Equal to diffusers' ``ClassifierFreeGuidance`` on the same predictions,
-    interval included. Scale 0 is the unconditional branch alone, 1 the conditional one: only
-    that branch is evaluated.
+    ``x0 = x / alpha`` is large, so that rounding would dominate the parity error against the
+    pipeline (docs/plugins.md). Equal to diffusers' ``ClassifierFreeGuidance`` on the same
+    predictions, interval included. Scale 0 is the unconditional branch alone, 1 the conditional
+    one: only that branch is evaluated.
     """
 
     name: ClassVar[str] = "cfg"

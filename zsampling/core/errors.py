@@ -79,14 +79,30 @@ class ComponentFault(RunFailure):
         self.problem = problem
         super().__init__(message or f"{kind} {name!r} {problem}")
 
+    @classmethod
+    def of(cls, kind: str, component: Any, problem: str) -> ComponentFault:
+        """The fault of ``component``, named by its registry ``name``; a class from outside
+        zsampling is named too (``sample()`` has no registry to say which plugin it is from;
+        a run names the plugin instead)."""
+        name = str(getattr(component, "name", type(component).__name__))
+        kind_of = type(component)
+        module = kind_of.__module__
+        origin = (
+            ""
+            if module.split(".")[0] == "zsampling"
+            else f" (class {module}.{kind_of.__qualname__})"
+        )
+        return cls(kind, name, problem, f"{kind} {name!r}{origin} {problem}")
+
 
 def all_finite(x: Any) -> bool:
     """Whether every entry of tensor ``x`` is finite, in one reduction.
 
     NaN and inf propagate through a sum, so a finite sum (accumulated in float32, or float64 for
     float64 tensors) proves every entry finite; only a sum that is not finite is checked entry by
-    entry (finite entries can overflow a sum). ``isfinite(x).all()`` alone takes five kernels:
-    on a small latent, per step, that was a third of the sampling loop's own time.
+    entry (finite entries can overflow a sum). One reduction is the cheapest answer, but reading
+    it is a host synchronisation on a GPU: the sampling path's own check does not use this
+    (see `zsampling.core.finite`); the run's start and end (initial noise, a sampler's result) do.
     """
     import math
 

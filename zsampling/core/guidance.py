@@ -23,10 +23,10 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
-from zsampling.core.errors import InvalidArgument
+from zsampling.core.errors import ComponentFault, InvalidArgument
 from zsampling.core.levels import Process, TimestepTable
 from zsampling.core.model import Conditioning, ModelAdapter, embeds_guidance
-from zsampling.core.prediction import Prediction
+from zsampling.core.prediction import Prediction, prediction_problem
 
 Direction = Literal["denoise", "invert", "predict"]
 
@@ -102,11 +102,18 @@ class GuiderComponent(Protocol):
 
 
 class CountedModel:
-    """A model that adds each ``predict`` call (and its rows) to ``counter``; all else passes."""
+    """A model that adds each ``predict`` call (and its rows) to ``counter``; all else passes.
 
-    def __init__(self, model: ModelAdapter, counter: EvaluationCounter) -> None:
+    It is also where an adapter's predictions are checked, once, where they are made: a
+    `Prediction` shaped like the ``x`` given, else a `ComponentFault` of kind ``model`` naming the
+    run's model (``main``, ``weak``), which a run turns into the adapter or outermost patch that
+    made it. Unchecked, a wrong shape would be broadcast in the guider and blamed on it.
+    """
+
+    def __init__(self, model: ModelAdapter, counter: EvaluationCounter, name: str = "main") -> None:
         self.inner = model
         self.counter = counter
+        self.name = name
 
     @property
     def process(self) -> Process:
@@ -137,19 +144,27 @@ class CountedModel:
 
     def predict(self, x: Tensor, sigma: Tensor, cond: Conditioning) -> Prediction:
         self._count(x)
-        return self.inner.predict(x, sigma, cond)
+        return self._checked(self.inner.predict(x, sigma, cond), x, "predict()")
 
     def decode(self, x: Tensor) -> Any:
         return self.inner.decode(x)
 
     def __getattr__(self, name: str) -> Any:  # the adapter's own extras (family, pipeline, ...)
-        if name in ("inner", "counter"):
+        if name in ("inner", "counter", "name"):
             raise AttributeError(name)
         return getattr(self.inner, name)
 
     def _count(self, x: Tensor) -> None:
         self.counter.model_calls += 1
         self.counter.rows += int(x.shape[0])
+
+    def _checked(self, pred: Any, x: Tensor, call: str) -> Prediction:
+        """``pred`` if it can be stepped with from ``x``, else the `ComponentFault` naming this
+        model."""
+        problem = prediction_problem(pred, x, "prediction", "the shape of the x it was given")
+        if problem is None:
+            return pred
+        raise ComponentFault("model", self.name, f"{call} {problem}")
 
 
 class CountedGuidedModel(CountedModel):
@@ -160,17 +175,17 @@ class CountedGuidedModel(CountedModel):
     ) -> Prediction:
         self._count(x)
         inner: Any = self.inner
-        prediction: Prediction = inner.predict_guided(x, sigma, cond, scale)
-        return prediction
+        return self._checked(inner.predict_guided(x, sigma, cond, scale), x, "predict_guided()")
 
 
-def counted(model: ModelAdapter, counter: EvaluationCounter) -> ModelAdapter:
-    """``model`` counting its calls into ``counter`` (as it is, when it already does)."""
+def counted(model: ModelAdapter, counter: EvaluationCounter, name: str = "main") -> ModelAdapter:
+    """``model`` (the run's model ``name``) counting its calls into ``counter`` and checking its
+    predictions (as it is, when it already does)."""
     if isinstance(model, CountedModel) and model.counter is counter:
         return model
     if embeds_guidance(model):
-        return CountedGuidedModel(model, counter)
-    return CountedModel(model, counter)
+        return CountedGuidedModel(model, counter, name)
+    return CountedModel(model, counter, name)
 
 
 @dataclass
@@ -220,7 +235,7 @@ def call_problem(guider: Any) -> str | None:
         return f"bind() returned {type(guider).__name__}, which is not callable"
     kind = type(guider)
     by_class = kind.__module__ not in ("builtins", "functools") and "__call__" in vars(kind)
-    if by_class and kind in _CLASS_PROBLEMS:  # inspecting a signature costs ~0.1 ms per run
+    if by_class and kind in _CLASS_PROBLEMS:  # inspecting a signature costs more than a step
         return _CLASS_PROBLEMS[kind]
     problem = _signature_problem(guider)
     if by_class:

@@ -21,11 +21,12 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from zsampling.core.errors import ComponentFault, InvalidArgument, all_finite, check_finite
+from zsampling.core.errors import ComponentFault, InvalidArgument
 from zsampling.core.events import Observer, StepEvent, StepKind
+from zsampling.core.finite import FiniteWatch
 from zsampling.core.guidance import Direction, GuidanceContext, Guider
 from zsampling.core.levels import Process
-from zsampling.core.prediction import Prediction
+from zsampling.core.prediction import Prediction, prediction_problem
 from zsampling.core.solvers import (
     History,
     LevelPoint,
@@ -46,7 +47,10 @@ MAIN = "main"
 
 
 def validate_sigmas(sigmas: Tensor) -> Tensor:
-    """Check a schedule: 1-D, at least one step, non-negative, strictly decreasing, no NaN."""
+    """Check levels: 1-D, at least one step, non-negative, strictly decreasing, no NaN; return
+    them as float64. Levels of another dtype are widened exactly (``.to(float64)``): a run on
+    float32 levels is the run on their float64 cast. A schedule component must give float64
+    itself (`zsampling.core.schedule.check_levels`)."""
     if sigmas.ndim != 1 or sigmas.numel() < 2:
         raise InvalidArgument(
             "sigmas", tuple(sigmas.shape), "a 1-D tensor of at least 2 levels (1 step)"
@@ -76,6 +80,7 @@ class SamplingPath:
         generators: Sequence[torch.Generator] = (),
         nonfinite_hint: str = "",
         keeps: Mapping[str, Kept] | None = None,
+        guider: object = None,
     ) -> None:
         if MAIN not in guiders:
             raise InvalidArgument("guiders", sorted(guiders), f"must include {MAIN!r}")
@@ -101,6 +106,8 @@ class SamplingPath:
         self._history: dict[tuple[int, int], History] = {}
         self._contexts: dict[tuple[int, Direction, str], GuidanceContext] = {}
         self._steps = len(self._points) - 1
+        self.guider = guider  # the component the guiders were bound from, named when they fail
+        self.finite = FiniteWatch(nonfinite_hint)  # read by `finish`, see zsampling.core.finite
 
     @property
     def steps(self) -> int:
@@ -287,6 +294,12 @@ class SamplingPath:
         alpha, s = self.process.point(float(sigma))
         return LevelPoint(float(sigma), alpha, s, self.process.ode)
 
+    def finish(self) -> None:
+        """Read the finiteness of every move not read yet (one host synchronisation; see
+        `zsampling.core.finite`): `NonFiniteLatents` naming the first move that made NaN or inf.
+        Whoever runs a sampler on a path calls it when the sampler returns (or raises)."""
+        self.finite.read()
+
     def renoise(self, x: Tensor, src: int, dst: int) -> Tensor:
         """Jump from level ``src`` up to the noisier level ``dst`` (``dst < src``) with fresh noise.
 
@@ -356,37 +369,19 @@ class SamplingPath:
         return context
 
     def _checked(self, pred: object, x: Tensor, model: str) -> Prediction:
-        """``pred`` if it is a prediction shaped like ``x``, else the refusal naming who made it."""
-        # Shapes only: a pending x0 is not derived to be checked (see Prediction.from_eps).
-        if isinstance(pred, Prediction) and pred.x0_shape == x.shape:
-            eps = pred.eps
-            if isinstance(eps, Tensor) and eps.shape == x.shape:
-                return pred
-        raise self._refusal(pred, x, model)
+        """``pred`` if it is a prediction shaped like ``x``, else the refusal naming the guider."""
+        problem = prediction_problem(pred, x, "guided prediction", "the latent's shape")
+        if problem is None:
+            assert isinstance(pred, Prediction)
+            return pred
+        raise self._refusal(problem, model)
 
-    def _refusal(self, pred: object, x: Tensor, model: str) -> ComponentFault:
-        """Why a guided prediction cannot be stepped with."""
-        if not isinstance(pred, Prediction):
-            got = f"returned {type(pred).__name__}, not a zsampling Prediction(x0, eps)"
-            name = type(self._guider(model)).__name__
-            return ComponentFault(
-                "model", model, got, f"the guider of model {model!r} ({name}) {got}"
-            )
-        # A prediction shaped unlike x would be broadcast by the step arithmetic into a silently
-        # wrong latent: refused here (a run checks each adapter's predictions where they are
-        # made, so there this names the guider).
-        part, value = next(
-            (part, value)
-            for part, value in (("x0", pred.x0), ("eps", pred.eps))
-            if not isinstance(value, Tensor) or value.shape != x.shape
-        )
-        shown = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-        return ComponentFault(
-            "model",
-            model,
-            f"got a guided prediction whose {part} is {shown}; expected {tuple(x.shape)}, "
-            "the latent's shape",
-        )
+    def _refusal(self, problem: str, model: str) -> ComponentFault:
+        """A guided prediction that cannot be stepped with, blamed on the guider: the models'
+        own predictions are checked where they are made (`zsampling.core.guidance.CountedModel`),
+        so a malformed guided one is the guider's."""
+        component = self.guider if self.guider is not None else self._guider(model)
+        return ComponentFault.of("guider", component, f"{problem} (model {model!r})")
 
     def _guider(self, model: str) -> Guider:
         try:
@@ -398,9 +393,7 @@ class SamplingPath:
         self, kind: StepKind, src: int, dst: int, x: Tensor, guidance: float | None, model: str
     ) -> Tensor:
         a, b = self._points[src], self._points[dst]
-        if not all_finite(x):
-            where = f"latent after {kind} step {src}->{dst} (sigma {a.sigma:.4g} -> {b.sigma:.4g})"
-            check_finite(x, where, self.nonfinite_hint)
+        self.finite.note(x, kind, src, dst, a.sigma, b.sigma)
         if self.observers:
             event = StepEvent(kind, src, dst, a.sigma, b.sigma, x, guidance, model)
             for observer in self.observers:

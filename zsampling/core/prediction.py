@@ -250,6 +250,26 @@ class Prediction:
         return Prediction(x0.to(value.dtype), (x0 + v64).to(value.dtype))
 
 
+def prediction_problem(pred: object, x: Tensor, what: str, expected: str) -> str | None:
+    """Why ``pred`` cannot be stepped with from ``x`` (not a `Prediction`, or a half shaped unlike
+    ``x``, which the step arithmetic would broadcast into a silently wrong latent), or None.
+    Shapes only: a pending ``x0`` is not derived to be checked (see `Prediction.from_eps`).
+    ``what`` names the prediction and ``expected`` the shape in the message."""
+    if isinstance(pred, Prediction) and pred.x0_shape == x.shape:
+        eps = pred.eps
+        if isinstance(eps, Tensor) and eps.shape == x.shape:
+            return None
+    if not isinstance(pred, Prediction):
+        return f"returned {type(pred).__name__}, not a zsampling Prediction(x0, eps)"
+    part, value = next(
+        (part, value)
+        for part, value in (("x0", pred.x0), ("eps", pred.eps))
+        if not isinstance(value, Tensor) or value.shape != x.shape
+    )
+    shown = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+    return f"returned a {what} whose {part} is {shown}; expected {tuple(x.shape)}, {expected}"
+
+
 def _made(fallback: Prediction | Callable[[], Prediction]) -> Prediction:
     return fallback if isinstance(fallback, Prediction) else fallback()
 

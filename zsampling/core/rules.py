@@ -44,7 +44,7 @@ from pydantic import Field, model_validator
 from torch import Tensor
 
 from zsampling.core.component import Component
-from zsampling.core.errors import InvalidArgument
+from zsampling.core.errors import ComponentFault, InvalidArgument
 from zsampling.core.guidance import EvaluationCounter, GuidanceContext, counted
 from zsampling.core.levels import Process
 from zsampling.core.model import Conditioning, ModelAdapter, embeds_guidance
@@ -134,6 +134,15 @@ class GuidanceRule(Component):
         """
         space = self.resolved_space(call)
         guided = self.combine(cond.part64(space), uncond.part64(space), call)
+        if not isinstance(guided, Tensor) or guided.shape != call.x.shape:
+            # Checked here, not by the path: the other half is derived from x by broadcasting,
+            # which would either fail in the core (blaming the sampler) or hide the shape.
+            got = tuple(guided.shape) if isinstance(guided, Tensor) else type(guided).__name__
+            raise ComponentFault.of(
+                "guider",
+                self,
+                f"combine() returned {got}; expected {tuple(call.x.shape)}, the latent's shape",
+            )
 
         def fallback() -> Prediction:  # only where x does not determine the other half
             return uncond.to(torch.float64).guided(cond.to(torch.float64), call.scale)

@@ -6,17 +6,31 @@ noise and observers, comes through `zsampling.core.path.SamplingPath`, so a thir
 written against this protocol alone. Optionally a sampler may define ``check_steps(steps)`` to
 reject settings that do not fit the schedule before any model is loaded, and
 ``conditionings(prompts)`` to condition some moves on other prompts (see `prompt_variants`).
+
+Guidance scales are part of the contract: a sampler names the settings that are guidance scales
+in a ``scales`` class attribute, the main (strong) one first::
+
+    scales: ClassVar[tuple[str, ...]] = ("guidance", "inversion_guidance")
+
+Everything that needs a sampler's scale (ComfyUI's "use the guider's cfg", the k-diffusion
+functions' ``cond_scale`` default, the leaderboard's sweeps, ``zsampling evaluate``, the NaN hint
+of a run) reads it through `scale_fields`, `guidance_scales`, `main_scale` and `with_main_scale`,
+never by a field's name. A sampler that declares no ``scales`` has none: it runs wherever no
+scale is needed, and where one is (``with_main_scale``) the error says to declare it.
 """
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Sequence
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from torch import Tensor
 
 from zsampling.core.errors import ComponentFault, InvalidArgument
 from zsampling.core.path import SamplingPath
+
+Sampler = TypeVar("Sampler")
 
 
 @runtime_checkable
@@ -26,6 +40,74 @@ class ReflectiveSampler(Protocol):
     name: ClassVar[str]
 
     def sample(self, x: Tensor, path: SamplingPath) -> Tensor: ...
+
+
+def walk(sampler: ReflectiveSampler, x: Tensor, path: SamplingPath) -> Tensor:
+    """``sampler.sample(x, path)``, then the path's deferred finiteness check (`path.finish`):
+    how every caller runs a sampler. If the sampler raises, NaN latents made before are the
+    error reported (the sampler's own exception chained to it)."""
+    try:
+        out = sampler.sample(x, path)
+    except Exception:
+        path.finish()
+        raise
+    path.finish()
+    return out
+
+
+def scale_fields(sampler: Any) -> tuple[str, ...]:
+    """The names of a sampler's (or sampler class's) guidance-scale settings, main first: its
+    ``scales`` class attribute, checked to name number settings of the class; ``()`` if none."""
+    cls = sampler if isinstance(sampler, type) else type(sampler)
+    declared = getattr(cls, "scales", ())
+    fields = getattr(cls, "model_fields", {})
+    names = (declared,) if isinstance(declared, str) else tuple(declared)
+    for field in names:
+        info = fields.get(field) if isinstance(field, str) else None
+        if info is None or not _numeric(info.annotation):
+            name = getattr(cls, "name", cls.__name__)
+            raise ComponentFault(
+                "sampler",
+                name,
+                f"declares scales = {names!r}, but {field!r} is not one of its number settings "
+                f"({', '.join(fields) or 'none'})",
+            )
+    return names
+
+
+def _numeric(annotation: Any) -> bool:
+    """Whether a setting's type is a number, or a number or None (a scale with a default)."""
+    allowed = {float, int, type(None)}
+    args = typing.get_args(annotation) or (annotation,)
+    return all(a in allowed for a in args) and any(a in (float, int) for a in args)
+
+
+def guidance_scales(sampler: Any) -> dict[str, float | None]:
+    """A sampler's guidance scales by setting name, main first (None: a scale left to its
+    default, such as Asymmetry Zigzag's ``inversion_guidance``)."""
+    return {field: getattr(sampler, field) for field in scale_fields(sampler)}
+
+
+def main_scale(sampler: Any) -> float | None:
+    """The sampler's main (strong) guidance scale, or None when it declares no scale."""
+    fields = scale_fields(sampler)
+    return None if not fields else getattr(sampler, fields[0])
+
+
+def with_main_scale(sampler: Sampler, value: float) -> Sampler:
+    """A copy of ``sampler`` with its main guidance scale set to ``value`` (validated), or an
+    `InvalidArgument` saying that the sampler declares no scale."""
+    fields = scale_fields(sampler)
+    name = getattr(sampler, "name", type(sampler).__name__)
+    if not fields:
+        raise InvalidArgument(
+            "sampler",
+            name,
+            "a sampler with a guidance scale: this one declares none (a sampler class names its "
+            "scale settings in `scales`, see docs/writing-a-sampler.md)",
+        )
+    settings = sampler.model_dump() if hasattr(sampler, "model_dump") else vars(sampler)
+    return type(sampler)(**{**settings, fields[0]: value})
 
 
 def check_reflection_steps(field: str, value: int | None, steps: int) -> int:

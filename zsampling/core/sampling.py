@@ -24,7 +24,7 @@ from zsampling.core.inference import gradient_mode
 from zsampling.core.model import Conditioning, ModelAdapter
 from zsampling.core.path import MAIN, Kept, SamplingPath
 from zsampling.core.rules import BatchedGuider
-from zsampling.core.sampler import ReflectiveSampler, prompt_variants
+from zsampling.core.sampler import ReflectiveSampler, prompt_variants, walk
 from zsampling.core.schedule import Schedule, schedule_levels
 from zsampling.core.solvers import DDIM, Solver
 
@@ -92,14 +92,7 @@ def sample(
     """
     solver = solver or DDIM()
     guider = guider or CFG()
-    if sigmas is not None:
-        levels = sigmas
-    elif schedule is not None:
-        levels = schedule_levels(schedule, model)
-    else:
-        raise InvalidArgument(
-            "schedule", None, "a schedule (e.g. zsampling.Uniform(steps=50)) or explicit sigmas"
-        )
+    levels = _levels(model, schedule, sigmas)
     check_steps = getattr(sampler, "check_steps", None)
     if check_steps is not None:
         check_steps(len(levels) - 1)
@@ -118,16 +111,8 @@ def sample(
         if name == MAIN:
             batch = int(next(iter(cond.values())).shape[0])
         named = {key: adapter.encode(texts, negative_prompts)[0] for key, texts in variants.items()}
-        guiders[name] = bind_guider(guider, adapter, cond, uncond, counter, named)
-    if noise is None:
-        if len(seeds) != batch:
-            raise InvalidArgument("seeds", list(seeds), f"one seed per prompt ({batch})")
-        noise, generators = initial_noise(model.latent_shape(), seeds, model.dtype)
-    else:
-        generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
-        if noise.shape[0] != batch:
-            raise InvalidArgument("noise", tuple(noise.shape), f"a batch of {batch} rows")
-    check_finite(noise, "initial noise")
+        guiders[name] = bind_guider(guider, adapter, cond, uncond, counter, named, name)
+    noise, generators = _starting_noise(model, noise, seeds, batch)
     path = SamplingPath(
         levels,
         model.process,
@@ -137,25 +122,56 @@ def sample(
         generators if len(generators) == batch else (),
         nonfinite_hint=nonfinite_hint(model),
         keeps={name: kept(adapter) for name, adapter in models.items()},
+        guider=guider,
     )
     if noise_scale is None:
-        scheduled = getattr(schedule, "noise_scale", None) if sigmas is None else None
-        noise_scale = (
-            float(scheduled(model))
-            if scheduled is not None
-            else model.process.init_noise_scale(float(path.sigmas[0]))
-        )
+        noise_scale = _noise_scale(model, None if sigmas is not None else schedule, path.sigmas)
     # Drawn noise is in the model's dtype (as a pipeline's latents are); given noise keeps its
     # dtype (as a pipeline's given latents do). The steps compute in float64 either way.
     x = noise.to(device=model.device) * noise_scale
     with gradient_mode(sampler, guider, solver):
-        out = sampler.sample(x, path)
+        out = walk(sampler, x, path)
     check_latents(out, x, "sampler", getattr(sampler, "name", type(sampler).__name__))
     # Latents made in inference mode cannot be changed in place outside it: the caller gets a
     # normal tensor, as a pipeline's output is (one copy per batch).
     if isinstance(out, Tensor) and out.is_inference() and not torch.is_inference_mode_enabled():
         out = out.clone()
     return SampleResult(out, path.sigmas, counter)
+
+
+def _levels(model: ModelAdapter, schedule: Schedule | None, sigmas: Tensor | None) -> Tensor:
+    """The run's levels: ``sigmas`` as given, else the schedule's (checked to be float64)."""
+    if sigmas is not None:
+        return sigmas
+    if schedule is not None:
+        return schedule_levels(schedule, model)
+    raise InvalidArgument(
+        "schedule", None, "a schedule (e.g. zsampling.Uniform(steps=50)) or explicit sigmas"
+    )
+
+
+def _starting_noise(
+    model: ModelAdapter, noise: Tensor | None, seeds: Sequence[int], batch: int
+) -> tuple[Tensor, list[torch.Generator]]:
+    """The starting noise (drawn from ``seeds``, or as given) and the per-item generators."""
+    if noise is None:
+        if len(seeds) != batch:
+            raise InvalidArgument("seeds", list(seeds), f"one seed per prompt ({batch})")
+        noise, generators = initial_noise(model.latent_shape(), seeds, model.dtype)
+    else:
+        generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        if noise.shape[0] != batch:
+            raise InvalidArgument("noise", tuple(noise.shape), f"a batch of {batch} rows")
+    check_finite(noise, "initial noise")
+    return noise, generators
+
+
+def _noise_scale(model: ModelAdapter, schedule: Schedule | None, levels: Tensor) -> float:
+    """The schedule's own ``noise_scale(model)`` when it has one, else the process's."""
+    scheduled = getattr(schedule, "noise_scale", None)
+    if scheduled is not None:
+        return float(scheduled(model))
+    return model.process.init_noise_scale(float(levels[0]))
 
 
 def check_latents(out: object, given: Tensor, kind: str, name: str) -> None:
@@ -186,8 +202,10 @@ def bind_guider(
     uncond: Conditioning | None,
     counter: EvaluationCounter,
     named: Mapping[str, Conditioning] | None = None,
+    model_name: str = MAIN,
 ) -> Guider:
-    """``guider.bind(...)`` with the run's counting: the model it gets counts its own calls, and a
+    """``guider.bind(...)`` with the run's counting: the model it gets (the run's model
+    ``model_name``) counts its own calls and checks its predictions, and a
     guider that does not count its guided calls (one not built on `GuidanceRule`) is wrapped so
     that they are counted. A bound guider the path cannot call is refused here, naming it.
 
@@ -195,7 +213,8 @@ def bind_guider(
     variants). A `BatchedGuider` holds them itself; any other guider is bound once per name and
     each call goes to the binding of its ``context.conditioning`` (`ConditioningRouter`).
     """
-    bound = _checked(guider, guider.bind(counted(model, counter), cond, uncond, counter))
+    model = counted(model, counter, model_name)
+    bound = _checked(guider, guider.bind(model, cond, uncond, counter))
     named = dict(named or {})
     if isinstance(bound, BatchedGuider) and bound.counter is counter:
         bound.conditionings.update(named)
@@ -206,7 +225,7 @@ def bind_guider(
             named["uncond"] = uncond
         for key, positive in named.items():
             routes[key] = _checked(
-                guider, guider.bind(counted(model, counter), positive, uncond, counter)
+                guider, guider.bind(model, positive, uncond, counter)
             )
         bound = ConditioningRouter(routes)
     return CountedGuider(bound, counter)

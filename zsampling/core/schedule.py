@@ -57,6 +57,13 @@ def check_levels(schedule: Schedule, levels: object) -> Tensor:
     node) comes through here, so a schedule that breaks the contract is refused by name (a
     `ComponentFault`) before a step is taken, not found out as a wrong image or a solver's
     division by zero.
+
+    Levels are float64 everywhere (the steps' coefficients are computed from them in float64),
+    and a schedule must make them so: levels computed in float32 were already rounded (to about
+    1e-7 relative, more than the steps' own float64 error), and widening them afterwards cannot
+    undo that. Levels handed in ready (``sample(sigmas=...)``, k-diffusion's and ComfyUI's
+    SIGMAS, float32 by their own conventions) are the caller's choice and are widened exactly
+    instead (see `zsampling.core.path.validate_sigmas`).
     """
     name = str(getattr(schedule, "name", type(schedule).__name__))
     problem = _level_problem(levels, getattr(schedule, "steps", None))
@@ -65,13 +72,18 @@ def check_levels(schedule: Schedule, levels: object) -> Tensor:
             "schedule", name, problem, f"schedule {name!r} ({origin(schedule)}) {problem}"
         )
     assert isinstance(levels, Tensor)
-    return levels.to(torch.float64)
+    return levels
 
 
 def _level_problem(levels: object, steps: object) -> str | None:
     """What is wrong with a schedule's levels (None: nothing)."""
     if not isinstance(levels, Tensor) or levels.ndim != 1:
         return f"gave {type(levels).__name__} {getattr(levels, 'shape', '')}, not a 1-D tensor"
+    if levels.dtype != torch.float64:
+        return (
+            f"returned {levels.dtype} levels; a schedule gives a float64 tensor of levels (make "
+            "them with dtype=torch.float64: a cast afterwards keeps the float32 rounding)"
+        )
     values = levels.tolist()
     if isinstance(steps, int) and len(values) != steps + 1:
         return f"gave {len(values)} levels for {steps} steps (a schedule gives steps + 1)"

@@ -154,20 +154,21 @@ def train(
             _save(out / "weak", emas, sched)
             weak_saved = True
     _save(out, emas, sched)
+    cpu_seconds = round(time.process_time() - start, 1)
+    run = {"slots": slots, "twins": twins, "seed": seed, "batch_size": batch_size, "lr": lr}
+    _write_record(out, losses, **run, steps=step, cpu_seconds=cpu_seconds, weak=weak_fraction)
+    return losses
+
+
+def _write_record(out: Path, losses: list[float], weak: float | None, **run: Any) -> None:
+    """``training.json``: what the run was and cost, and its mean loss at the start and end."""
     record = {
-        "slots": slots,
-        "twins": twins,
-        "seed": seed,
-        "batch_size": batch_size,
-        "lr": lr,
-        "steps": step,
-        "cpu_seconds": round(time.process_time() - start, 1),
-        "weak_fraction": weak_fraction,
+        **run,
+        "weak_fraction": weak,
         "loss_first_50": sum(losses[:50]) / max(1, len(losses[:50])),
         "loss_last_50": sum(losses[-50:]) / max(1, len(losses[-50:])),
     }
     (out / "training.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    return losses
 
 
 def _save(out: Path, emas: list[Any], sched: Any) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from zsampling.core.errors import InvalidArgument
+from zsampling.core.sampler import main_scale
 from zsampling.evaluation.leaderboard import ArmSpec, evaluate_testbed, write_results
 from zsampling.evaluation.testbeds import MODEL_TESTBEDS, TESTBEDS, Testbed
 from zsampling.runs.config import RunConfig
@@ -86,5 +87,7 @@ def evaluate(
 
 
 def guidance_of(config: RunConfig) -> float:
-    """The method's guidance (the scale its standard baselines use)."""
-    return float(getattr(config.sampler, "guidance", Standard().guidance))
+    """The method's main guidance scale (the scale its standard baselines use); a sampler that
+    declares no scale is compared at standard sampling's default scale."""
+    scale = main_scale(config.sampler)
+    return float(Standard().guidance if scale is None else scale)

@@ -38,7 +38,7 @@ from zsampling.core.cfg import CFG
 from zsampling.core.extras import extra
 from zsampling.core.guidance import GuiderComponent
 from zsampling.core.model import ModelAdapter
-from zsampling.core.sampler import ReflectiveSampler
+from zsampling.core.sampler import ReflectiveSampler, main_scale
 from zsampling.core.sampling import sample
 from zsampling.evaluation.testbeds import Testbed
 from zsampling.metrics.sets import LOWER_IS_BETTER, RANKABLE, ClassSets, better, set_scores
@@ -111,7 +111,7 @@ def run_arm(
         kind=kind,
         method=getattr(sampler, "name", type(sampler).__name__),
         settings=sampler.model_dump(mode="json") if hasattr(sampler, "model_dump") else {},
-        guidance=getattr(sampler, "guidance", None),
+        guidance=main_scale(sampler),
         steps=int(schedule.steps),
         stats=stats,
         features=features,
@@ -312,9 +312,7 @@ def place(
     positions = {p: np.nonzero(rows == p)[0] for p in dict.fromkeys(everything[0].prompts)}
     rng = np.random.default_rng(seed)
 
-    def estimate(
-        pick: Mapping[str, np.ndarray] | None,
-    ) -> dict[str, tuple[float, ...]]:
+    def estimate(pick: Mapping[str, np.ndarray] | None) -> dict[str, tuple[float, ...]]:
         items = None if pick is None else np.concatenate([positions[p][pick[p]] for p in positions])
         align = {
             a.key: float(a.stats[ALIGNMENT][items].mean() if items is not None else a.alignment)

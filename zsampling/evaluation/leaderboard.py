@@ -30,7 +30,7 @@ import numpy as np
 
 from zsampling.core.errors import ZSamplingError
 from zsampling.core.guidance import GuiderComponent
-from zsampling.core.sampler import ReflectiveSampler
+from zsampling.core.sampler import ReflectiveSampler, scale_fields
 from zsampling.evaluation.frontier import (
     ALIGNMENT,
     RANKING,
@@ -74,8 +74,9 @@ class Skipped:
 
 
 def _with_guidance(cls: type[Any], guidance: float, **settings: Any) -> Any:
-    fields = getattr(cls, "model_fields", {})
-    return cls(**({"guidance": guidance} if "guidance" in fields else {}), **settings)
+    """``cls`` at ``guidance`` (its main declared scale), or at its defaults if it has none."""
+    main = scale_fields(cls)[:1]
+    return cls(**dict.fromkeys(main, guidance), **settings)
 
 
 def _build(label: str, make: Callable[[], Any]) -> Any:
@@ -105,7 +106,7 @@ def method_specs(testbed: Testbed, registry: Registry) -> Iterator[ArmSpec | Ski
         else:
             variants += [(name, {}, g), (name, {}, 2 * g)]
         for label, settings, scale in variants:
-            has_scale = "guidance" in getattr(cls, "model_fields", {})
+            has_scale = bool(scale_fields(cls))
             text = f"{label}, g={scale:g}" if has_scale else label
             sampler = _build(text, partial(_with_guidance, cls, scale, **settings))
             if isinstance(sampler, Skipped):
@@ -118,7 +119,7 @@ def method_specs(testbed: Testbed, registry: Registry) -> Iterator[ArmSpec | Ski
                 weak=name == "w2sd",
             )
             if not has_scale:
-                break  # a sampler without a guidance setting has one variant: its defaults
+                break  # a sampler that declares no scale has one variant: its defaults
     for name in registry.names("guider"):
         if name == "cfg":
             continue

@@ -56,7 +56,8 @@ ComfyUI is neither: its sampler receives a model whose CFG scale lives inside it
 (``CFGGuider.cfg``) and whose call takes no scale argument, so there the functions need a custom
 node that hands them the guider's inner model and conditioning in one of the two forms above.
 
-``guidance`` defaults to ``extra_args["cond_scale"]``, the tool's CFG setting. ``callback``
+The sampler's main guidance scale (the first of its declared ``scales``: ``guidance`` for the
+built-ins) defaults to ``extra_args["cond_scale"]``, the tool's CFG setting. ``callback``
 receives k-diffusion's dict ``{"x", "i", "sigma", "sigma_hat", "denoised"}`` once per *denoising*
 step, before the step, with the guided ``denoised`` that step used (``sigma_hat == sigma``: no
 churn). A zigzag step calls it again for its re-denoise (same ``i``); inversions do not call it.
@@ -83,7 +84,7 @@ from zsampling.core.model import Conditioning
 from zsampling.core.path import MAIN, SamplingPath
 from zsampling.core.prediction import Prediction
 from zsampling.core.rules import BatchedGuider
-from zsampling.core.sampler import ReflectiveSampler
+from zsampling.core.sampler import ReflectiveSampler, scale_fields, walk
 from zsampling.core.solvers import DDIM, DPMSolverPP2M, Euler, Solver
 from zsampling.samplers import W2SD, Restart, Standard, Zigzag
 
@@ -296,7 +297,7 @@ def run_sampler(
     )
     path.noise_sampler = noise_sampler
     try:
-        return sampler.sample(x, path)
+        return walk(sampler, x, path)
     finally:
         progress.close()
 
@@ -351,15 +352,18 @@ class StepProgress:
             self.bar.close()
 
 
-def _scale(guidance: float | None, extra_args: Mapping[str, Any] | None, scale_key: str) -> float:
-    if guidance is not None:
-        return float(guidance)
-    value = (extra_args or {}).get(scale_key)
-    if value is None:
+def _scale(
+    field: str, value: float | None, extra_args: Mapping[str, Any] | None, scale_key: str
+) -> float:
+    """The main scale ``field``: as given, else ``extra_args[scale_key]`` (k-diffusion's CFG)."""
+    if value is not None:
+        return float(value)
+    given = (extra_args or {}).get(scale_key)
+    if given is None:
         raise InvalidArgument(
-            "guidance", None, f"a guidance scale (or extra_args[{scale_key!r}] to default to)"
+            field, None, f"a guidance scale (or extra_args[{scale_key!r}] to default to)"
         )
-    return float(value)
+    return float(given)
 
 
 _RUN_OPTIONS = (
@@ -392,18 +396,20 @@ def sampler_function(
 
     The function's ``__signature__`` is explicit, as k-diffusion's hand-written ones are: the six
     k-diffusion arguments, then ``extra`` run options (``noise_sampler``, ``weak_model``), the
-    sampler's own settings (its pydantic fields but ``exclude``; ``guidance`` defaults to
-    ``extra_args["cond_scale"]``) and the run options ``solver``, ``cfg``, ``cond_arg``,
-    ``scale_key``. Tools that inspect a sampler's parameters (to decide what to pass) see them
-    all; a misspelt option is a ``TypeError``, as with any function. ``models`` maps the bound
-    options to further denoisers by name (W2SD's weak model).
+    sampler's own settings (its pydantic fields but ``exclude``; its main guidance scale, the
+    first of its ``scales``, defaults to ``extra_args["cond_scale"]``) and the run options
+    ``solver``, ``cfg``, ``cond_arg``, ``scale_key``. Tools that inspect a sampler's parameters
+    (to decide what to pass) see them all; a misspelt option is a ``TypeError``, as with any
+    function. ``models`` maps the bound options to further denoisers by name (W2SD's weak
+    model).
     """
+    main = scale_fields(cls)[:1]
     fields = [
         inspect.Parameter(
             field,
             inspect.Parameter.KEYWORD_ONLY,
-            default=None if field == "guidance" else info.default,
-            annotation=float | None if field == "guidance" else info.annotation,
+            default=None if field in main else info.default,
+            annotation=float | None if field in main else info.annotation,
         )
         for field, info in cls.model_fields.items()  # type: ignore[attr-defined]
         if field not in exclude
@@ -418,7 +424,8 @@ def sampler_function(
         bound.apply_defaults()
         a = bound.arguments
         values = {k: a[k] for k in settings}
-        values["guidance"] = _scale(values.get("guidance"), a["extra_args"], a["scale_key"])
+        for field in main:
+            values[field] = _scale(field, values.get(field), a["extra_args"], a["scale_key"])
         sampler = cls(**values)
         return run_sampler(
             sampler,

@@ -55,13 +55,13 @@ def _culprit(found: Registered) -> Culprit:
 
 class Blame:
     """Attribution for one run: the registry's components by source location, and the run's
-    guider (a run checks what each adapter predicts where it is called, so a malformed *guided*
-    prediction, `ComponentFault` kind ``model``, is the guider's)."""
+    models by name (a `ComponentFault` of kind ``model`` names the run's model, ``main`` or
+    ``weak``, whose prediction broke the contract: its adapter or outermost patch is blamed)."""
 
-    def __init__(self, registry: Registry, guider: Any = None) -> None:
+    def __init__(self, registry: Registry) -> None:
         self.registry = registry
-        self.guider = guider
         self._models: dict[int, Culprit] = {}
+        self._named: dict[str, Culprit] = {}
         self._roots: list[tuple[str, list[Registered]]] = []
         by_root: dict[str, list[Registered]] = {}
         for kind in registry.components.values():
@@ -107,15 +107,18 @@ class Blame:
             return None
         return called if called.plugin == plugin_only else Culprit(None, None, plugin_only)
 
-    def model_loaded(self, model: Any, culprit: Culprit) -> None:
-        """Remember a loaded model: frames of its methods name ``culprit`` (its adapter, or
-        the outermost patch that wrapped it)."""
+    def model_loaded(self, model: Any, culprit: Culprit, name: str | None = None) -> None:
+        """Remember a loaded model (the run's model ``name``): frames of its methods, and faults
+        of its predictions, name ``culprit`` (its adapter, or the outermost patch that wrapped
+        it)."""
         self._models[id(model)] = culprit
+        if name is not None:
+            self._named[name] = culprit
 
     def fault(self, fault: ComponentFault) -> Culprit:
-        """The culprit a `ComponentFault` names (a guided prediction's: the guider)."""
-        if fault.kind == "model" and self.guider is not None:
-            return self.of("guider", self.guider)
+        """The culprit a `ComponentFault` names (a model's prediction: its adapter or patch)."""
+        if fault.kind == "model" and fault.name in self._named:
+            return self._named[fault.name]
         found = self.registry.lookup(fault.kind, fault.name)  # type: ignore[arg-type]
         return _culprit(found) if found is not None else Culprit(fault.kind, fault.name, "unknown")
 

@@ -234,6 +234,26 @@ class _Validator:
             self.issues.append(ConfigIssue(path, plugin_raised(found, "settings validation", exc)))
         return None
 
+    def run(self, section: Any) -> RunSettings | None:
+        """The ``[run]`` table as `RunSettings` (None, with the issues noted, if it is not)."""
+        if not isinstance(section, dict):
+            self.issues.append(ConfigIssue("run", f"expected a table, got {shown(section)}"))
+            return None
+        try:
+            run = RunSettings.model_validate(section)
+        except ValidationError as err:
+            self.issues.extend(_pydantic_issues("run", err, RunSettings))
+            return None
+        if run.pairing == "zip" and len(run.prompts) != len(run.seeds):
+            self.issues.append(
+                ConfigIssue(
+                    "run.seeds",
+                    f"pairing = 'zip' needs one seed per prompt "
+                    f"({len(run.prompts)}), got {len(run.seeds)}",
+                )
+            )
+        return run
+
     def components(self, kind: Kind, path: str, section: Any) -> list[Any]:
         if section is None:
             return []
@@ -287,23 +307,7 @@ def validate_config(data: dict[str, Any], registry: Registry, source: str = "con
     sampler = v.component("sampler", "sampler", data["sampler"]) if "sampler" in data else None
     observers = v.components("observer", "observers", data.get("observers"))
     metrics = v.components("metric", "metrics", data.get("metrics"))
-    run = None
-    if "run" in data:
-        if not isinstance(data["run"], dict):
-            v.issues.append(ConfigIssue("run", f"expected a table, got {shown(data['run'])}"))
-        else:
-            try:
-                run = RunSettings.model_validate(data["run"])
-            except ValidationError as err:
-                v.issues.extend(_pydantic_issues("run", err, RunSettings))
-    if run is not None and run.pairing == "zip" and len(run.prompts) != len(run.seeds):
-        v.issues.append(
-            ConfigIssue(
-                "run.seeds",
-                f"pairing = 'zip' needs one seed per prompt "
-                f"({len(run.prompts)}), got {len(run.seeds)}",
-            )
-        )
+    run = v.run(data["run"]) if "run" in data else None
     if sampler is not None and parts["schedule"] is not None:
         check = getattr(sampler, "check_steps", None)
         if check is not None:

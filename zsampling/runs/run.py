@@ -27,7 +27,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager, nullcontext, suppress
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -48,12 +48,13 @@ from zsampling.core.files import UnsafePath, entry_kind
 from zsampling.core.guidance import EvaluationCounter
 from zsampling.core.model import ModelAdapter
 from zsampling.core.path import MAIN
+from zsampling.core.sampler import guidance_scales
 from zsampling.core.sampling import sample
 from zsampling.core.version import VERSION
 from zsampling.plugins.registry import Registry
 from zsampling.runs.batches import Batch, plan_batches
 from zsampling.runs.blame import Blame
-from zsampling.runs.checks import check_devices, check_output_folder, model_issues, walk
+from zsampling.runs.checks import check_devices, check_output_folder, model_issues
 from zsampling.runs.claims import claim
 from zsampling.runs.config import ModelSpec, RunConfig
 from zsampling.runs.distributed import Shard, current_shard
@@ -162,42 +163,6 @@ def _check_adapter(model: Any, kind: str, name: str, call: str) -> None:
         )
 
 
-GUARDED = "_zsampling_guarded"
-
-
-def guard_predictions(model: ModelAdapter, spec: ModelSpec) -> None:
-    """Check every prediction ``model`` makes where it is made: shaped like the ``x`` it was
-    given. A wrong shape would otherwise fail (or be broadcast) inside the guider, far from the
-    adapter (or its outermost patch) that returned it; this names the right component. Models
-    whose attributes cannot be set are left as they are."""
-    kind, name = (
-        ("patch", spec.patches[-1].name) if spec.patches else ("adapter", spec.adapter.name)
-    )
-    predict = model.predict
-    if getattr(predict, GUARDED, False):
-        return  # a model handed to another run: checked once is enough
-
-    def checked(x: torch.Tensor, sigma: torch.Tensor, cond: Any) -> Any:
-        pred = predict(x, sigma, cond)
-        for part in ("x0", "eps"):
-            value = getattr(pred, part, None)
-            if not isinstance(value, torch.Tensor) or value.shape != x.shape:
-                got = (
-                    tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-                )
-                raise ComponentFault(
-                    kind,
-                    name,
-                    f"predict() returned a prediction whose {part} is {got}; expected "
-                    f"{tuple(x.shape)}, the shape of the x it was given",
-                )
-        return pred
-
-    setattr(checked, GUARDED, True)
-    with suppress(AttributeError, TypeError):
-        model.predict = checked  # type: ignore[method-assign]
-
-
 def existing_output(item: RunItem) -> Path | None:
     """The item's output file if there is one (a link or folder in its place: `UnsafePath`)."""
     for suffix in (".png", ".safetensors"):
@@ -275,7 +240,7 @@ class _Run:
         self.folder = Path(config.run.output)
         self.manifest = self.folder / MANIFEST
         self.method = method_id(config)
-        self.blame = Blame(registry, config.guider)
+        self.blame = Blame(registry)
         self.models: dict[str, ModelAdapter] = {}
         self.present: set[str] = set()  # output names there when the run started
         self.done: dict[str, dict[str, Any]] = {}  # the manifest when the run started
@@ -332,8 +297,7 @@ class _Run:
         for name, spec in specs.items():
             model = self.models[name] = self.load(spec, self.blame)
             outer = ("patch", spec.patches[-1]) if spec.patches else ("adapter", spec.adapter)
-            self.blame.model_loaded(model, self.blame.of(*outer))
-            guard_predictions(model, spec)
+            self.blame.model_loaded(model, self.blame.of(*outer), name)
         issues = model_issues(self.config, self.models, prompts, self.blame)
         if issues:
             self.models.clear()
@@ -459,8 +423,8 @@ class _Run:
 
     @cached_property
     def _provenance(self) -> dict[str, Any]:
-        """What made every item of this run, worked out once: hashing the model's folder for
-        each item cost 13 ms per image on the digits model, 15% of a batched run's time."""
+        """What made every item of this run, worked out once per run: it hashes the model's
+        folder, a cost that does not depend on the item (docs/benchmarks.md, (e))."""
         settings = self.config.as_dict()
         settings["run"].pop("output")  # where a file lies is not a setting of its content
         return {
@@ -473,14 +437,14 @@ class _Run:
 
     @contextmanager
     def _nonfinite(self, where: str) -> Iterator[None]:
-        """NaN latents: add the item and the settings that scale the model's output."""
+        """NaN latents: add the item and the sampler's guidance scales (its declared `scales`)."""
         try:
             yield
         except NonFiniteLatents as exc:
             scales = [
-                f"{path} = {value:g}"
-                for path, value in _numbers(self.config.as_dict())
-                if "guidance" in path.rpartition(".")[2] or path.endswith("scale")
+                f"sampler.{name} = {value:g}"
+                for name, value in guidance_scales(self.config.sampler).items()
+                if value is not None
             ]
             hint = f"; the run's guidance settings: {', '.join(scales)}" if scales else ""
             raise NonFiniteLatents(f"{exc} (while {where}{hint})") from exc
@@ -539,12 +503,6 @@ def _writing(stem: Path) -> Iterator[None]:
         raise RunFailure(
             f"could not write the output {stem.name} in {stem.parent}: {err.strerror or err}"
         ) from err
-
-
-def _numbers(data: Any, where: str = "") -> Iterator[tuple[str, float]]:
-    for path, value in walk(data, where):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            yield path, float(value)
 
 
 def progress_counter(callback: Callable[[int], None]) -> Callable[[StepEvent], None]:

@@ -15,6 +15,8 @@ the weak prediction along the step (docs/concepts.md).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from pydantic import Field
 from torch import Tensor
@@ -27,6 +29,8 @@ from zsampling.core.sampler import check_reflection_steps
 
 class ImplicitSettings(Component):
     """The settings `ImplicitZigzag` and `Z2` share (zigzag's scales and steps)."""
+
+    scales: ClassVar[tuple[str, ...]] = ("guidance", "inversion_guidance")
 
     guidance: float = Field(5.5, ge=0, description="gamma1: CFG scale of every denoise (zig).")
     inversion_guidance: float = Field(

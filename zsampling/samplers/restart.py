@@ -21,6 +21,7 @@ class Restart(Component):
     """
 
     name: ClassVar[str] = "restart"
+    scales: ClassVar[tuple[str, ...]] = ("guidance",)
 
     guidance: float = Field(5.5, ge=0, description="Classifier-free guidance scale.")
     restart_min: float = Field(0.1, gt=0, description="Lower end (sigma) of the restart interval.")

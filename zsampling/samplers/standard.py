@@ -15,6 +15,7 @@ class Standard(Component):
     """Denoise through every level with one guidance scale."""
 
     name: ClassVar[str] = "standard"
+    scales: ClassVar[tuple[str, ...]] = ("guidance",)
 
     guidance: float = Field(5.5, ge=0, description="Classifier-free guidance scale.")
 

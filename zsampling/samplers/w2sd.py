@@ -24,6 +24,7 @@ class W2SD(Component):
     """
 
     name: ClassVar[str] = "w2sd"
+    scales: ClassVar[tuple[str, ...]] = ("guidance", "weak_guidance")
 
     guidance: float = Field(5.5, ge=0, description="CFG scale of the strong model's denoise.")
     weak_guidance: float | None = Field(

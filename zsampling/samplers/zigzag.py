@@ -25,6 +25,7 @@ class Zigzag(Component):
     """
 
     name: ClassVar[str] = "zigzag"
+    scales: ClassVar[tuple[str, ...]] = ("guidance", "inversion_guidance")
 
     guidance: float = Field(5.5, ge=0, description="gamma1: CFG scale of every denoise (zig).")
     inversion_guidance: float = Field(

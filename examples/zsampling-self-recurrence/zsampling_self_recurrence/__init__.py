@@ -24,6 +24,7 @@ class SelfRecurrence(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: ClassVar[str] = "self-recurrence"
+    scales: ClassVar[tuple[str, ...]] = ("guidance",)  # its guidance scale settings, main first
 
     guidance: float = Field(5.5, ge=0, description="CFG scale of every denoise.")
     repeats: int = Field(2, ge=0, description="Re-noise/denoise repetitions per step.")

@@ -40,7 +40,7 @@ from zsampling.core.levels import Process, TimestepTable
 from zsampling.core.model import Conditioning
 from zsampling.core.path import MAIN
 from zsampling.core.prediction import Prediction
-from zsampling.core.sampler import ReflectiveSampler
+from zsampling.core.sampler import ReflectiveSampler, scale_fields, walk
 from zsampling.core.solvers import Solver
 from zsampling.integrations.comfyui.guidance import ScaledCall, guider_of
 from zsampling.integrations.comfyui.levels import ComfyLevels, levels_of, to_levels
@@ -148,7 +148,8 @@ class ComfyGuider:
 class SamplerSpec:
     """What a SAMPLER node chose: the sampler class, its settings, the solver, a weak model.
 
-    ``settings`` may leave ``guidance`` out; it is then the guider's ``cfg`` at sampling time.
+    ``settings`` may leave the sampler's main guidance scale (the first of its declared
+    ``scales``) out; it is then the guider's ``cfg`` at sampling time.
     """
 
     cls: type[BaseModel]
@@ -159,8 +160,9 @@ class SamplerSpec:
 
     def build(self, guider_cfg: float) -> ReflectiveSampler:
         values = dict(self.settings)
-        if "guidance" in self.cls.model_fields and values.get("guidance") is None:
-            values["guidance"] = float(guider_cfg)
+        for main in scale_fields(self.cls)[:1]:
+            if values.get(main) is None:
+                values[main] = float(guider_cfg)
         return validated(self.cls, values)  # type: ignore[return-value]
 
 
@@ -251,7 +253,7 @@ class _Run:
         if self.seed is not None:
             path.noise_sampler = k_sampling.default_noise_sampler(self.x, seed=int(self.seed) + 1)
         try:
-            out = self.sampler.sample(self.x, path)
+            out = walk(self.sampler, self.x, path)
         finally:
             progress.close()
         log.info("zsampling %s: %s", self.sampler.name, self.counter.as_dict())

@@ -3,8 +3,9 @@
 The typed nodes are generated from the components' own fields, so a node shows every setting
 with its default, bounds and description, and cannot drift from the class. ComfyUI widgets have
 no "unset", so an optional setting (``None`` = a default worked out at run time, such as
-"all but the last step") is a number widget whose value ``-1`` means unset; a sampler's
-``guidance`` is one too, and unset means the guider's own ``cfg``.
+"all but the last step") is a number widget whose value ``-1`` means unset; a sampler's main
+guidance scale (the first of its declared ``scales``, see `zsampling.core.sampler`) is one too,
+and unset means the guider's own ``cfg``.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from zsampling.core.errors import InvalidArgument
+from zsampling.core.sampler import scale_fields
 
 UNSET = -1
 BIG = 1_000_000
-GUIDANCE = "guidance"
 
 
 def _optional(annotation: Any) -> tuple[Any, bool]:
@@ -45,12 +46,12 @@ def _bounds(info: FieldInfo) -> tuple[float | None, float | None]:
     return lo, hi
 
 
-def widget(name: str, info: FieldInfo, *, guidance_from_guider: bool = True) -> tuple[Any, ...]:
-    """The ComfyUI input spec of one field, or a `TypeError` for types a widget cannot hold."""
+def widget(name: str, info: FieldInfo, *, main_scale: bool = False) -> tuple[Any, ...]:
+    """The ComfyUI input spec of one field, or a `TypeError` for types a widget cannot hold.
+    ``main_scale``: the field is a sampler's main guidance scale (unset: the guider's cfg)."""
     inner, optional = _optional(info.annotation)
     tooltip = info.description or name
-    unset = name == GUIDANCE and guidance_from_guider
-    if unset:
+    if main_scale:
         optional = True
         tooltip += f" {UNSET} = the guider's cfg."
     elif optional:
@@ -78,15 +79,21 @@ def widget(name: str, info: FieldInfo, *, guidance_from_guider: bool = True) -> 
 
 def widgets(cls: type[BaseModel], exclude: tuple[str, ...] = ()) -> dict[str, tuple[Any, ...]]:
     """Input specs of every field of ``cls`` but ``exclude``, in the class's order."""
-    return {n: widget(n, f) for n, f in cls.model_fields.items() if n not in exclude}
+    main = scale_fields(cls)[:1]
+    return {
+        n: widget(n, f, main_scale=n in main)
+        for n, f in cls.model_fields.items()
+        if n not in exclude
+    }
 
 
 def settings_from(cls: type[BaseModel], values: Mapping[str, Any]) -> dict[str, Any]:
-    """Widget values back as settings: ``-1`` in an optional (or guidance) widget is unset."""
+    """Widget values back as settings: ``-1`` in an optional (or main scale) widget is unset."""
     out: dict[str, Any] = {}
+    main = scale_fields(cls)[:1]
     for name, value in values.items():
         info = cls.model_fields.get(name)
-        optional = info is not None and (_optional(info.annotation)[1] or name == GUIDANCE)
+        optional = info is not None and (_optional(info.annotation)[1] or name in main)
         if optional and value == UNSET:
             continue
         out[name] = value
