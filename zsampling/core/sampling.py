@@ -119,6 +119,7 @@ def sample(
             batch = int(next(iter(cond.values())).shape[0])
         named = {key: adapter.encode(texts, negative_prompts)[0] for key, texts in variants.items()}
         guiders[name] = bind_guider(guider, adapter, cond, uncond, counter, named)
+    attach_models(guiders)
     if noise is None:
         if len(seeds) != batch:
             raise InvalidArgument("seeds", list(seeds), f"one seed per prompt ({batch})")
@@ -156,6 +157,16 @@ def sample(
     if isinstance(out, Tensor) and out.is_inference() and not torch.is_inference_mode_enabled():
         out = out.clone()
     return SampleResult(out, path.sigmas, counter)
+
+
+def attach_models(guiders: Mapping[str, Guider]) -> None:
+    """Hand each bound guider that uses the run's other models (AutoGuidance's weak model) the
+    bound guiders of all models, by name, once all are bound: its optional
+    ``attach_models(name, guiders)``."""
+    for name, bound in guiders.items():
+        attach = getattr(bound, "attach_models", None)
+        if callable(attach):
+            attach(name, guiders)
 
 
 def check_latents(out: object, given: Tensor, kind: str, name: str) -> None:

@@ -11,7 +11,20 @@ from zsampling.adapters.kdiffusion import KDiffusionAdapter
 from zsampling.core.cfg import CFG
 from zsampling.core.kinds import Kind
 from zsampling.core.solvers import DDIM, DPMSolverPP2M, Euler
-from zsampling.guiders import APG, CFGZeroStar, TangentialCFG, TrueCFG
+from zsampling.guiders import (
+    APG,
+    PAG,
+    SEG,
+    SLG,
+    AdaptiveProjectedMixGuidance,
+    AutoGuidance,
+    CFGZeroStar,
+    FrequencyDecoupledGuidance,
+    MagnitudeAwareGuidance,
+    RescaledCFG,
+    TangentialCFG,
+    TrueCFG,
+)
 from zsampling.metrics import (
     ClassPosterior,
     ClipScore,
@@ -41,7 +54,21 @@ BUILTINS: dict[Kind, tuple[type, ...]] = {
     ),
     "schedule": (Uniform, Karras, AlignYourSteps, Scheduler, FlowMatch),
     "solver": (DDIM, Euler, DPMSolverPP2M),
-    "guider": (CFG, APG, CFGZeroStar, TangentialCFG, TrueCFG),
+    "guider": (
+        CFG,
+        APG,
+        CFGZeroStar,
+        TangentialCFG,
+        TrueCFG,
+        RescaledCFG,
+        MagnitudeAwareGuidance,
+        FrequencyDecoupledGuidance,
+        AdaptiveProjectedMixGuidance,
+        PAG,
+        SEG,
+        SLG,
+        AutoGuidance,
+    ),
     "sampler": (Standard, Zigzag, AsymmetryZigzag, Restart, W2SD),
     "patch": (DynamicThreshold, UNetWeights, Lora),
     "observer": (StepLog,),
