@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator
 from torch import Tensor
 
-from zsampling.core.errors import RunFailure
+from zsampling.core.errors import InvalidArgument, RunFailure
 from zsampling.core.rules import GuidanceCall
 from zsampling.guiders.wrapped import DiffusersRule
 
@@ -64,6 +64,13 @@ class FrequencyDecoupledGuidance(DiffusersRule):
                 "the fdg guider needs kornia (diffusers builds its Laplacian pyramid with "
                 "it): pip install kornia"
             ) from None
+        if cond.dim() != 4:
+            raise InvalidArgument(
+                "guider.use",
+                self.name,
+                "a guider for image latents: FDG's Laplacian pyramid needs latents shaped "
+                f"(batch, channels, height, width), and this model's are {tuple(cond.shape)}",
+            )
         guider = self.diffusers_object(call)
         guider.guidance_scales = [1.0 + w * (call.scale - 1.0) for w in self.level_weights]
         pred: Tensor = guider.forward(cond, uncond).pred
