@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from zsampling.core.errors import InvalidArgument
+from zsampling.core.errors import InvalidArgument, RunFailure
 from zsampling.core.perturbation import Perturbation
 
 UNET_STACK = "mid_block.attentions"
@@ -148,8 +148,16 @@ def perturbed_network(
     network: Any, stack: str, perturbation: Perturbation, family: str
 ) -> Iterator[None]:
     """Inside the context, ``network`` is perturbed as ``perturbation`` asks (see the module)."""
-    from diffusers.hooks import HookRegistry, LayerSkipConfig
-    from diffusers.hooks.layer_skip import _apply_layer_skip_hook
+    try:
+        from diffusers.hooks import HookRegistry, LayerSkipConfig
+        from diffusers.hooks.layer_skip import _apply_layer_skip_hook
+        from diffusers.hooks.smoothed_energy_guidance_utils import SmoothedEnergyGuidanceHook
+    except ImportError as err:
+        raise RunFailure(
+            f"the {perturbation.guider} guider needs diffusers' guidance hooks "
+            f"(diffusers.hooks, diffusers 0.35 or later): {err}"
+        ) from None
+    del SmoothedEnergyGuidanceHook  # imported to check the release has it
 
     blocks = _blocks(network, stack)
     if blocks is None:

@@ -7,7 +7,10 @@ What runs, per testbed (the arms are the same code path for built-ins and plugin
 - every registered sampler but ``standard``, at its documented defaults with the testbed's
   guidance, and on a small grid: twice that guidance; zigzag also in each of its three inversion
   modes; W2SD inverts with the testbed's weak model;
-- every registered guider but ``cfg``, with standard sampling, at the testbed's guidance;
+- every registered guider but ``cfg``, with standard sampling, at the testbed's guidance (one
+  with a ``weak_model`` setting, AutoGuidance, gets the testbed's weak model); a guider the
+  testbed's model cannot run (PAG, SEG, SLG need attention layers) is reported as skipped, with
+  its refusal;
 - the equal-evaluations arms: standard sampling at the testbed's guidance with as many steps as a
   method at that guidance spent guided evaluations.
 
@@ -130,6 +133,7 @@ def method_specs(testbed: Testbed, registry: Registry) -> Iterator[ArmSpec | Ski
             label=label,
             sampler=Standard(guidance=g),
             guider=cast(GuiderComponent, guider),
+            weak=isinstance(getattr(guider, "weak_model", None), str),
         )
 
 

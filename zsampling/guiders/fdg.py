@@ -57,9 +57,9 @@ class FrequencyDecoupledGuidance(DiffusersRule):
         }
 
     def combine(self, cond: Tensor, uncond: Tensor, call: GuidanceCall) -> Tensor:
-        try:
-            import kornia  # noqa: F401
-        except ImportError:
+        from diffusers.utils import is_kornia_available
+
+        if not is_kornia_available():
             raise RunFailure(
                 "the fdg guider needs kornia (diffusers builds its Laplacian pyramid with "
                 "it): pip install kornia"
