@@ -57,13 +57,6 @@ class FrequencyDecoupledGuidance(DiffusersRule):
         }
 
     def combine(self, cond: Tensor, uncond: Tensor, call: GuidanceCall) -> Tensor:
-        from diffusers.utils import is_kornia_available
-
-        if not is_kornia_available():
-            raise RunFailure(
-                "the fdg guider needs kornia (diffusers builds its Laplacian pyramid with "
-                "it): pip install kornia"
-            ) from None
         if cond.dim() != 4:
             raise InvalidArgument(
                 "guider.use",
@@ -71,6 +64,13 @@ class FrequencyDecoupledGuidance(DiffusersRule):
                 "a guider for image latents: FDG's Laplacian pyramid needs latents shaped "
                 f"(batch, channels, height, width), and this model's are {tuple(cond.shape)}",
             )
+        from diffusers.utils import is_kornia_available
+
+        if not is_kornia_available():
+            raise RunFailure(
+                "the fdg guider needs kornia (diffusers builds its Laplacian pyramid with "
+                "it): pip install kornia"
+            ) from None
         guider = self.diffusers_object(call)
         guider.guidance_scales = [1.0 + w * (call.scale - 1.0) for w in self.level_weights]
         pred: Tensor = guider.forward(cond, uncond).pred
