@@ -287,3 +287,48 @@ def test_autoguidance_without_a_weak_model_is_refused(digits: tuple[Any, Any]) -
             guider=AutoGuidance(),
         )
     assert err.value.field == "guider.weak_model"
+
+
+def test_default_layers_per_family() -> None:
+    """UNets: the mid block's attention; transformers: block 1 for PAG and SEG, 7-9 for SLG (the
+    middle block where those do not exist); explicit layers are kept."""
+    from zsampling.adapters.perturbation import TRANSFORMER_STACK, UNET_STACK, perturbation_layers
+    from zsampling.core.perturbation import Perturbation
+
+    pag, seg, slg = (
+        Perturbation(k, "g") for k in ("attention-scores", "smoothed-energy", "skip-layers")
+    )
+    assert [perturbation_layers(UNET_STACK, 1, p) for p in (pag, seg, slg)] == [(0,)] * 3
+    assert [perturbation_layers(TRANSFORMER_STACK, 24, p) for p in (pag, seg, slg)] == [
+        (1,),
+        (1,),
+        (7, 8, 9),
+    ]
+    assert perturbation_layers(TRANSFORMER_STACK, 8, slg) == (4,)
+    assert perturbation_layers(TRANSFORMER_STACK, 1, pag) == (0,)
+    assert perturbation_layers(TRANSFORMER_STACK, 24, Perturbation("skip-layers", "g", (3,))) == (
+        3,
+    )
+
+
+@pytest.mark.parametrize("family", ["sd3", "flux-schnell", "flux-dev"])
+def test_perturbing_guiders_run_at_their_defaults_on_transformers(
+    family: str, sd3: FlowMatchModel
+) -> None:
+    from zsampling.adapters.flux import flux_model
+    from zsampling.testing.tiny_flow import tiny_flux_pipeline
+
+    model: Any = (
+        sd3 if family == "sd3" else flux_model(tiny_flux_pipeline(schnell=family == "flux-schnell"))
+    )
+    for guider in (PAG(), SEG(), SLG()):
+        result = sample(
+            model,
+            Standard(guidance=3.5),
+            prompts=["two cats"],
+            seeds=[0],
+            schedule=FlowMatch(steps=6),
+            guider=guider,
+        )
+        assert bool(torch.isfinite(result.latents).all()), guider.name
+        assert result.counter.perturbed_rows > 0, guider.name
