@@ -37,7 +37,13 @@ GUIDANCE = 3.0
 STEPS = 6
 
 
-def pag_parity(model: DiffusersModel, pipeline_class: type, scheduler: type, solver: Any) -> None:
+def pag_parity(
+    model: DiffusersModel,
+    pipeline_class: type,
+    scheduler: type,
+    solver: Any,
+    guidance: float = GUIDANCE,
+) -> None:
     noise = latents_noise(SEEDS, model.latent_shape())
     pipe = pipeline_class.from_pipe(with_scheduler(model, scheduler), pag_applied_layers="mid")
     pipe.set_progress_bar_config(disable=True)
@@ -45,7 +51,7 @@ def pag_parity(model: DiffusersModel, pipeline_class: type, scheduler: type, sol
         PROMPTS,
         latents=noise.clone(),
         output_type="latent",
-        guidance_scale=GUIDANCE,
+        guidance_scale=guidance,
         pag_scale=3.0,
         num_inference_steps=STEPS,
         height=model.height,
@@ -53,18 +59,21 @@ def pag_parity(model: DiffusersModel, pipeline_class: type, scheduler: type, sol
     ).images
     run = dict(prompts=PROMPTS, seeds=SEEDS, solver=solver)
     schedule = Scheduler(steps=STEPS, scheduler=scheduler.__name__)
-    ours = sample(model, Standard(guidance=GUIDANCE), schedule=schedule, guider=PAG(), **run)
+    ours = sample(model, Standard(guidance=guidance), schedule=schedule, guider=PAG(), **run)
     assert relative_norm(ours.latents, ref) <= 1e-5
-    plain = sample(model, Standard(guidance=GUIDANCE), schedule=schedule, **run).latents
+    plain = sample(model, Standard(guidance=guidance), schedule=schedule, **run).latents
     assert relative_norm(plain, ref) > 1e-3  # the perturbed branch made a difference
     rows = STEPS * len(PROMPTS)
     counts = ours.counter
-    assert (counts.cond_rows, counts.uncond_rows, counts.perturbed_rows) == (rows, rows, rows)
+    uncond = rows if guidance != 1 else 0  # at scale 1 the pipeline skips CFG, and so do we
+    assert (counts.cond_rows, counts.uncond_rows, counts.perturbed_rows) == (rows, uncond, rows)
     assert counts.model_calls == 2 * STEPS  # CFG's batched call, then the perturbed one
 
 
-def test_pag_equals_the_sd_pag_pipeline(tiny_sd: DiffusersModel) -> None:
-    pag_parity(tiny_sd, StableDiffusionPAGPipeline, DDIMScheduler, DDIM())
+@pytest.mark.parametrize("guidance", [GUIDANCE, 1.0])
+def test_pag_equals_the_sd_pag_pipeline(tiny_sd: DiffusersModel, guidance: float) -> None:
+    """At CFG scale 1 the pipeline's PAG is ``cond + w (cond - perturbed)``: so is ours."""
+    pag_parity(tiny_sd, StableDiffusionPAGPipeline, DDIMScheduler, DDIM(), guidance)
 
 
 def test_pag_equals_the_sdxl_pag_pipeline(tiny_sdxl: DiffusersModel) -> None:
@@ -332,3 +341,35 @@ def test_perturbing_guiders_run_at_their_defaults_on_transformers(
         )
         assert bool(torch.isfinite(result.latents).all()), guider.name
         assert result.counter.perturbed_rows > 0, guider.name
+
+
+def test_pag_combination_restated_inside_and_outside_the_cfg_interval(
+    digits: tuple[Any, Any],
+) -> None:
+    """``uncond + s (cond - uncond) + w (cond - perturbed)`` inside CFG's interval; outside it
+    (as at scale 1) the unconditional branch is not evaluated and the perturbed one still is:
+    ``cond + w (cond - perturbed)``, as diffusers' PAG guider does."""
+    model = digits[0]
+    rule = PAG(pag_scale=2.0, stop=0.5)
+    cond, uncond = model.encode(["3", "7"])
+    x = torch.randn(2, *model.latent_shape(), generator=torch.Generator().manual_seed(8))
+    sigmas = Uniform(steps=STEPS).sigmas(model)
+    for level, inside in ((1, True), (4, False)):
+        guider = rule.bind(model, cond, uncond)
+        sigma = float(sigmas[level])
+        got = guider(x, sigma, 3.0, GuidanceContext(level, STEPS, "denoise"))
+        levels = torch.full((2,), sigma, dtype=torch.float64)
+        c = model.predict(x, levels, cond).eps.double()
+        with model.perturbed(rule.perturbation()):
+            p = model.predict(x, levels, cond).eps.double()
+        u = model.predict(x, levels, uncond).eps.double()
+        base = u + 3.0 * (c - u) if inside else c
+        # float32 network: one batched call and separate ones round differently (~1e-6)
+        torch.testing.assert_close(got.eps, base + 2.0 * (c - p), rtol=1e-5, atol=1e-5)
+        assert float((p - c).abs().max()) > 1e-2  # the perturbation is not a no-op
+        counts = guider.counter
+        assert (counts.cond_rows, counts.uncond_rows, counts.perturbed_rows) == (
+            2,
+            2 if inside else 0,
+            2,
+        )

@@ -162,7 +162,7 @@ class PerturbedGuider(BatchedGuider):
     ) -> Prediction:
         context = context or GuidanceContext()
         self.state[PERTURBED] = None
-        if self.rule.active(context) and self.rule.perturbs(context):
+        if self.rule.perturbs(context):  # its own interval, not CFG's (as in diffusers)
             embedded = self.rule.embedded_scales(scale)[0] if self._embedded else None
             positive = self._conditioning(context.conditioning)
             self.state[PERTURBED] = self.perturbed_branch(x, sigma, positive, embedded)

@@ -23,7 +23,9 @@ class PerturbedDiffusersRule(PerturbingRule, DiffusersRule):
     zig and zag reach it as they reach CFG; the perturbed part has its own scale and interval
     (``perturbed_start``/``perturbed_stop``). At scale 1 (or outside the CFG interval) the
     unconditional branch is not evaluated and the call is ``cond + perturbed_scale * (cond -
-    perturbed)``; outside the perturbed interval the perturbed branch is not evaluated.
+    perturbed)``, as in diffusers' PAG pipelines without CFG (diffusers' guider has one
+    ``perturbed_scale`` less there, see `_without_cfg`); outside the perturbed interval the
+    perturbed branch is not evaluated.
     """
 
     kind: ClassVar[PerturbationKind]
@@ -73,9 +75,22 @@ class PerturbedDiffusersRule(PerturbingRule, DiffusersRule):
     def combine_perturbed(
         self, cond: Tensor, uncond: Tensor | None, perturbed: Tensor | None, call: GuidanceCall
     ) -> Tensor:
-        guider = self.diffusers_object(call)
         if uncond is None:
-            guider.guidance_scale = 1.0
+            return self._without_cfg(cond, perturbed)
+        guider = self.diffusers_object(call)
         setattr(guider, self.scale_setting, 0.0 if perturbed is None else self.perturbation_scale())
         pred: Tensor = guider.forward(cond, uncond, perturbed).pred
+        return pred
+
+    def _without_cfg(self, cond: Tensor, perturbed: Tensor | None) -> Tensor:
+        """``cond + w (cond - perturbed)``: the PAG pipelines' formula without CFG, and the limit
+        of the guided one at scale 1 (diffusers' guider gives ``perturbed + w (cond -
+        perturbed)`` there, one ``w`` less than just above scale 1)."""
+        if perturbed is None:
+            return cond
+        from diffusers.guiders.guider_utils import rescale_noise_cfg
+
+        pred = cond + self.perturbation_scale() * (cond - perturbed)
+        if self.guidance_rescale > 0:
+            pred = rescale_noise_cfg(pred, cond, self.guidance_rescale)
         return pred
