@@ -167,6 +167,7 @@ def test_evaluations_match_the_documented_formula(patcher: Any) -> None:
             "rows": 2 * batch * zigs + batch * zags,
             "cond_rows": batch * (zigs + (zags if branch == 0 else 0)),
             "uncond_rows": batch * (zigs + (zags if branch == 1 else 0)),
+            "perturbed_rows": 0,
         }
 
 

@@ -90,7 +90,14 @@ OFF_PATH_EVALUATIONS = {"implicit-zigzag": STEPS - 1}
 """Guided calls that are no path move: the implicit zag's own evaluation on each zigzag step."""
 EMBEDDED_ONLY = ("true-cfg",)
 """Guiders for models that take the scale as an input (FLUX.1-dev): tests/test_flux.py."""
-GUIDERS = [g for g in names("guider") if g not in EMBEDDED_ONLY]
+PERTURBING = ("pag", "seg", "slg")
+"""Guiders that perturb the network's layers: refused on the analytic model (it has none);
+`test_perturbing_guiders_compose_on_networks` runs them on the digits UNet and the tiny SD."""
+IMAGE_ONLY = ("fdg",)
+"""FDG's Laplacian pyramid needs image latents: tests/test_guiders.py (and refused here)."""
+GUIDERS = [g for g in names("guider") if g not in EMBEDDED_ONLY + PERTURBING + IMAGE_ONLY]
+WEAK_GUIDED = ("auto-guidance",)
+"""Guiders that take the run's weak model: it is given to every sampler with them."""
 
 
 def build(kind: str, name: str, **extra: Any) -> Any:
@@ -100,13 +107,32 @@ def build(kind: str, name: str, **extra: Any) -> Any:
 
 def test_the_matrix_covers_every_builtin() -> None:
     assert names("guider") == [
-        "cfg", "apg", "cfg-zero-star", "tangential-cfg", "true-cfg", "cfg-pp",
-    ]  # fmt: skip
-    assert GUIDERS == ["cfg", "apg", "cfg-zero-star", "tangential-cfg", "cfg-pp"]
-    assert (
-        len(GUIDERS) * len(names("sampler")) * len(names("solver")) * len(names("schedule"))
-        == 5 * 7 * 3 * 5
-    )
+        "cfg",
+        "apg",
+        "cfg-zero-star",
+        "tangential-cfg",
+        "true-cfg",
+        "rescaled-cfg",
+        "magnitude-aware",
+        "fdg",
+        "apg-mix",
+        "pag",
+        "seg",
+        "slg",
+        "auto-guidance",
+        "cfg-pp",
+    ]
+    assert GUIDERS == [
+        "cfg",
+        "apg",
+        "cfg-zero-star",
+        "tangential-cfg",
+        "rescaled-cfg",
+        "magnitude-aware",
+        "apg-mix",
+        "auto-guidance",
+        "cfg-pp",
+    ]
 
 
 def compose(main: ModelSpy, weak: ModelSpy, combo: tuple[str, ...], moves: list[Any]) -> Any:
@@ -121,7 +147,9 @@ def compose(main: ModelSpy, weak: ModelSpy, combo: tuple[str, ...], moves: list[
         solver=build("solver", solver),
         guider=build("guider", guider),
         observers=[moves.append],
-        extra_models={"weak": weak} if sampler == "w2sd" else None,  # type: ignore[dict-item]
+        extra_models={"weak": weak}  # type: ignore[dict-item]
+        if sampler == "w2sd" or guider in WEAK_GUIDED
+        else None,
     )
 
 
@@ -153,6 +181,61 @@ def test_every_guider_and_solver_composes(schedule: str, sampler: str) -> None:
             guided = sum(e.kind in ("denoise", "invert") for e in moves)
             guided += OFF_PATH_EVALUATIONS.get(sampler, 0)
             assert c.guided_calls == guided > STEPS - 1, where
-            assert c.model_calls == len(main.calls) + len(weak.calls) == guided, where
-            assert c.rows == sum(main.rows) + sum(weak.rows) == 4 * guided, where
-            assert c.cond_rows == c.uncond_rows == 2 * guided, where
+            assert c.model_calls == len(main.calls) + len(weak.calls), where
+            assert c.rows == sum(main.rows) + sum(weak.rows), where
+            assert c.rows == c.cond_rows + c.uncond_rows + c.perturbed_rows, where
+            if guider not in WEAK_GUIDED:
+                assert c.model_calls == guided and c.rows == 4 * guided, where
+                assert c.cond_rows == c.uncond_rows == 2 * guided, where
+                continue
+            # AutoGuidance: the conditional rows, and the weak model's; under W2SD the weak
+            # model's own inversions are its conditional rows alone
+            on_main = sum(e.kind in ("denoise", "invert") and e.model == "main" for e in moves)
+            assert c.uncond_rows == 0 and c.cond_rows == 2 * guided, where
+            assert c.perturbed_rows == 2 * on_main and c.model_calls == guided + on_main, where
+
+
+NETWORK_SAMPLERS = ("zigzag", "restart", "w2sd")
+NETWORK_GUIDERS = ("pag", "seg", "slg", "auto-guidance")
+
+
+@pytest.mark.parametrize("testbed", ["digits", "tiny-sd"])
+def test_perturbing_guiders_compose_on_networks(
+    testbed: str, request: pytest.FixtureRequest
+) -> None:
+    """Zigzag, restart and W2SD with PAG, SEG, SLG and AutoGuidance, at the
+    guiders' defaults, on the digits UNet (one self-attention, in its mid block) and the tiny
+    SD: finite, the perturbed rows counted, and no hook left on the network."""
+    if testbed == "digits":
+        from zsampling.adapters.digits import DigitsAdapter
+
+        model, weak = DigitsAdapter().load(), DigitsAdapter(weak=True).load()
+        prompts = ["3", "7"]
+    else:
+        from zsampling.adapters.diffusers import DiffusersModel
+        from zsampling.testing.tiny import tiny_sd_pipeline
+
+        model, weak = request.getfixturevalue("tiny_sd"), DiffusersModel(tiny_sd_pipeline(seed=1))
+        prompts = ["a red cube", "a cat"]
+    for sampler in NETWORK_SAMPLERS:
+        for guider in NETWORK_GUIDERS:
+            where = f"{guider} x {sampler} on {testbed}"
+            result = sample(
+                model,
+                build("sampler", sampler),
+                prompts=prompts,
+                seeds=[0, 1],
+                schedule=build("schedule", "uniform", steps=STEPS),
+                guider=build("guider", guider),
+                extra_models={"weak": weak},
+            )
+            assert bool(torch.isfinite(result.latents).all()), where
+            c = result.counter
+            assert c.perturbed_rows > 0, where
+            assert c.rows == c.cond_rows + c.uncond_rows + c.perturbed_rows, where
+            hooked = [
+                n
+                for n, m in model.unet.named_modules()
+                if getattr(getattr(m, "_diffusers_hook", None), "hooks", None)
+            ]
+            assert hooked == [], where

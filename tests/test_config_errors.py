@@ -192,6 +192,12 @@ CASES: list[tuple[str, str, str, str]] = [
         "model: labels must give one class per mean (2)",
     ),
     (
+        "guider-weak-model",
+        ".toml",
+        toml() + '[guider]\nuse = "auto-guidance"\n',
+        "guider.weak_model: 'weak' names no model; define [models.weak]",
+    ),
+    (
         "guider-type",
         ".toml",
         toml() + '[guider]\nskip_unused_branches = "maybe"\n',

@@ -80,19 +80,22 @@ def test_leaderboard_runs_every_registered_method(tmp_path: Path) -> None:
     res = json.loads((tmp_path / "analytic" / "results.json").read_text())
     methods = {a["method"] for a in res["arms"] if a["kind"] == "method"}
     assert methods == {"zigzag", "restart", "w2sd", "implicit-zigzag", "z2", "standard"}
-    guiders = [a["label"] for a in res["arms"] if "guider" in a["label"]]  # standard + each
-    assert len(guiders) == 5
+    guiders = {a["label"] for a in res["arms"] if "guider" in a["label"]}  # standard + each
+    ran = ["apg", "cfg-zero-star", "tangential-cfg", "rescaled-cfg", "magnitude-aware"]
+    ran += ["apg-mix", "auto-guidance"]  # AutoGuidance with the testbed's weak model
     # CFG++ at its own lambda, not at the testbed's CFG scale
-    assert {g for g in guiders if "cfg-pp" in g} == {
-        "standard + cfg-pp guider, g=0.5",
-        "standard + cfg-pp guider, g=1",
-    }
+    cfg_pp = {"standard + cfg-pp guider, g=0.5", "standard + cfg-pp guider, g=1"}
+    assert guiders == {f"standard + {name} guider, g=2" for name in ran} | cfg_pp
     modes = {a["settings"].get("inversion") for a in res["arms"] if a["method"] == "zigzag"}
     assert modes == {"source", "target", "official"}
     # what cannot run at its defaults is listed with the reason, not silently dropped
     skipped = {s["label"]: s["reason"] for s in res["skipped"]}
     assert "no default for zag_prompt" in skipped["asymmetry-zigzag, g=2"]
     assert "no default for true_cfg_scale" in skipped["standard + true-cfg guider, g=2"]
+    for name in ("pag", "seg", "slg"):  # no attention layers to perturb
+        reason = skipped[f"standard + {name} guider, g=2"]
+        assert "guider.use" in reason and "AnalyticModel" in reason, reason
+    assert "image latents" in skipped["standard + fdg guider, g=2"]
     for arm in res["arms"]:
         assert arm["frontier"]["alignment"]["ci95"] is not None, arm["label"]
     assert res["reference"]["label"] == "held-out real data"

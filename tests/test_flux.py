@@ -219,6 +219,7 @@ def test_zigzag_embeds_each_calls_scale_and_counts_3t_minus_2(dev: FluxGuidedMod
         "rows": 2 * guided,
         "cond_rows": 2 * guided,
         "uncond_rows": 0,
+        "perturbed_rows": 0,
     }
     with_true_cfg = sample(
         dev,

@@ -119,6 +119,7 @@ def test_costs_are_counted_whoever_wrote_the_guider(analytic: AnalyticModel) -> 
         "rows": 4 * guided,
         "cond_rows": 2 * guided,
         "uncond_rows": 2 * guided,
+        "perturbed_rows": 0,
     }
     plain = sample(analytic, sampler, guider=Unbatched(), **run)  # type: ignore[arg-type]
     assert (plain.counter.guided_calls, plain.counter.model_calls, plain.counter.rows) == (

@@ -101,6 +101,7 @@ def test_the_guider_is_found_and_runs_from_a_stacked_config(
             "rows": 2 * GUIDED,
             "cond_rows": GUIDED,
             "uncond_rows": GUIDED,
+            "perturbed_rows": 0,
         }
 
     # the CLI's outputs are the Python API's, with the class the registry found

@@ -13,6 +13,8 @@ from diffusers.guiders import (
     ClassifierFreeZeroStarGuidance,
     TangentialClassifierFreeGuidance,
 )
+from diffusers.guiders import AdaptiveProjectedMixGuidance as DiffusersAPGMix
+from diffusers.guiders import MagnitudeAwareGuidance as DiffusersMagnitudeAware
 from diffusers.guiders.adaptive_projected_guidance import MomentumBuffer
 from spies import ModelSpy
 
@@ -20,7 +22,14 @@ from zsampling import CFG, DDIM, GuidanceContext, SamplingPath, Standard, Unifor
 from zsampling.adapters.analytic import AnalyticModel
 from zsampling.core.prediction import Prediction
 from zsampling.core.rules import GuidanceCall, GuidanceRule
-from zsampling.guiders import APG, CFGZeroStar, TangentialCFG
+from zsampling.guiders import (
+    APG,
+    AdaptiveProjectedMixGuidance,
+    CFGZeroStar,
+    MagnitudeAwareGuidance,
+    RescaledCFG,
+    TangentialCFG,
+)
 
 STEPS = 8
 
@@ -43,6 +52,28 @@ CASES: dict[str, tuple[GuidanceRule, Any]] = {
     "tangential-cfg": (
         TangentialCFG(guidance_rescale=0.2),
         lambda: TangentialClassifierFreeGuidance(guidance_rescale=0.2),
+    ),
+    "rescaled-cfg": (
+        RescaledCFG(stop=0.9),
+        lambda: ClassifierFreeGuidance(guidance_rescale=0.7, stop=0.9),
+    ),
+    "magnitude-aware": (
+        MagnitudeAwareGuidance(alpha=2.0, start=0.1),
+        lambda: DiffusersMagnitudeAware(alpha=2.0, start=0.1),
+    ),
+    # no momentum (diffusers' guider keeps one across its calls; ours follows the path, see
+    # test_apg_momentum_*): CFG up to level 3, APG at scale 4 after it
+    "apg-mix": (
+        AdaptiveProjectedMixGuidance(
+            apg_scale=4.0, apg_start_step=3, momentum=0.0, eta=0.2, norm_threshold=0.5
+        ),
+        lambda: DiffusersAPGMix(
+            adaptive_projected_guidance_scale=4.0,
+            adaptive_projected_guidance_start_step=3,
+            adaptive_projected_guidance_momentum=0.0,
+            eta=0.2,
+            adaptive_projected_guidance_rescale=0.5,
+        ),
     ),
 }
 
@@ -102,7 +133,11 @@ def test_each_guider_equals_diffusers_on_image_shaped_tensors(case: str) -> None
         )
         if not rule.active(call.context):
             continue
-        expected = diffusers_guided(make(), scale, level, cond, uncond)
+        if case == "magnitude-aware":  # diffusers' torch.norm refuses 3 dims: its items flat
+            flat = diffusers_guided(make(), scale, level, cond.flatten(1), uncond.flatten(1))
+            expected = flat.reshape(cond.shape)
+        else:
+            expected = diffusers_guided(make(), scale, level, cond, uncond)
         torch.testing.assert_close(rule.combine(cond, uncond, call), expected)
 
 
@@ -260,3 +295,25 @@ def test_from_part_gives_a_consistent_pair_in_every_space() -> None:
     assert torch.equal(at_clean.eps, fallback.eps) and torch.equal(at_clean.x0, value)
     flow_noise = Prediction.from_part("velocity", value, x, 0.0, 1.0, fallback)
     torch.testing.assert_close(flow_noise.eps, x)  # x is pure noise there
+
+
+def test_fdg_equals_diffusers_at_the_level_scales_its_weights_give(analytic: AnalyticModel) -> None:
+    """FDG's level scales are ``1 + weight * (scale - 1)``: at scale 10 the default weights are
+    diffusers' default ``guidance_scales = [10, 5]``; zigzag's other scales reach it the same
+    way. Needs kornia (diffusers builds the Laplacian pyramid with it)."""
+    pytest.importorskip("kornia")
+    from diffusers.guiders import FrequencyDecoupledGuidance as DiffusersFDG
+
+    from zsampling.guiders import FrequencyDecoupledGuidance
+
+    rule = FrequencyDecoupledGuidance(parallel_weights=[0.5, 1.0])
+    gen = torch.Generator().manual_seed(4)
+    cond, uncond, x = (torch.randn(2, 4, 16, 16, generator=gen) for _ in range(3))
+    for scale, scales in [(10.0, [10.0, 5.0]), (2.5, [2.5, 1 + 4 / 9 * 1.5])]:
+        call = GuidanceCall(
+            scale, 1.0, 0.8, 0.6, GuidanceContext(2, STEPS, "denoise"), x, AnalyticModel.process, {}
+        )
+        reference = DiffusersFDG(guidance_scales=scales, parallel_weights=[0.5, 1.0])
+        expected = reference.forward(cond, uncond).pred
+        torch.testing.assert_close(rule.combine(cond, uncond, call), expected)
+        assert not torch.allclose(expected, uncond + scale * (cond - uncond))  # not plain CFG

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
@@ -24,11 +25,13 @@ from pydantic import Field
 from torch import Tensor
 
 from zsampling.adapters.folders import PipelineFolder, load_pipeline_folder, pipeline_class
+from zsampling.adapters.perturbation import UNET_STACK, perturbed_network
 from zsampling.core.casts import cast, prediction_dtype
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.inference import inference
 from zsampling.core.levels import Process, RowLevels, TimestepTable
 from zsampling.core.model import Conditioning, ModelAdapter
+from zsampling.core.perturbation import Perturbation
 from zsampling.core.prediction import Prediction
 
 if TYPE_CHECKING:
@@ -85,6 +88,11 @@ class DiffusersModel:
     @property
     def unet(self) -> Any:
         return self.pipeline.unet
+
+    def perturbed(self, perturbation: Perturbation) -> AbstractContextManager[None]:
+        """The UNet with diffusers' PAG/SEG/SLG hooks on its mid-block attention
+        (`zsampling.core.perturbation.Perturbable`)."""
+        return perturbed_network(self.unet, UNET_STACK, perturbation, self.family)
 
     @property
     def scheduler_config(self) -> Any:

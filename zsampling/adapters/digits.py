@@ -18,6 +18,7 @@ weak model W2SD inverts with.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,10 +27,12 @@ from pydantic import Field
 from torch import Tensor
 
 from zsampling.adapters.folders import loading, usable_device
+from zsampling.adapters.perturbation import UNET_STACK, perturbed_network
 from zsampling.core.component import Component
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.levels import Process, TimestepTable
 from zsampling.core.model import Conditioning
+from zsampling.core.perturbation import Perturbation
 from zsampling.core.prediction import Prediction
 from zsampling.digits.data import CLASSES, NAMES, NULL_CLASS, class_index
 
@@ -55,6 +58,11 @@ class DigitsModel:
         self.classes = len(CLASSES)
         self.dtype = unet.dtype
         self.device = unet.device
+
+    def perturbed(self, perturbation: Perturbation) -> AbstractContextManager[None]:
+        """The UNet with diffusers' PAG/SEG/SLG hooks on its one self-attention, in the mid
+        block (`zsampling.core.perturbation.Perturbable`)."""
+        return perturbed_network(self.unet, UNET_STACK, perturbation, "digits")
 
     def latent_shape(self) -> tuple[int, ...]:
         cfg = self.unet.config

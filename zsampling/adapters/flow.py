@@ -22,6 +22,7 @@ noise (tested). For config files the component `SD3Adapter` (``name = "sd3"``) l
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -30,10 +31,12 @@ from pydantic import Field
 from torch import Tensor
 
 from zsampling.adapters.folders import PipelineFolder, load_pipeline_folder
+from zsampling.adapters.perturbation import TRANSFORMER_STACK, perturbed_network
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.inference import inference
 from zsampling.core.levels import Process, sigma_from_t, t_from_sigma
 from zsampling.core.model import Conditioning, ModelAdapter
+from zsampling.core.perturbation import Perturbation
 from zsampling.core.prediction import Prediction
 
 if TYPE_CHECKING:
@@ -108,6 +111,11 @@ class FlowMatchModel:
     @property
     def transformer(self) -> Any:
         return self.pipeline.transformer
+
+    def perturbed(self, perturbation: Perturbation) -> AbstractContextManager[None]:
+        """The transformer with diffusers' PAG/SEG/SLG hooks on its blocks
+        (`zsampling.core.perturbation.Perturbable`)."""
+        return perturbed_network(self.transformer, TRANSFORMER_STACK, perturbation, self.family)
 
     @property
     def scheduler_config(self) -> Any:

@@ -37,7 +37,9 @@ class EvaluationCounter:
 
     ``guided_calls``: guided predictions asked for (one per path step); ``model_calls``: batched
     network calls; ``rows``: latent rows those calls evaluated; ``cond_rows`` and ``uncond_rows``:
-    how many of the rows were conditional and unconditional (filled by `GuidanceRule` guiders).
+    how many of the rows were conditional and unconditional (filled by `GuidanceRule` guiders);
+    ``perturbed_rows``: rows of a perturbed branch (a perturbed model's or a weak model's
+    conditional prediction: PAG, SEG, SLG, AutoGuidance; `zsampling.core.perturbation`).
     """
 
     guided_calls: int = 0
@@ -45,6 +47,7 @@ class EvaluationCounter:
     rows: int = 0
     cond_rows: int = 0
     uncond_rows: int = 0
+    perturbed_rows: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)

@@ -112,6 +112,7 @@ def sample(
             batch = int(next(iter(cond.values())).shape[0])
         named = {key: adapter.encode(texts, negative_prompts)[0] for key, texts in variants.items()}
         guiders[name] = bind_guider(guider, adapter, cond, uncond, counter, named, name)
+    attach_models(guiders)
     noise, generators = _starting_noise(model, noise, seeds, batch)
     path = SamplingPath(
         levels,
@@ -172,6 +173,16 @@ def _noise_scale(model: ModelAdapter, schedule: Schedule | None, levels: Tensor)
     if scheduled is not None:
         return float(scheduled(model))
     return model.process.init_noise_scale(float(levels[0]))
+
+
+def attach_models(guiders: Mapping[str, Guider]) -> None:
+    """Hand each bound guider that uses the run's other models (AutoGuidance's weak model) the
+    bound guiders of all models, by name, once all are bound: its optional
+    ``attach_models(name, guiders)``."""
+    for name, bound in guiders.items():
+        attach = getattr(bound, "attach_models", None)
+        if callable(attach):
+            attach(name, guiders)
 
 
 def check_latents(out: object, given: Tensor, kind: str, name: str) -> None:

@@ -8,7 +8,9 @@ What runs, per testbed (the arms are the same code path for built-ins and plugin
   guidance, and on a small grid: twice that guidance; zigzag also in each of its three inversion
   modes; W2SD inverts with the testbed's weak model;
 - every registered guider but ``cfg``, with standard sampling, at the testbed's guidance (CFG++,
-  whose scale is its own lambda in [0, 1], at ``CFG_PP_SCALES`` instead);
+  whose scale is its own lambda in [0, 1], at ``CFG_PP_SCALES`` instead; one with a
+  ``weak_model`` setting, AutoGuidance, gets the testbed's weak model); a guider the testbed's
+  model cannot run (PAG, SEG, SLG need attention layers) is reported as skipped, with its refusal;
 - the equal-evaluations arms: standard sampling at the testbed's guidance with as many steps as a
   method at that guidance spent guided evaluations.
 
@@ -135,6 +137,7 @@ def method_specs(testbed: Testbed, registry: Registry) -> Iterator[ArmSpec | Ski
                 label=label,
                 sampler=Standard(guidance=scale),
                 guider=cast(GuiderComponent, guider),
+                weak=isinstance(getattr(guider, "weak_model", None), str),
             )
 
 

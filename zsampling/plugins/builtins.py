@@ -11,7 +11,21 @@ from zsampling.adapters.kdiffusion import KDiffusionAdapter
 from zsampling.core.cfg import CFG
 from zsampling.core.kinds import Kind
 from zsampling.core.solvers import DDIM, DPMSolverPP2M, Euler
-from zsampling.guiders import APG, CFGPlusPlus, CFGZeroStar, TangentialCFG, TrueCFG
+from zsampling.guiders import (
+    APG,
+    PAG,
+    SEG,
+    SLG,
+    AdaptiveProjectedMixGuidance,
+    AutoGuidance,
+    CFGPlusPlus,
+    CFGZeroStar,
+    FrequencyDecoupledGuidance,
+    MagnitudeAwareGuidance,
+    RescaledCFG,
+    TangentialCFG,
+    TrueCFG,
+)
 from zsampling.metrics import (
     ClassPosterior,
     ClipScore,
@@ -78,7 +92,22 @@ BUILTINS: dict[Kind, tuple[type, ...]] = {
         LinearQuadratic,
     ),
     "solver": (DDIM, Euler, DPMSolverPP2M),
-    "guider": (CFG, APG, CFGZeroStar, TangentialCFG, TrueCFG, CFGPlusPlus),
+    "guider": (
+        CFG,
+        APG,
+        CFGZeroStar,
+        TangentialCFG,
+        TrueCFG,
+        RescaledCFG,
+        MagnitudeAwareGuidance,
+        FrequencyDecoupledGuidance,
+        AdaptiveProjectedMixGuidance,
+        PAG,
+        SEG,
+        SLG,
+        AutoGuidance,
+        CFGPlusPlus,
+    ),
     "sampler": (Standard, Zigzag, AsymmetryZigzag, Restart, W2SD, ImplicitZigzag, Z2),
     "patch": (DynamicThreshold, UNetWeights, Lora),
     "observer": (StepLog,),

@@ -320,15 +320,20 @@ def validate_config(data: dict[str, Any], registry: Registry, source: str = "con
             except PLUGIN_ERRORS as exc:  # a plugin's check_steps with a bug, or a ValueError
                 found = registry.lookup("sampler", sampler.name)
                 v.issues.append(ConfigIssue("sampler", plugin_raised(found, "check_steps", exc)))
-    weak = getattr(sampler, "weak_model", None)
-    if isinstance(weak, str) and weak not in models and "models" not in {i.path for i in v.issues}:
-        v.issues.append(
-            ConfigIssue(
-                "sampler.weak_model",
-                f"{weak!r} names no model; define "
-                f"[models.{weak}] (defined: {', '.join(models) or 'none'})",
+    for kind, part in (("sampler", sampler), ("guider", parts["guider"])):
+        weak = getattr(part, "weak_model", None)
+        if (
+            isinstance(weak, str)
+            and weak not in models
+            and "models" not in {i.path for i in v.issues}
+        ):
+            v.issues.append(
+                ConfigIssue(
+                    f"{kind}.weak_model",
+                    f"{weak!r} names no model; define "
+                    f"[models.{weak}] (defined: {', '.join(models) or 'none'})",
+                )
             )
-        )
     if v.issues or model is None or sampler is None or run is None:
         raise ConfigError(v.issues, source)
     return RunConfig(
