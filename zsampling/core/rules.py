@@ -272,9 +272,12 @@ class BatchedGuider:
         (one guided call): each equal to what ``self(x, sigma, scale, context)`` returns. A
         stateful rule combines the first scale with its state and the others with copies, so
         the extra scales leave its state as one call would. Models that take the scale as an
-        input, and batches without an unconditional branch, get one call per scale."""
+        input, batches without an unconditional branch, and guiders whose call evaluates other
+        branches (a subclass's own ``__call__``: perturbed or weak-model branches) get one call
+        per scale."""
         context = context or GuidanceContext()
-        if self._embedded or self.uncond is None or not scales:
+        own_call = type(self).__call__ is not BatchedGuider.__call__
+        if self._embedded or self.uncond is None or not scales or own_call:
             return [self(x, sigma, scale, context) for scale in scales]
         self.counter.guided_calls += 1
         batch = x.shape[0]
