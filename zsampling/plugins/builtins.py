@@ -28,6 +28,15 @@ from zsampling.plugins import hookimpl
 from zsampling.plugins.hookspecs import Register
 from zsampling.samplers import W2SD, AsymmetryZigzag, Restart, Standard, Zigzag
 from zsampling.schedules import AlignYourSteps, FlowMatch, Karras, Scheduler, Uniform
+from zsampling.solvers.deis import DEIS
+from zsampling.solvers.dpm2 import DPM2
+from zsampling.solvers.dpmpp_2s import DPMSolverPP2S
+from zsampling.solvers.gradient_estimation import GradientEstimation
+from zsampling.solvers.heun import Heun
+from zsampling.solvers.ipndm import IPNDM
+from zsampling.solvers.lms import LMS
+from zsampling.solvers.res_multistep import ResMultistep
+from zsampling.solvers.unipc import UniPC
 
 BUILTINS: dict[Kind, tuple[type, ...]] = {
     "adapter": (
@@ -40,7 +49,21 @@ BUILTINS: dict[Kind, tuple[type, ...]] = {
         KDiffusionAdapter,
     ),
     "schedule": (Uniform, Karras, AlignYourSteps, Scheduler, FlowMatch),
-    "solver": (DDIM, Euler, DPMSolverPP2M),
+    "solver": (
+        DDIM,
+        Euler,
+        DPMSolverPP2M,
+        # deterministic solvers (zsampling.solvers)
+        Heun,
+        LMS,
+        DPM2,
+        DPMSolverPP2S,
+        UniPC,
+        DEIS,
+        IPNDM,
+        ResMultistep,
+        GradientEstimation,
+    ),
     "guider": (CFG, APG, CFGZeroStar, TangentialCFG, TrueCFG),
     "sampler": (Standard, Zigzag, AsymmetryZigzag, Restart, W2SD),
     "patch": (DynamicThreshold, UNetWeights, Lora),

@@ -1,0 +1,44 @@
+"""Linear multistep (Adams-Bashforth on variable steps; k-diffusion ``sample_lms``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+from torch import Tensor
+
+from zsampling.core.component import Component
+from zsampling.core.prediction import Prediction
+from zsampling.core.solvers import History, LevelPoint, StepContext, from_frame, to_frame
+from zsampling.solvers.frame import combine, euler, lagrange_weights, slopes
+
+
+class LMS(Component):
+    """The frame derivative at this level and the ``order - 1`` previous ones of the same
+    direction, interpolated by a polynomial in frame time and integrated exactly over the step.
+
+    Fewer points at the start of a path (and after a turn: an isolated zag is Euler, as
+    ``dpmpp-2m``'s is DDIM); a step into sigma 0 is Euler, i.e. the prediction's ``x0``. Upwards
+    it is the same formula on the inversion's own history, of the same order.
+    """
+
+    name: ClassVar[str] = "lms"
+    order: ClassVar[int] = 4
+    max_order: int = Field(4, ge=1, le=6, description="Points of the interpolating polynomial.")
+
+    def step(
+        self,
+        x: Tensor,
+        pred: Prediction,
+        src: LevelPoint,
+        dst: LevelPoint,
+        history: History | None,
+        ctx: StepContext,
+    ) -> Tensor:
+        count = min(self.max_order, 1 + len(ctx.history))
+        if dst.tau == 0.0 or count == 1:
+            return euler(x, pred, src, dst)
+        nodes = [src.tau] + [h.point.tau for h in ctx.history[: count - 1]]
+        weights = lagrange_weights(nodes, src.tau, dst.tau)
+        y = combine(to_frame(x, src), weights, slopes(pred, src, ctx.history, count))
+        return from_frame(y, dst, x.dtype)
