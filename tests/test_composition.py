@@ -79,6 +79,10 @@ class FlowAnalytic(AnalyticModel):
         return Prediction(x0.reshape(x.shape).to(x.dtype), eps.reshape(x.shape).to(x.dtype))
 
 
+EXTRA_EVALUATIONS = ("heun", "dpm2", "dpmpp-2s")
+"""Solvers that ask for at most one more guided prediction per step (a stage inside the step)."""
+
+
 def names(kind: str) -> list[str]:
     return [cls.name for cls in BUILTINS[kind]]  # type: ignore[index,attr-defined]
 
@@ -96,10 +100,8 @@ def build(kind: str, name: str, **extra: Any) -> Any:
 def test_the_matrix_covers_every_builtin() -> None:
     assert names("guider") == ["cfg", "apg", "cfg-zero-star", "tangential-cfg", "true-cfg"]
     assert GUIDERS == ["cfg", "apg", "cfg-zero-star", "tangential-cfg"]
-    assert (
-        len(GUIDERS) * len(names("sampler")) * len(names("solver")) * len(names("schedule"))
-        == 4 * 5 * 3 * 5
-    )
+    assert len(names("sampler")) == len(names("schedule")) == 5
+    assert {"ddim", "euler", "dpmpp-2m", "heun", "lms", "unipc", "deis"} <= set(names("solver"))
 
 
 @pytest.mark.parametrize("schedule", names("schedule"))
@@ -132,8 +134,11 @@ def test_every_guider_and_solver_composes(schedule: str, sampler: str) -> None:
             where = f"{guider} x {sampler} x {solver} x {schedule}"
             assert bool(torch.isfinite(result.latents).all()), where
             c = result.counter
-            guided = sum(e.kind in ("denoise", "invert") for e in moves)
-            assert c.guided_calls == guided > STEPS - 1, where
+            steps = sum(e.kind in ("denoise", "invert") for e in moves)
+            guided = c.guided_calls  # a step's own prediction, plus the solver's extra ones
+            extra = guided - steps
+            assert steps > STEPS - 1, where
+            assert 0 <= extra <= (steps if solver in EXTRA_EVALUATIONS else 0), where
             assert c.model_calls == len(main.calls) + len(weak.calls) == guided, where
             assert c.rows == sum(main.rows) + sum(weak.rows) == 4 * guided, where
             assert c.cond_rows == c.uncond_rows == 2 * guided, where

@@ -62,7 +62,12 @@ def test_unipc_matches_diffusers(
     )
     assert rel(run.latents, ref) <= 1e-5
     ddim = sample(
-        analytic, Standard(guidance=3.0), prompts=PROMPTS, noise=noise(), sigmas=sigmas, solver=DDIM()
+        analytic,
+        Standard(guidance=3.0),
+        prompts=PROMPTS,
+        noise=noise(),
+        sigmas=sigmas,
+        solver=DDIM(),
     ).latents
     assert rel(ddim, ref) > 1e-3  # the higher orders and the corrector are really used
     assert run.counter.guided_calls == steps  # UniC costs no model call

@@ -89,7 +89,9 @@ def signature_problem(
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     required = [p for p in positional if p.default is p.empty and p.name not in also]
     required_kw = [
-        p for p in params if p.kind is p.KEYWORD_ONLY and p.default is p.empty and p.name not in also
+        p
+        for p in params
+        if p.kind is p.KEYWORD_ONLY and p.default is p.empty and p.name not in also
     ]
     expected = ", ".join(["self", *list(wanted.parameters)[1:]])
     if len(positional) < wanted_n or len(required) > wanted_n or required_kw:

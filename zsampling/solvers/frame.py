@@ -48,7 +48,9 @@ def evaluate_at_tau(
     return ctx.evaluate(from_frame(y, point, dtype), point.sigma), point
 
 
-def slopes(pred: Prediction, src: LevelPoint, history: Sequence[History], count: int) -> list[Tensor]:
+def slopes(
+    pred: Prediction, src: LevelPoint, history: Sequence[History], count: int
+) -> list[Tensor]:
     """The derivative at ``src`` then at the ``count - 1`` newest history levels."""
     return [slope(pred, src)] + [slope(h.prediction, h.point) for h in history[: count - 1]]
 
