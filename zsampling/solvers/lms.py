@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 from torch import Tensor
@@ -18,13 +18,18 @@ class LMS(Component):
     direction, interpolated by a polynomial in frame time and integrated exactly over the step.
 
     Fewer points at the start of a path (and after a turn: an isolated zag is Euler, as
-    ``dpmpp-2m``'s is DDIM); a step into sigma 0 is Euler, i.e. the prediction's ``x0``. Upwards
-    it is the same formula on the inversion's own history, of the same order.
+    ``dpmpp-2m``'s is DDIM). A step into sigma 0 is Euler, i.e. the prediction's ``x0``, as in
+    ComfyUI; ``final_step="polynomial"`` integrates the polynomial down to 0 instead, as
+    k-diffusion 0.1 does. Upwards it is the same formula on the inversion's own history, of the
+    same order.
     """
 
     name: ClassVar[str] = "lms"
     order: ClassVar[int] = 4
     max_order: int = Field(4, ge=1, le=6, description="Points of the interpolating polynomial.")
+    final_step: Literal["x0", "polynomial"] = Field(
+        "x0", description="Into sigma 0: x0 (as ComfyUI) or the polynomial (as k-diffusion 0.1)."
+    )
 
     def step(
         self,
@@ -36,7 +41,7 @@ class LMS(Component):
         ctx: StepContext,
     ) -> Tensor:
         count = min(self.max_order, 1 + len(ctx.history))
-        if dst.tau == 0.0 or count == 1:
+        if count == 1 or (dst.tau == 0.0 and self.final_step == "x0"):
             return euler(x, pred, src, dst)
         nodes = [src.tau] + [h.point.tau for h in ctx.history[: count - 1]]
         weights = lagrange_weights(nodes, src.tau, dst.tau)
