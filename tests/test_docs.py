@@ -228,3 +228,19 @@ def test_measured_tables_match_the_script() -> None:
     page = (DOCS / "concepts.md").read_text(encoding="utf-8")
     missing = [r for r in done.stdout.splitlines() if r.startswith("| ") and r not in page]
     assert not missing, "rerun the script and paste its tables:\n" + "\n".join(missing)
+
+
+@pytest.mark.slow
+def test_solver_table_matches_the_script() -> None:
+    """Every row ``docs/scripts/gen_solver_table.py`` prints is on the Solvers page (minutes)."""
+    done = subprocess.run(
+        [sys.executable, str(DOCS / "scripts" / "gen_solver_table.py")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert done.returncode == 0, done.stderr
+    page = (DOCS / "solvers.md").read_text(encoding="utf-8")
+    missing = [r for r in done.stdout.splitlines() if r.startswith("| ") and r not in page]
+    assert not missing, "rerun the script and paste its tables:\n" + "\n".join(missing)

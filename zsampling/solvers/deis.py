@@ -7,6 +7,7 @@ import math
 from functools import lru_cache
 from typing import ClassVar
 
+import numpy as np
 from pydantic import Field
 from torch import Tensor
 
@@ -28,10 +29,11 @@ def _betas() -> tuple[float, float]:
     return beta_d, top - beta_d / 2.0
 
 
-def vp_time(tau: float) -> float:
-    """The VP SDE's time ``u`` of frame time ``tau`` (the root of the quadratic above)."""
+def vp_time(tau: np.ndarray) -> np.ndarray:
+    """The VP SDE's time ``u`` of frame times ``tau`` (the root of the quadratic above)."""
     beta_d, beta_min = _betas()
-    return (math.sqrt(beta_min**2 + 2.0 * beta_d * math.log1p(tau * tau)) - beta_min) / beta_d
+    root: np.ndarray = np.sqrt(beta_min**2 + 2.0 * beta_d * np.log1p(tau * tau))
+    return (root - beta_min) / beta_d
 
 
 class DEIS(Component):

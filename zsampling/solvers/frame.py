@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -55,21 +56,27 @@ def slopes(
     return [slope(pred, src)] + [slope(h.prediction, h.point) for h in history[: count - 1]]
 
 
+@lru_cache(maxsize=8)
+def _gauss_legendre(points: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.polynomial.legendre.leggauss(points)
+
+
 def lagrange_weights(
-    nodes: Sequence[float], start: float, end: float, warp: Callable[[float], float] | None = None
+    nodes: Sequence[float],
+    start: float,
+    end: float,
+    warp: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> list[float]:
     """``w_j = integral from start to end of L_j(warp(tau)) dtau``, ``L_j`` the Lagrange basis
-    through ``warp(nodes)`` (``warp`` the identity when None).
+    through ``warp(nodes)`` (``warp``, elementwise on arrays, the identity when None).
 
     Gauss-Legendre quadrature: exact for the polynomial (no warp) with ``len(nodes)`` points; a
     smooth warp gets 32 points, far below float64 rounding for the few-node bases used here.
     """
-    points = 32 if warp is not None else max(1, len(nodes))
-    u, w = np.polynomial.legendre.leggauss(points)
+    u, w = _gauss_legendre(32 if warp is not None else max(1, len(nodes)))
     half, mid = (end - start) / 2.0, (end + start) / 2.0
-    taus = mid + half * u
-    f = (lambda v: v) if warp is None else np.vectorize(warp)
-    at, knots = f(taus), [f(n) for n in nodes]
+    f = (lambda v: v) if warp is None else warp
+    at, knots = f(mid + half * u), f(np.asarray(nodes, dtype=np.float64)).tolist()
     weights = []
     for j, knot in enumerate(knots):
         basis = np.ones_like(at)

@@ -8,6 +8,7 @@ import itertools
 import math
 from typing import ClassVar, Literal, NamedTuple
 
+import numpy as np
 import torch
 from pydantic import Field
 from torch import Tensor
@@ -58,9 +59,8 @@ def _rhos(ratios: list[float], b: list[float], corrector: bool) -> list[float]:
     size = len(ratios) + (1 if corrector else 0)
     if size == 1:
         return [0.5]
-    nodes = torch.tensor([*ratios, 1.0][:size], dtype=torch.float64)
-    r = torch.stack([nodes**i for i in range(size)])
-    return torch.linalg.solve(r, torch.tensor(b[:size], dtype=torch.float64)).tolist()
+    nodes = np.array([*ratios, 1.0][:size])
+    return np.linalg.solve(np.vander(nodes, size, increasing=True).T, np.array(b[:size])).tolist()
 
 
 def _update(
