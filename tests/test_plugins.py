@@ -38,7 +38,10 @@ def test_builtins_come_through_the_hooks() -> None:
         "w2sd",
         "zigzag",
     ]
-    assert registry.names("solver") == ["ddim", "dpmpp-2m", "euler"]
+    assert registry.names("solver") == [
+        "ddim", "deis", "dpm2", "dpmpp-2m", "dpmpp-2s", "euler", "gradient-estimation", "heun",
+        "ipndm", "lms", "res-multistep", "unipc",
+    ]  # fmt: skip
     assert {c.kind for c in builtin.components} == {
         "adapter",
         "schedule",
