@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 import torch
 from solver_parity import FlowAnalytic
+from test_convergence import single_gaussian
 
 from zsampling import CFG, Restart, SamplingPath, StepEvent, Uniform, Zigzag, sample
-from zsampling.adapters.analytic import AnalyticModel, GaussianMixture
+from zsampling.adapters.analytic import AnalyticModel
 from zsampling.adapters.digits import DigitsAdapter
 from zsampling.plugins.builtins import BUILTINS
 
@@ -37,14 +38,8 @@ def solver(name: str, **settings: Any) -> Any:
 
 def gaussian(process: str) -> AnalyticModel:
     """One Gaussian: a smooth ODE, where every solver is in its asymptotic regime early."""
-    mix = GaussianMixture(
-        means=torch.tensor([[1.0, -0.5]], dtype=torch.float64),
-        variances=torch.tensor([[0.3, 0.05]], dtype=torch.float64),
-        weights=torch.ones(1, dtype=torch.float64),
-        labels=torch.tensor([0]),
-        class_names=("only",),
-    )
-    return FlowAnalytic(mix) if process == "flow" else AnalyticModel(mix)
+    model = single_gaussian()
+    return FlowAnalytic(model.mixture) if process == "flow" else model
 
 
 def round_trip(name: str, process: str, steps: int) -> float:

@@ -6,22 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 from diffusers import UniPCMultistepScheduler
+from test_solvers import PROMPTS, SD, eps_of
 
 from zsampling import DDIM, Standard, StepEvent, Uniform, Zigzag, sample
 from zsampling.adapters.analytic import AnalyticModel
 from zsampling.solvers.unipc import UniPC
 from zsampling.testing.compare import relative_max as rel
-
-SD = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1)
-PROMPTS = ["red", "green", "blue"]
-
-
-def eps_of(model: AnalyticModel, x: torch.Tensor, sigma: float, scale: float) -> torch.Tensor:
-    sig = torch.full((x.shape[0],), float(sigma), dtype=torch.float64)
-    label = model.encode(PROMPTS)[0]["label"]
-    e_c = model.predict(x, sig, {"label": label}).eps
-    e_u = model.predict(x, sig, {"label": torch.full_like(label, -1)}).eps
-    return e_u + scale * (e_c - e_u)
 
 
 def noise() -> torch.Tensor:

@@ -13,8 +13,8 @@ from torch import Tensor
 
 from zsampling.core.component import Component
 from zsampling.core.prediction import Prediction
-from zsampling.core.solvers import History, LevelPoint, StepContext, from_frame, to_frame
-from zsampling.solvers.frame import combine, euler, lagrange_weights, slopes
+from zsampling.core.solvers import History, LevelPoint, StepContext
+from zsampling.solvers.frame import adams, lagrange_weights
 
 SIGMA_MIN, SIGMA_MAX, T_MIN = 0.002, 80.0, 1e-3
 """The linear-beta VP SDE whose time DEIS interpolates in: sigma(T_MIN) = SIGMA_MIN and
@@ -59,10 +59,6 @@ class DEIS(Component):
         history: History | None,
         ctx: StepContext,
     ) -> Tensor:
-        count = min(self.max_order, 1 + len(ctx.history))
-        if dst.tau == 0.0 or count == 1:
-            return euler(x, pred, src, dst)
-        nodes = [src.tau] + [h.point.tau for h in ctx.history[: count - 1]]
-        weights = lagrange_weights(nodes, src.tau, dst.tau, warp=vp_time)
-        y = combine(to_frame(x, src), weights, slopes(pred, src, ctx.history, count))
-        return from_frame(y, dst, x.dtype)
+        count = 1 if dst.tau == 0.0 else min(self.max_order, 1 + len(ctx.history))
+        weights = lambda nodes: lagrange_weights(nodes, src.tau, dst.tau, warp=vp_time)  # noqa: E731
+        return adams(x, pred, src, dst, ctx.history, count, weights)

@@ -87,9 +87,22 @@ def lagrange_weights(
     return weights
 
 
-def combine(y: Tensor, weights: Sequence[float], ds: Sequence[Tensor]) -> Tensor:
-    """``y + sum_j weights[j] * ds[j]``."""
-    out = y
-    for weight, d in zip(weights, ds, strict=True):
-        out = out + weight * d
-    return out
+def adams(
+    x: Tensor,
+    pred: Prediction,
+    src: LevelPoint,
+    dst: LevelPoint,
+    history: Sequence[History],
+    count: int,
+    weights: Callable[[list[float]], list[float]],
+) -> Tensor:
+    """``y + sum_j w_j d_j`` over the derivatives at ``src`` and the ``count - 1`` newest history
+    levels, ``w = weights(their frame times)``: the step of every Adams-Bashforth-type solver.
+    One point (no history, or a budget of 1) is Euler."""
+    if count == 1:
+        return euler(x, pred, src, dst)
+    nodes = [src.tau] + [h.point.tau for h in history[: count - 1]]
+    y = to_frame(x, src)
+    for weight, d in zip(weights(nodes), slopes(pred, src, history, count), strict=True):
+        y = y + weight * d
+    return from_frame(y, dst, x.dtype)

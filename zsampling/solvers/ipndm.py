@@ -10,8 +10,8 @@ from torch import Tensor
 
 from zsampling.core.component import Component
 from zsampling.core.prediction import Prediction
-from zsampling.core.solvers import History, LevelPoint, StepContext, from_frame, to_frame
-from zsampling.solvers.frame import combine, euler, slopes
+from zsampling.core.solvers import History, LevelPoint, StepContext
+from zsampling.solvers.frame import adams
 
 ADAMS_BASHFORTH: tuple[tuple[float, ...], ...] = (
     (1.0,),
@@ -44,10 +44,7 @@ class IPNDM(Component):
         history: History | None,
         ctx: StepContext,
     ) -> Tensor:
-        count = min(self.max_order, 1 + len(ctx.history))
-        if dst.tau == 0.0 or count == 1:
-            return euler(x, pred, src, dst)
+        count = 1 if dst.tau == 0.0 else min(self.max_order, 1 + len(ctx.history))
         dt = dst.tau - src.tau
-        weights = [dt * w for w in ADAMS_BASHFORTH[count - 1]]
-        y = combine(to_frame(x, src), weights, slopes(pred, src, ctx.history, count))
-        return from_frame(y, dst, x.dtype)
+        weights = lambda nodes: [dt * w for w in ADAMS_BASHFORTH[len(nodes) - 1]]  # noqa: E731
+        return adams(x, pred, src, dst, ctx.history, count, weights)

@@ -9,8 +9,8 @@ from torch import Tensor
 
 from zsampling.core.component import Component
 from zsampling.core.prediction import Prediction
-from zsampling.core.solvers import History, LevelPoint, StepContext, from_frame, to_frame
-from zsampling.solvers.frame import combine, euler, lagrange_weights, slopes
+from zsampling.core.solvers import History, LevelPoint, StepContext
+from zsampling.solvers.frame import adams, lagrange_weights
 
 
 class LMS(Component):
@@ -41,9 +41,7 @@ class LMS(Component):
         ctx: StepContext,
     ) -> Tensor:
         count = min(self.max_order, 1 + len(ctx.history))
-        if count == 1 or (dst.tau == 0.0 and self.final_step == "x0"):
-            return euler(x, pred, src, dst)
-        nodes = [src.tau] + [h.point.tau for h in ctx.history[: count - 1]]
-        weights = lagrange_weights(nodes, src.tau, dst.tau)
-        y = combine(to_frame(x, src), weights, slopes(pred, src, ctx.history, count))
-        return from_frame(y, dst, x.dtype)
+        if dst.tau == 0.0 and self.final_step == "x0":
+            count = 1
+        weights = lambda nodes: lagrange_weights(nodes, src.tau, dst.tau)  # noqa: E731
+        return adams(x, pred, src, dst, ctx.history, count, weights)
