@@ -9,21 +9,17 @@ config (the grid it already uses), and a flow-matching twin of it with exact pre
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pytest
 import torch
 from diffusers import DDIMScheduler, FlowMatchEulerDiscreteScheduler
+from solver_parity import FlowAnalytic as ExactFlow
 from spies import ModelSpy
-from torch import Tensor
 
 from zsampling import StepEvent, sample
 from zsampling.adapters.analytic import AnalyticModel, GaussianMixture, demo_mixture
 from zsampling.core.errors import InvalidArgument
-from zsampling.core.levels import Process
-from zsampling.core.model import Conditioning
-from zsampling.core.prediction import Prediction
 from zsampling.core.solvers import takes_context
 from zsampling.plugins.builtins import BUILTINS
 
@@ -55,32 +51,10 @@ class ScheduledAnalytic(AnalyticModel):
     ).config
 
 
-class FlowAnalytic(AnalyticModel):
-    """The same mixture under the flow process ``x = (1 - t) x0 + t eps``, exact at every level
-    including pure noise (t = 1, alpha = 0): ``x0`` is the posterior mean over components."""
+class FlowAnalytic(ExactFlow):
+    """The flow-matching twin of the mixture, with a FlowMatch scheduler config of its own."""
 
-    process = Process("flow")
     scheduler_config = FlowMatchEulerDiscreteScheduler(shift=3.0).config
-
-    def __init__(self, mixture: GaussianMixture) -> None:
-        super().__init__(mixture)
-        self.table = None  # type: ignore[assignment]
-
-    def sigma_range(self) -> tuple[float, float]:
-        return 0.0, math.inf
-
-    def predict(self, x: Tensor, sigma: Tensor, cond: Conditioning) -> Prediction:
-        alpha, s = self.process.coefficients(sigma)
-        m = self.mixture
-        flat = x.reshape(x.shape[0], -1).to(torch.float64)
-        logits, var = m._component_logits(flat, alpha, s)
-        weights = torch.softmax(m._masked(logits, cond["label"]), dim=1).unsqueeze(-1)
-        a = alpha.view(-1, 1, 1)
-        means = m.means.unsqueeze(0)
-        posterior = means + a * m.variances.unsqueeze(0) / var * (flat.unsqueeze(1) - a * means)
-        x0 = (weights * posterior).sum(1)
-        eps = -s.view(-1, 1) * m.score(flat, alpha, s, cond["label"])
-        return Prediction(x0.reshape(x.shape).to(x.dtype), eps.reshape(x.shape).to(x.dtype))
 
 
 def names(kind: str) -> list[str]:
@@ -137,6 +111,7 @@ def test_the_matrix_covers_every_builtin() -> None:
         "auto-guidance",
         "cfg-pp",
     ]
+    assert {"ddim", "euler", "dpmpp-2m", "heun", "lms", "unipc", "deis"} <= set(names("solver"))
 
 
 def compose(main: ModelSpy, weak: ModelSpy, combo: tuple[str, ...], moves: list[Any]) -> Any:

@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from zsampling.cli import app
+from zsampling.plugins.manager import default_registry
 
 GOOD = {
     "model": 'use = "analytic"',
@@ -107,8 +108,9 @@ CASES: list[tuple[str, str, str, str]] = [
     (
         "unknown-solver",
         ".toml",
-        toml() + '[solver]\nuse = "heun"\n',
-        "solver.use: unknown solver 'heun'; registered solvers: ddim, dpmpp-2m, euler",
+        toml() + '[solver]\nuse = "dpm-fast"\n',
+        "solver.use: unknown solver 'dpm-fast'; registered solvers: "
+        + ", ".join(default_registry().names("solver")),
     ),
     (
         "section-not-table",

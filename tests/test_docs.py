@@ -215,16 +215,28 @@ def test_the_built_site_renders_its_math_offline(built_site: Path) -> None:
 
 
 @pytest.mark.slow
-def test_measured_tables_match_the_script() -> None:
-    """Every table row ``docs/scripts/inversion_modes.py`` prints is on the Concepts page."""
+def rows_missing(script: str, page: str, timeout: int) -> list[str]:
+    """The table rows ``docs/scripts/<script>`` prints that ``docs/<page>`` lacks."""
     done = subprocess.run(
-        [sys.executable, str(DOCS / "scripts" / "inversion_modes.py")],
+        [sys.executable, str(DOCS / "scripts" / script)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
     )
     assert done.returncode == 0, done.stderr
-    page = (DOCS / "concepts.md").read_text(encoding="utf-8")
-    missing = [r for r in done.stdout.splitlines() if r.startswith("| ") and r not in page]
+    text = (DOCS / page).read_text(encoding="utf-8")
+    return [r for r in done.stdout.splitlines() if r.startswith("| ") and r not in text]
+
+
+def test_measured_tables_match_the_script() -> None:
+    """Every table row ``docs/scripts/inversion_modes.py`` prints is on the Concepts page."""
+    missing = rows_missing("inversion_modes.py", "concepts.md", 600)
+    assert not missing, "rerun the script and paste its tables:\n" + "\n".join(missing)
+
+
+@pytest.mark.slow
+def test_solver_table_matches_the_script() -> None:
+    """Every row ``docs/scripts/gen_solver_table.py`` prints is on the Solvers page (minutes)."""
+    missing = rows_missing("gen_solver_table.py", "solvers.md", 1800)
     assert not missing, "rerun the script and paste its tables:\n" + "\n".join(missing)

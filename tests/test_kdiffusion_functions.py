@@ -21,6 +21,10 @@ from zsampling.adapters.kdiffusion import KDiffusionAdapter, KDiffusionModel
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.levels import Process
 from zsampling.integrations.kdiffusion import sample_standard, sample_zigzag
+from zsampling.solvers.dpm2 import DPM2
+from zsampling.solvers.heun import Heun
+from zsampling.solvers.lms import LMS
+from zsampling.solvers.unipc import UniPC
 
 LABELS = torch.tensor([0, 1, 2, 1])
 NULL = torch.full_like(LABELS, NULL_CLASS)
@@ -223,3 +227,29 @@ def test_an_encoder_makes_prompts_work(setup: tuple[AnalyticDenoiser, Tensor, Te
 def test_component_says_how_to_install_k_diffusion(tmp_path: Any) -> None:
     with pytest.raises(InvalidArgument, match=r"zsampling\[kdiffusion\]"):
         KDiffusionAdapter(path=str(tmp_path)).load()
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("heun", Heun()), ("dpm_2", DPM2()), ("uni_pc", UniPC(variant="bh1")), ("lms", LMS())],
+)
+def test_any_registered_solver_by_its_k_diffusion_name(
+    setup: tuple[AnalyticDenoiser, Tensor, Tensor], name: str, expected: Any
+) -> None:
+    denoiser, sigmas, noise = setup
+    x = noise * sigmas[0]
+    ours = sample_standard(
+        denoiser, x, sigmas, split_args(), disable=True, cond_arg="label", solver=name
+    )
+    vp = sample(
+        AnalyticModel(demo_mixture()),
+        Standard(guidance=G),
+        conditioning=({"label": LABELS}, {"label": NULL}),
+        noise=noise,
+        sigmas=sigmas,
+        solver=expected,
+        noise_scale=float(Process("vp").coefficients(sigmas[:1])[1]),
+    ).latents
+    assert float((ours - vp).abs().max()) <= 1e-10
+    with pytest.raises(InvalidArgument, match="res-multistep"):
+        sample_standard(denoiser, x, sigmas, split_args(), disable=True, solver="dpm_3")

@@ -40,7 +40,10 @@ def test_builtins_come_through_the_hooks() -> None:
         "z2",
         "zigzag",
     ]
-    assert registry.names("solver") == ["ddim", "dpmpp-2m", "euler"]
+    assert registry.names("solver") == [
+        "ddim", "deis", "dpm2", "dpmpp-2m", "dpmpp-2s", "euler", "gradient-estimation", "heun",
+        "ipndm", "lms", "res-multistep", "unipc",
+    ]  # fmt: skip
     assert {c.kind for c in builtin.components} == {
         "adapter",
         "schedule",

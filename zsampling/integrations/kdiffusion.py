@@ -61,8 +61,9 @@ built-ins) defaults to ``extra_args["cond_scale"]``, the tool's CFG setting. ``c
 receives k-diffusion's dict ``{"x", "i", "sigma", "sigma_hat", "denoised"}`` once per *denoising*
 step, before the step, with the guided ``denoised`` that step used (``sigma_hat == sigma``: no
 churn). A zigzag step calls it again for its re-denoise (same ``i``); inversions do not call it.
-``disable`` turns off the tqdm progress bar (one tick per level reached). ``solver`` is
-``"euler"`` (= ``"ddim"``) or ``"dpmpp-2m"`` (or a solver object).
+``disable`` turns off the tqdm progress bar (one tick per level reached). ``solver`` is any
+registered solver by name (``"euler"`` = ``"ddim"``, ``"dpmpp-2m"``, ``"heun"``, ``"unipc"``, ...;
+k-diffusion's spellings such as ``"dpmpp_2m"`` or ``"dpm_2"`` too) or a solver object.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ from zsampling.core.prediction import Prediction
 from zsampling.core.rules import BatchedGuider
 from zsampling.core.sampler import ReflectiveSampler, scale_fields, walk
 from zsampling.core.solvers import DDIM, DPMSolverPP2M, Euler, Solver
+from zsampling.plugins.manager import default_registry
 from zsampling.samplers import W2SD, Restart, Standard, Zigzag
 
 CfgMode = Literal["split", "model"]
@@ -98,6 +100,16 @@ SOLVERS: dict[str, Callable[[], Solver]] = {
     "dpmpp-2m": DPMSolverPP2M,
     "dpmpp_2m": DPMSolverPP2M,
 }
+"""The solvers this module named before it looked them up in the registry (kept for callers that
+read it; `solver_from` takes any registered solver)."""
+
+KDIFFUSION_SPELLINGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "dpm_2": ("dpm2", {}),
+    "uni_pc": ("unipc", {"variant": "bh1"}),
+    "uni_pc_bh2": ("unipc", {"variant": "bh2"}),
+}
+"""k-diffusion / ComfyUI sampler names that are not zsampling's with ``_`` read as ``-``, with
+the settings they imply."""
 
 __all__ = [
     "get_sigmas",
@@ -225,13 +237,17 @@ class NoiseSamplerPath(SamplingPath):
 
 
 def solver_from(solver: Solver | str) -> Solver:
-    """A solver object, or one by its k-diffusion-style name (a clear error for other names)."""
-    if isinstance(solver, str):
-        try:
-            return SOLVERS[solver]()
-        except KeyError:
-            raise InvalidArgument("solver", solver, f"one of {sorted(SOLVERS)}") from None
-    return solver
+    """A solver object, or a registered one by name: zsampling's (``"dpmpp-2m"``) or the
+    k-diffusion/ComfyUI spelling (``"dpmpp_2m"``, ``"dpm_2"``, ``"uni_pc_bh2"``); a clear
+    error naming the registered solvers for other names."""
+    if not isinstance(solver, str):
+        return solver
+    registry = default_registry()
+    name, settings = KDIFFUSION_SPELLINGS.get(solver, (solver.replace("_", "-"), {}))
+    if registry.lookup("solver", solver) is not None:
+        name, settings = solver, {}
+    cls: Any = registry.get("solver", name, "solver").cls
+    return cls(**settings)
 
 
 def get_sigmas(schedule: str, denoiser: Any, steps: int, **settings: Any) -> Tensor:

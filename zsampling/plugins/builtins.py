@@ -64,6 +64,15 @@ from zsampling.schedules import (
     Simple,
     Uniform,
 )
+from zsampling.solvers.deis import DEIS
+from zsampling.solvers.dpm2 import DPM2
+from zsampling.solvers.dpmpp_2s import DPMSolverPP2S
+from zsampling.solvers.gradient_estimation import GradientEstimation
+from zsampling.solvers.heun import Heun
+from zsampling.solvers.ipndm import IPNDM
+from zsampling.solvers.lms import LMS
+from zsampling.solvers.res_multistep import ResMultistep
+from zsampling.solvers.unipc import UniPC
 
 BUILTINS: dict[Kind, tuple[type, ...]] = {
     "adapter": (
@@ -91,7 +100,21 @@ BUILTINS: dict[Kind, tuple[type, ...]] = {
         Beta,
         LinearQuadratic,
     ),
-    "solver": (DDIM, Euler, DPMSolverPP2M),
+    "solver": (
+        DDIM,
+        Euler,
+        DPMSolverPP2M,
+        # deterministic solvers (zsampling.solvers)
+        Heun,
+        LMS,
+        DPM2,
+        DPMSolverPP2S,
+        UniPC,
+        DEIS,
+        IPNDM,
+        ResMultistep,
+        GradientEstimation,
+    ),
     "guider": (
         CFG,
         APG,

@@ -55,6 +55,11 @@ class PluginInfo:
     components: list[Registered] = field(default_factory=list)
 
 
+PASSED_BY_NAME: dict[Kind, tuple[str, ...]] = {"solver": ("ctx",)}
+"""Required parameters a kind's method may add to its protocol's, which the caller passes by name
+(a solver's `zsampling.core.solvers.StepContext`)."""
+
+
 def protocol_methods(protocol: type) -> dict[str, inspect.Signature]:
     """The methods a protocol asks for, with their signatures (``name`` and dunders aside)."""
     return {
@@ -64,11 +69,14 @@ def protocol_methods(protocol: type) -> dict[str, inspect.Signature]:
     }
 
 
-def signature_problem(method: Any, wanted: inspect.Signature) -> str | None:
+def signature_problem(
+    method: Any, wanted: inspect.Signature, also: tuple[str, ...] = ()
+) -> str | None:
     """Why ``method`` (an unbound function) cannot be called as ``wanted`` says, or None.
 
     The protocol's arguments are passed positionally (after ``self``); the method may take more,
-    as long as they have defaults.
+    as long as they have defaults or are named in ``also`` (passed by name by the caller, as a
+    solver's ``ctx``).
     """
     try:
         sig = inspect.signature(method)
@@ -79,8 +87,12 @@ def signature_problem(method: Any, wanted: inspect.Signature) -> str | None:
     if any(p.kind is p.VAR_POSITIONAL for p in params):
         return None
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    required = [p for p in positional if p.default is p.empty]
-    required_kw = [p for p in params if p.kind is p.KEYWORD_ONLY and p.default is p.empty]
+    required = [p for p in positional if p.default is p.empty and p.name not in also]
+    required_kw = [
+        p
+        for p in params
+        if p.kind is p.KEYWORD_ONLY and p.default is p.empty and p.name not in also
+    ]
     expected = ", ".join(["self", *list(wanted.parameters)[1:]])
     if len(positional) < wanted_n or len(required) > wanted_n or required_kw:
         return f"takes ({', '.join(['self', *(str(p) for p in params)])}); expected ({expected})"
@@ -107,7 +119,7 @@ class Registry:
             impl = getattr(cls, method, None)
             if not callable(impl):
                 raise PluginError(f"{where}: {kind} {name!r} has no method {method}()")
-            problem = signature_problem(impl, wanted)
+            problem = signature_problem(impl, wanted, PASSED_BY_NAME.get(kind, ()))
             if problem:
                 raise PluginError(f"{where}: {kind} {name!r} method {method}() {problem}")
 
