@@ -28,6 +28,15 @@ from zsampling.plugins import hookimpl
 from zsampling.plugins.hookspecs import Register
 from zsampling.samplers import W2SD, AsymmetryZigzag, Restart, Standard, Zigzag
 from zsampling.schedules import AlignYourSteps, FlowMatch, Karras, Scheduler, Uniform
+from zsampling.solvers.ancestral import EulerAncestral
+from zsampling.solvers.ddpm import DDPM
+from zsampling.solvers.dpm2_ancestral import DPM2Ancestral
+from zsampling.solvers.dpmpp_2m_sde import DPMPP2MSDE
+from zsampling.solvers.dpmpp_2s_ancestral import DPMPP2SAncestral
+from zsampling.solvers.dpmpp_3m_sde import DPMPP3MSDE
+from zsampling.solvers.dpmpp_sde import DPMPPSDE
+from zsampling.solvers.er_sde import ERSDE
+from zsampling.solvers.lcm import LCM
 
 BUILTINS: dict[Kind, tuple[type, ...]] = {
     "adapter": (
@@ -40,7 +49,20 @@ BUILTINS: dict[Kind, tuple[type, ...]] = {
         KDiffusionAdapter,
     ),
     "schedule": (Uniform, Karras, AlignYourSteps, Scheduler, FlowMatch),
-    "solver": (DDIM, Euler, DPMSolverPP2M),
+    "solver": (
+        DDIM,
+        Euler,
+        DPMSolverPP2M,
+        EulerAncestral,
+        DPM2Ancestral,
+        DPMPP2SAncestral,
+        DPMPPSDE,
+        DPMPP2MSDE,
+        DPMPP3MSDE,
+        DDPM,
+        ERSDE,
+        LCM,
+    ),
     "guider": (CFG, APG, CFGZeroStar, TangentialCFG, TrueCFG),
     "sampler": (Standard, Zigzag, AsymmetryZigzag, Restart, W2SD),
     "patch": (DynamicThreshold, UNetWeights, Lora),

@@ -1,0 +1,54 @@
+"""The stochastic and ancestral solvers equal k-diffusion's samplers given the same noise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from stochastic_reference import SEEDS, GuidedDenoiser, SeededNoise, karras, ours, relative
+from stochastic_reference import start_noise as noise
+
+from zsampling.solvers.ancestral import EulerAncestral
+from zsampling.solvers.dpm2_ancestral import DPM2Ancestral
+from zsampling.solvers.dpmpp_2m_sde import DPMPP2MSDE
+from zsampling.solvers.dpmpp_2s_ancestral import DPMPP2SAncestral
+from zsampling.solvers.dpmpp_3m_sde import DPMPP3MSDE
+from zsampling.solvers.dpmpp_sde import DPMPPSDE
+
+sampling = pytest.importorskip("k_diffusion.sampling", exc_type=ImportError)
+
+HEUN = {"solver_type": "heun", "eta": 0.6}
+CASES: list[tuple[Any, str, dict[str, Any]]] = [
+    (EulerAncestral(), "sample_euler_ancestral", {}),
+    (EulerAncestral(eta=0.5, s_noise=0.8), "sample_euler_ancestral", {"eta": 0.5, "s_noise": 0.8}),
+    (DPM2Ancestral(), "sample_dpm_2_ancestral", {}),
+    (DPMPP2SAncestral(eta=0.7), "sample_dpmpp_2s_ancestral", {"eta": 0.7}),
+    (DPMPPSDE(), "sample_dpmpp_sde", {}),
+    (DPMPPSDE(eta=0.5, r=0.4), "sample_dpmpp_sde", {"eta": 0.5, "r": 0.4}),
+    (DPMPP2MSDE(), "sample_dpmpp_2m_sde", {}),
+    (DPMPP2MSDE(solver_type="heun", eta=0.6), "sample_dpmpp_2m_sde", HEUN),
+    (DPMPP3MSDE(), "sample_dpmpp_3m_sde", {}),
+    (DPMPP3MSDE(eta=0.0), "sample_dpmpp_3m_sde", {"eta": 0.0}),
+]
+
+
+@pytest.mark.parametrize("steps", [10, 25])
+@pytest.mark.parametrize(("solver", "function", "options"), CASES, ids=lambda c: str(c))
+def test_equals_k_diffusion_with_the_same_noise(
+    solver: Any, function: str, options: dict[str, Any], steps: int
+) -> None:
+    sigmas = karras(steps)
+    start = noise()
+    reference = getattr(sampling, function)(
+        GuidedDenoiser(),
+        start * sigmas[0],
+        sigmas,
+        disable=True,
+        noise_sampler=SeededNoise(SEEDS, (2,)),
+        **options,
+    )
+    got = ours(solver, sigmas, start)
+    assert relative(got, reference) <= 1e-5
+    deterministic = ours(type(solver)(eta=0.0), sigmas, start)
+    if options.get("eta", 1.0) > 0:  # the noise matters: the parity is not the ODE's
+        assert relative(deterministic, reference) > 1e-3
