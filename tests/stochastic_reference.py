@@ -68,7 +68,9 @@ def karras(steps: int) -> Tensor:
     return Karras(steps=steps, sigma_min=0.03, sigma_max=14.6).sigmas(AnalyticModel(demo_mixture()))
 
 
-def ours(solver: Any, sigmas: Tensor, noise: Tensor, flow: bool = False) -> Tensor:
+def ours(
+    solver: Any, sigmas: Tensor, noise: Tensor, flow: bool = False, seeds: list[int] = SEEDS
+) -> Tensor:
     """The run of ``solver`` on the analytic model from the VE latent ``noise * sigma_0`` (VP), or
     from ``noise`` itself (flow)."""
     process = "flow" if flow else "vp"
@@ -77,7 +79,7 @@ def ours(solver: Any, sigmas: Tensor, noise: Tensor, flow: bool = False) -> Tens
         Standard(guidance=G),
         conditioning=({"label": LABELS}, {"label": NULL}),
         noise=noise,
-        seeds=SEEDS,
+        seeds=seeds,
         sigmas=sigmas,
         solver=solver,
         noise_scale=1.0 if flow else float(Process(process).coefficients(sigmas[:1])[1]),

@@ -86,6 +86,8 @@ def names(kind: str) -> list[str]:
 EMBEDDED_ONLY = ("true-cfg",)
 """Guiders for models that take the scale as an input (FLUX.1-dev): tests/test_flux.py."""
 GUIDERS = [g for g in names("guider") if g not in EMBEDDED_ONLY]
+EXTRA_EVALUATIONS = ("dpm2-ancestral", "dpmpp-2s-ancestral", "dpmpp-sde")
+"""Solvers whose step makes further guided evaluations (its counter has more calls than moves)."""
 
 
 def build(kind: str, name: str, **extra: Any) -> Any:
@@ -98,7 +100,7 @@ def test_the_matrix_covers_every_builtin() -> None:
     assert GUIDERS == ["cfg", "apg", "cfg-zero-star", "tangential-cfg"]
     assert (
         len(GUIDERS) * len(names("sampler")) * len(names("solver")) * len(names("schedule"))
-        == 4 * 5 * 3 * 5
+        == 4 * 5 * 12 * 5
     )
 
 
@@ -133,7 +135,9 @@ def test_every_guider_and_solver_composes(schedule: str, sampler: str) -> None:
             assert bool(torch.isfinite(result.latents).all()), where
             c = result.counter
             guided = sum(e.kind in ("denoise", "invert") for e in moves)
-            assert c.guided_calls == guided > STEPS - 1, where
-            assert c.model_calls == len(main.calls) + len(weak.calls) == guided, where
-            assert c.rows == sum(main.rows) + sum(weak.rows) == 4 * guided, where
-            assert c.cond_rows == c.uncond_rows == 2 * guided, where
+            calls = c.guided_calls
+            assert calls == guided > STEPS - 1 or solver in EXTRA_EVALUATIONS, where
+            assert calls > guided or solver not in EXTRA_EVALUATIONS, where
+            assert c.model_calls == len(main.calls) + len(weak.calls) == calls, where
+            assert c.rows == sum(main.rows) + sum(weak.rows) == 4 * calls, where
+            assert c.cond_rows == c.uncond_rows == 2 * calls, where

@@ -64,11 +64,18 @@ def protocol_methods(protocol: type) -> dict[str, inspect.Signature]:
     }
 
 
-def signature_problem(method: Any, wanted: inspect.Signature) -> str | None:
+CALLER_SUPPLIED: dict[Kind, frozenset[str]] = {"solver": frozenset({"ctx"})}
+"""Further parameters a kind's caller passes by name when the method takes them (a solver's
+``ctx``: `zsampling.core.solvers.StepContext`), so they need no default."""
+
+
+def signature_problem(
+    method: Any, wanted: inspect.Signature, supplied: frozenset[str] = frozenset()
+) -> str | None:
     """Why ``method`` (an unbound function) cannot be called as ``wanted`` says, or None.
 
     The protocol's arguments are passed positionally (after ``self``); the method may take more,
-    as long as they have defaults.
+    as long as they have defaults or are ``supplied`` by the caller.
     """
     try:
         sig = inspect.signature(method)
@@ -79,8 +86,12 @@ def signature_problem(method: Any, wanted: inspect.Signature) -> str | None:
     if any(p.kind is p.VAR_POSITIONAL for p in params):
         return None
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    required = [p for p in positional if p.default is p.empty]
-    required_kw = [p for p in params if p.kind is p.KEYWORD_ONLY and p.default is p.empty]
+    required = [p for p in positional if p.default is p.empty and p.name not in supplied]
+    required_kw = [
+        p
+        for p in params
+        if p.kind is p.KEYWORD_ONLY and p.default is p.empty and p.name not in supplied
+    ]
     expected = ", ".join(["self", *list(wanted.parameters)[1:]])
     if len(positional) < wanted_n or len(required) > wanted_n or required_kw:
         return f"takes ({', '.join(['self', *(str(p) for p in params)])}); expected ({expected})"
@@ -106,7 +117,7 @@ class Registry:
             impl = getattr(cls, method, None)
             if not callable(impl):
                 raise PluginError(f"{where}: {kind} {name!r} has no method {method}()")
-            problem = signature_problem(impl, wanted)
+            problem = signature_problem(impl, wanted, CALLER_SUPPLIED.get(kind, frozenset()))
             if problem:
                 raise PluginError(f"{where}: {kind} {name!r} method {method}() {problem}")
         aliases = tuple(getattr(cls, "aliases", ()) or ())
