@@ -9,6 +9,8 @@ from stochastic_reference import SEEDS, GuidedDenoiser, SeededNoise, karras, our
 from stochastic_reference import start_noise as noise
 from torch import Tensor
 
+from zsampling.core.errors import InvalidArgument
+from zsampling.integrations.kdiffusion import sample_standard
 from zsampling.solvers.ancestral import EulerAncestral
 from zsampling.solvers.dpm2_ancestral import DPM2Ancestral
 from zsampling.solvers.dpmpp_2m_sde import DPMPP2MSDE
@@ -58,3 +60,27 @@ def test_equals_k_diffusion_with_the_same_noise(
     if solver.adds_noise:  # the noise matters: the parity is not the ODE's
         ode = ours(solver.model_copy(update={"eta": 0.0}), karras(steps), noise())
         assert relative(ode, reference) > 1e-3
+
+
+def test_the_integration_takes_any_registered_solver_by_k_diffusions_name() -> None:
+    sigmas = karras(10)
+    start = noise() * sigmas[0]
+    args = {"cond_scale": 3.0}
+    pairs = [("euler_ancestral", "sample_euler_ancestral"), ("dpmpp_2m_sde", "sample_dpmpp_2m_sde")]
+    for name, function in pairs:
+        reference = getattr(sampling, function)(
+            GuidedDenoiser(), start, sigmas, disable=True, noise_sampler=SeededNoise(SEEDS, (2,))
+        )
+        got = sample_standard(
+            GuidedDenoiser(),
+            start,
+            sigmas,
+            args,
+            disable=True,
+            cfg="model",
+            solver=name,
+            noise_sampler=SeededNoise(SEEDS, (2,)),
+        )
+        assert relative(got, reference) <= 1e-5
+    with pytest.raises(InvalidArgument, match="dpmpp-2m-sde"):
+        sample_standard(GuidedDenoiser(), start, sigmas, args, cfg="model", solver="dpmpp_9m")

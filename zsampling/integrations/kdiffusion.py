@@ -57,8 +57,11 @@ node that hands them the guider's inner model and conditioning in one of the two
 receives k-diffusion's dict ``{"x", "i", "sigma", "sigma_hat", "denoised"}`` once per *denoising*
 step, before the step, with the guided ``denoised`` that step used (``sigma_hat == sigma``: no
 churn). A zigzag step calls it again for its re-denoise (same ``i``); inversions do not call it.
-``disable`` turns off the tqdm progress bar (one tick per level reached). ``solver`` is
-``"euler"`` (= ``"ddim"``) or ``"dpmpp-2m"`` (or a solver object).
+``disable`` turns off the tqdm progress bar (one tick per level reached). ``solver`` is any
+registered solver's name (``"euler"`` = ``"ddim"``, ``"dpmpp-2m"``, ``"euler-ancestral"``,
+``"dpmpp-2m-sde"``, ...; k-diffusion's underscores work too: ``"dpmpp_2m_sde"``) or a solver
+object. A stochastic solver draws from ``noise_sampler(sigma, sigma_next)`` where given (with the
+step's two levels), else from ``torch.randn``.
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ from zsampling.core.prediction import Prediction
 from zsampling.core.rules import BatchedGuider
 from zsampling.core.sampler import ReflectiveSampler
 from zsampling.core.solvers import DDIM, DPMSolverPP2M, Euler, Solver
+from zsampling.plugins.manager import default_registry
 from zsampling.samplers import W2SD, Restart, Standard, Zigzag
 
 CfgMode = Literal["split", "model"]
@@ -200,7 +204,8 @@ def _guider(
 
 class NoiseSamplerPath(SamplingPath):
     """A path whose fresh noise can come from a k-diffusion ``noise_sampler(sigma, sigma_next)``,
-    called with the renoise jump's two levels (noisier first, as k-diffusion orders them).
+    called with the renoise jump's or the denoise step's two levels (noisier first, as
+    k-diffusion orders them).
 
     Shared with the ComfyUI integration, whose samplers take the same kind of noise sampler.
     """
@@ -212,6 +217,13 @@ class NoiseSamplerPath(SamplingPath):
         self._jump = (self.point(dst).sigma, self.point(src).sigma)
         return super().renoise(x, src, dst)
 
+    def denoise(
+        self, x: Tensor, i: int, guidance: float, model: str = MAIN, conditioning: str = "cond"
+    ) -> Tensor:
+        """A denoise whose stochastic solver's noise is drawn for the step's levels."""
+        self._jump = (self.point(i).sigma, self.point(i + 1).sigma)
+        return super().denoise(x, i, guidance, model, conditioning)
+
     def noise_like(self, x: Tensor) -> Tensor:
         if self.noise_sampler is None:
             return super().noise_like(x)
@@ -220,13 +232,19 @@ class NoiseSamplerPath(SamplingPath):
 
 
 def solver_from(solver: Solver | str) -> Solver:
-    """A solver object, or one by its k-diffusion-style name (a clear error for other names)."""
-    if isinstance(solver, str):
-        try:
-            return SOLVERS[solver]()
-        except KeyError:
-            raise InvalidArgument("solver", solver, f"one of {sorted(SOLVERS)}") from None
-    return solver
+    """A solver object, or one by its registry or k-diffusion-style name (a clear error for other
+    names)."""
+    if not isinstance(solver, str):
+        return solver
+    if solver in SOLVERS:
+        return SOLVERS[solver]()
+    registry = default_registry()
+    names = registry.names("solver")
+    name = solver.replace("_", "-")
+    if name not in names:
+        raise InvalidArgument("solver", solver, f"one of {names} (or with underscores)")
+    cls = registry.get("solver", name, "solver").cls
+    return cls()  # type: ignore[return-value]
 
 
 def run_sampler(
@@ -412,11 +430,16 @@ def sampler_function(
     return function
 
 
+NOISE_SAMPLER = inspect.Parameter("noise_sampler", inspect.Parameter.KEYWORD_ONLY, default=None)
+"""k-diffusion's ``noise_sampler(sigma, sigma_next)``: where stochastic solvers draw."""
+
 sample_standard = sampler_function(
     Standard,
     "sample_standard",
     """Plain sampling: ``sample_euler`` (no churn) or, with ``solver="dpmpp-2m"``,
-    ``sample_dpmpp_2m``, with zsampling's guider.""",
+    ``sample_dpmpp_2m`` (any registered solver: ``"euler_ancestral"`` is
+    ``sample_euler_ancestral``, its noise from ``noise_sampler``), with zsampling's guider.""",
+    extra=(NOISE_SAMPLER,),
 )
 
 sample_zigzag = sampler_function(
@@ -424,6 +447,7 @@ sample_zigzag = sampler_function(
     "sample_zigzag",
     """Z-Sampling: denoise at ``guidance``, invert at ``inversion_guidance``, denoise again, on the
     first ``zigzag_steps`` steps (default: all but the last); see `zsampling.Zigzag`.""",
+    extra=(NOISE_SAMPLER,),
 )
 
 sample_restart = sampler_function(
@@ -431,7 +455,7 @@ sample_restart = sampler_function(
     "sample_restart",
     """Restart sampling over ``[restart_min, restart_max]`` (sigmas), ``rounds`` times; fresh noise
     from ``noise_sampler(sigma, sigma_next)`` (k-diffusion's convention) or ``torch.randn``.""",
-    extra=(inspect.Parameter("noise_sampler", inspect.Parameter.KEYWORD_ONLY, default=None),),
+    extra=(NOISE_SAMPLER,),
 )
 
 sample_w2sd = sampler_function(
@@ -439,6 +463,6 @@ sample_w2sd = sampler_function(
     "sample_w2sd",
     """W2SD: invert with ``weak_model`` (same ``extra_args``), denoise with ``model``.""",
     exclude=("weak_model",),
-    extra=(inspect.Parameter("weak_model", inspect.Parameter.KEYWORD_ONLY),),
+    extra=(inspect.Parameter("weak_model", inspect.Parameter.KEYWORD_ONLY), NOISE_SAMPLER),
     models=lambda sampler, a: {sampler.weak_model: a["weak_model"]},  # type: ignore[attr-defined]
 )

@@ -13,46 +13,30 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from zsampling.core.prediction import Prediction
-from zsampling.core.solvers import History, LevelPoint, StepContext, ddim_step, from_frame, to_frame
-from zsampling.solvers.stochastic import (
-    Noisy,
-    Split,
-    ancestral_split,
-    first_order_only,
-    frame_point,
-    fresh,
-)
+from zsampling.core.solvers import LevelPoint, StepContext, from_frame
+from zsampling.solvers.ancestral import Ancestral
+from zsampling.solvers.stochastic import frame_point
 
 
-class DPM2Ancestral(Noisy):
+class DPM2Ancestral(Ancestral):
     """DPM-Solver-2 with ancestral noise; two model calls per step (one into sigma 0)."""
 
     name: ClassVar[str] = "dpm2-ancestral"
     order: ClassVar[int] = 2
+    noise_without_down: ClassVar[bool] = False
 
-    def step(
+    def move(
         self,
-        x: Tensor,
-        pred: Prediction,
+        y: Tensor,
+        x0: Tensor,
         src: LevelPoint,
-        dst: LevelPoint,
-        history: History | None,
+        down: float,
         ctx: StepContext,
+        dtype: torch.dtype,
     ) -> Tensor:
-        if first_order_only(src, dst):
-            return ddim_step(x, pred, dst)
-        noisy = ctx.direction == "denoise"
-        split = ancestral_split(src, dst, self.eta) if noisy else Split(dst.tau, 0.0, 1.0)
-        if split.down == 0:
-            return ddim_step(x, pred, dst)
-        y = to_frame(x, src)
-        d = (y - pred.x0.to(torch.float64)) / src.tau
-        mid = frame_point(math.sqrt(src.tau * split.down), src, ctx)
+        d = (y - x0) / src.tau
+        mid = frame_point(math.sqrt(src.tau * down), src, ctx)
         y_mid = y + d * (mid.tau - src.tau)
-        second = ctx.evaluate(from_frame(y_mid, mid, x.dtype), mid.sigma)
+        second = ctx.evaluate(from_frame(y_mid, mid, dtype), mid.sigma)
         d_mid = (y_mid - second.x0.to(torch.float64)) / mid.tau
-        y = split.gain * (y + d_mid * (split.down - src.tau))
-        if noisy and self.adds_noise:
-            y = y + fresh(ctx, x) * (self.s_noise * split.up)
-        return from_frame(y, dst, x.dtype)
+        return y + d_mid * (down - src.tau)
