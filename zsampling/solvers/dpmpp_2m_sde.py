@@ -16,20 +16,11 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from zsampling.core.casts import cast
-from zsampling.core.prediction import Prediction
-from zsampling.core.solvers import History, LevelPoint, StepContext, ddim_step
-from zsampling.solvers.stochastic import (
-    Noisy,
-    exponential_step,
-    finite,
-    first_order_only,
-    lam,
-    sde_noise,
-)
+from zsampling.core.solvers import LevelPoint, StepContext
+from zsampling.solvers.stochastic import MultistepSDE, lam
 
 
-class DPMPP2MSDE(Noisy):
+class DPMPP2MSDE(MultistepSDE):
     """DPM-Solver++(2M) SDE; ``solver_type`` picks the second-order correction."""
 
     name: ClassVar[str] = "dpmpp-2m-sde"
@@ -39,30 +30,13 @@ class DPMPP2MSDE(Noisy):
         "midpoint", description="Second-order correction: midpoint | heun."
     )
 
-    def step(
-        self,
-        x: Tensor,
-        pred: Prediction,
-        src: LevelPoint,
-        dst: LevelPoint,
-        history: History | None,
-        ctx: StepContext,
-    ) -> Tensor:
-        if first_order_only(src, dst):
-            return ddim_step(x, pred, dst)
-        src = finite(src, ctx)
-        eta = self.eta if ctx.direction == "denoise" else 0.0
-        h = dst.lam - src.lam
-        x0 = pred.x0.to(torch.float64)
-        out = exponential_step(x.to(torch.float64), x0, src, dst, h, eta)
-        if history is not None:
-            r = (src.lam - lam(history.point)) / h
-            he = h * (1 + eta)
-            if self.solver_type == "heun":
-                gain = 1 + math.expm1(-he) / he
-            else:
-                gain = -0.5 * math.expm1(-he)
-            out = out + (dst.alpha * gain / r) * (x0 - history.x0.to(torch.float64))
-        if eta > 0 and self.s_noise > 0:
-            out = out + sde_noise(ctx, x, dst, h, eta) * self.s_noise
-        return cast(out, x.dtype)
+    def correction(
+        self, x0: Tensor, src: LevelPoint, dst: LevelPoint, h: float, eta: float, ctx: StepContext
+    ) -> Tensor | None:
+        if not ctx.history:
+            return None
+        previous = ctx.history[0]
+        r = (src.lam - lam(previous.point)) / h
+        he = h * (1 + eta)
+        gain = 1 + math.expm1(-he) / he if self.solver_type == "heun" else -0.5 * math.expm1(-he)
+        return (dst.alpha * gain / r) * (x0 - previous.x0.to(torch.float64))

@@ -14,56 +14,31 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from zsampling.core.casts import cast
-from zsampling.core.prediction import Prediction
-from zsampling.core.solvers import History, LevelPoint, StepContext, ddim_step
-from zsampling.solvers.stochastic import (
-    Noisy,
-    exponential_step,
-    finite,
-    first_order_only,
-    lam,
-    sde_noise,
-)
+from zsampling.core.solvers import LevelPoint, StepContext
+from zsampling.solvers.stochastic import MultistepSDE, lam
 
 
-class DPMPP3MSDE(Noisy):
+class DPMPP3MSDE(MultistepSDE):
     """DPM-Solver++(3M) SDE."""
 
     name: ClassVar[str] = "dpmpp-3m-sde"
     order: ClassVar[int] = 3
 
-    def step(
-        self,
-        x: Tensor,
-        pred: Prediction,
-        src: LevelPoint,
-        dst: LevelPoint,
-        history: History | None,
-        ctx: StepContext,
-    ) -> Tensor:
-        if first_order_only(src, dst):
-            return ddim_step(x, pred, dst)
-        src = finite(src, ctx)
-        eta = self.eta if ctx.direction == "denoise" else 0.0
-        h = dst.lam - src.lam
-        he = h * (1 + eta)
-        x0 = pred.x0.to(torch.float64)
-        out = exponential_step(x.to(torch.float64), x0, src, dst, h, eta)
-        phi_2 = math.expm1(-he) / he + 1
+    def correction(
+        self, x0: Tensor, src: LevelPoint, dst: LevelPoint, h: float, eta: float, ctx: StepContext
+    ) -> Tensor | None:
         earlier = ctx.history[:2]
-        if earlier:
-            r0 = (src.lam - lam(earlier[0].point)) / h
-            d1_0 = (x0 - earlier[0].x0.to(torch.float64)) / r0
-            if len(earlier) == 1:
-                out = out + (dst.alpha * phi_2) * d1_0
-            else:
-                r1 = (lam(earlier[0].point) - lam(earlier[1].point)) / h
-                d1_1 = (earlier[0].x0.to(torch.float64) - earlier[1].x0.to(torch.float64)) / r1
-                d1 = d1_0 + (d1_0 - d1_1) * (r0 / (r0 + r1))
-                d2 = (d1_0 - d1_1) / (r0 + r1)
-                phi_3 = phi_2 / he - 0.5
-                out = out + dst.alpha * (phi_2 * d1 - phi_3 * d2)
-        if eta > 0 and self.s_noise > 0:
-            out = out + sde_noise(ctx, x, dst, h, eta) * self.s_noise
-        return cast(out, x.dtype)
+        if not earlier:
+            return None
+        he = h * (1 + eta)
+        phi_2 = math.expm1(-he) / he + 1
+        r0 = (src.lam - lam(earlier[0].point)) / h
+        d1_0 = (x0 - earlier[0].x0.to(torch.float64)) / r0
+        if len(earlier) == 1:
+            return (dst.alpha * phi_2) * d1_0
+        r1 = (lam(earlier[0].point) - lam(earlier[1].point)) / h
+        d1_1 = (earlier[0].x0.to(torch.float64) - earlier[1].x0.to(torch.float64)) / r1
+        d1 = d1_0 + (d1_0 - d1_1) * (r0 / (r0 + r1))
+        d2 = (d1_0 - d1_1) / (r0 + r1)
+        phi_3 = phi_2 / he - 0.5
+        return dst.alpha * (phi_2 * d1 - phi_3 * d2)

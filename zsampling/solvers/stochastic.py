@@ -17,8 +17,10 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
+from zsampling.core.casts import cast
 from zsampling.core.component import Component
-from zsampling.core.solvers import LevelPoint, StepContext
+from zsampling.core.prediction import Prediction
+from zsampling.core.solvers import History, LevelPoint, StepContext, ddim_step
 
 OFFSET_SIGMA = 9999.0
 """The level an infinite source is taken at (flow ``t = 0.9999``): the exponential integrators
@@ -112,3 +114,38 @@ def sde_noise(ctx: StepContext, x: Tensor, dst: LevelPoint, h: float, eta: float
     """The noise of a DPM-Solver++ SDE step, before ``s_noise``: ``s_dst sqrt(1 - e^{-2 h eta})``
     times a draw."""
     return fresh(ctx, x) * (dst.s * math.sqrt(-math.expm1(-2 * h * eta)))
+
+
+class MultistepSDE(Noisy):
+    """The DPM-Solver++ multistep SDE frame (a base class, not a registered solver): the
+    first-order stochastic step plus the subclass's `correction` from the same-direction history,
+    then the step's noise. A zag is the same with ``eta = 0``."""
+
+    def correction(
+        self, x0: Tensor, src: LevelPoint, dst: LevelPoint, h: float, eta: float, ctx: StepContext
+    ) -> Tensor | None:
+        """What the earlier predictions add to the step (None: nothing)."""
+        raise NotImplementedError
+
+    def step(
+        self,
+        x: Tensor,
+        pred: Prediction,
+        src: LevelPoint,
+        dst: LevelPoint,
+        history: History | None,
+        ctx: StepContext,
+    ) -> Tensor:
+        if first_order_only(src, dst):
+            return ddim_step(x, pred, dst)
+        src = finite(src, ctx)
+        eta = self.eta if ctx.direction == "denoise" else 0.0
+        h = dst.lam - src.lam
+        x0 = pred.x0.to(torch.float64)
+        out = exponential_step(x.to(torch.float64), x0, src, dst, h, eta)
+        extra = self.correction(x0, src, dst, h, eta, ctx)
+        if extra is not None:
+            out = out + extra
+        if eta > 0 and self.s_noise > 0:
+            out = out + sde_noise(ctx, x, dst, h, eta) * self.s_noise
+        return cast(out, x.dtype)
