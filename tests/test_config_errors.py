@@ -106,8 +106,10 @@ CASES: list[tuple[str, str, str, str]] = [
     (
         "unknown-solver",
         ".toml",
-        toml() + '[solver]\nuse = "heun"\n',
-        "solver.use: unknown solver 'heun'; registered solvers: ddim, dpmpp-2m, euler",
+        toml() + '[solver]\nuse = "rk45"\n',
+        "solver.use: unknown solver 'rk45'; registered solvers: ddim, ddpm, dpm2-ancestral,"
+        " dpmpp-2m, dpmpp-2m-sde, dpmpp-2s-ancestral, dpmpp-3m-sde, dpmpp-sde, er-sde, euler,"
+        " euler-ancestral, lcm",
     ),
     (
         "section-not-table",

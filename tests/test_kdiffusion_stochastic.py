@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import torch
 from stochastic_reference import SEEDS, GuidedDenoiser, SeededNoise, karras, ours, relative
 from stochastic_reference import start_noise as noise
 from torch import Tensor
@@ -84,3 +85,38 @@ def test_the_integration_takes_any_registered_solver_by_k_diffusions_name() -> N
         assert relative(got, reference) <= 1e-5
     with pytest.raises(InvalidArgument, match="dpmpp-2m-sde"):
         sample_standard(GuidedDenoiser(), start, sigmas, args, cfg="model", solver="dpmpp_9m")
+
+
+def entropies() -> list[int]:
+    """The seeds a run's Brownian trees get: one draw from each item's generator."""
+    return [
+        int(torch.randint(0, 2**63 - 1, (1,), generator=torch.Generator().manual_seed(s)))
+        for s in SEEDS
+    ]
+
+
+BROWNIAN: list[tuple[Any, str]] = [
+    (DPMPPSDE(noise="brownian"), "sample_dpmpp_sde"),
+    (DPMPP2MSDE(noise="brownian"), "sample_dpmpp_2m_sde"),
+    (DPMPP3MSDE(noise="brownian", eta=0.8), "sample_dpmpp_3m_sde"),
+]
+
+
+def brownian_pair(solver: Any, function: str, steps: int) -> tuple[Tensor, Tensor]:
+    """Our latents and k-diffusion's with its Brownian tree on ``[0, sigma_0]`` seeded as ours."""
+    sigmas = karras(steps)
+    start = noise() * sigmas[0]
+    tree = sampling.BrownianTreeNoiseSampler(start, 0.0, float(sigmas[0]), seed=entropies())
+    reference = getattr(sampling, function)(
+        GuidedDenoiser(), start, sigmas, disable=True, noise_sampler=tree, eta=solver.eta
+    )
+    return ours(solver, sigmas, noise()), reference
+
+
+@pytest.mark.parametrize("steps", [10, 25])
+@pytest.mark.parametrize(("solver", "function"), BROWNIAN, ids=lambda c: str(c))
+def test_brownian_noise_is_k_diffusions_tree(solver: Any, function: str, steps: int) -> None:
+    got, reference = brownian_pair(solver, function, steps)
+    assert relative(got, reference) <= 1e-5
+    gaussian = ours(solver.model_copy(update={"noise": "gaussian"}), karras(steps), noise())
+    assert relative(gaussian, reference) > 1e-3

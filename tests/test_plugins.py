@@ -38,7 +38,20 @@ def test_builtins_come_through_the_hooks() -> None:
         "w2sd",
         "zigzag",
     ]
-    assert registry.names("solver") == ["ddim", "dpmpp-2m", "euler"]
+    assert registry.names("solver") == [
+        "ddim",
+        "ddpm",
+        "dpm2-ancestral",
+        "dpmpp-2m",
+        "dpmpp-2m-sde",
+        "dpmpp-2s-ancestral",
+        "dpmpp-3m-sde",
+        "dpmpp-sde",
+        "er-sde",
+        "euler",
+        "euler-ancestral",
+        "lcm",
+    ]
     assert {c.kind for c in builtin.components} == {
         "adapter",
         "schedule",

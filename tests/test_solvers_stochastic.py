@@ -8,6 +8,7 @@ tests/test_comfyui_stochastic.py (their own venvs).
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -198,3 +199,14 @@ def test_a_stochastic_run_reproduces_bit_for_bit(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "bit for bit" in " ".join(result.output.split())
     assert (again / targets[1].name).read_bytes() == targets[1].read_bytes()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torchsde") is not None, reason="torchsde is here")
+def test_brownian_noise_without_torchsde_says_what_to_install(tmp_path: Path) -> None:
+    config = tmp_path / "brownian.toml"
+    brownian = CONFIG.format(out=tmp_path / "out").replace("eta = 0.7", 'noise = "brownian"')
+    config.write_text(brownian)
+    result = CliRunner().invoke(app, ["run", str(config), "-q"])
+    assert result.exit_code == 2
+    message = " ".join(result.output.split())
+    assert "solver: noise = 'brownian' needs the torchsde package (pip install torchsde)" in message

@@ -11,7 +11,8 @@ latents relative to the reference's largest magnitude, at 10 and 25 steps. Setup
 three-class mixture with CFG 3, four items seeded 11-14, Karras levels (0.03-14.6) for the SD-type
 (EPS) rows, ``t`` from 0.97 to 0 in equal steps for the flow rows; the reference's
 ``noise_sampler`` draws from the same per-item generators as the run
-(tests/stochastic_reference.py).
+(tests/stochastic_reference.py), or for ``noise="brownian"`` is k-diffusion's Brownian tree on
+``[0, sigma_0]`` seeded with the run's per-item entropies.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ def label(solver: Any) -> str:
 
 def main(reference: str) -> None:
     if reference == "kdiffusion":
-        from test_kdiffusion_stochastic import CASES, pair
+        from test_kdiffusion_stochastic import BROWNIAN, CASES, brownian_pair, pair
 
         runs = [(c, "EPS", lambda s, c=c: pair(*c, s)) for c in CASES]
+        runs += [((*c, {}), "EPS", lambda s, c=c: brownian_pair(*c, s)) for c in BROWNIAN]
         name = "k-diffusion"
     else:
         from test_comfyui_stochastic import CASES, NOT_FOR_FLOW

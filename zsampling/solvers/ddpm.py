@@ -24,6 +24,7 @@ from zsampling.solvers.stochastic import (
     exponential_step,
     finite,
     first_order_only,
+    fresh,
     sde_noise,
 )
 
@@ -48,4 +49,4 @@ class DDPM(Component):
         src = finite(src, ctx)
         h = dst.lam - src.lam
         out = exponential_step(x.to(torch.float64), pred.x0.to(torch.float64), src, dst, h, 1.0)
-        return cast(out + sde_noise(ctx, x, dst, h, 1.0), x.dtype)
+        return cast(out + sde_noise(fresh(ctx, x), dst, h, 1.0), x.dtype)

@@ -17,7 +17,8 @@ from pydantic import Field
 from torch import Tensor
 
 from zsampling.core.solvers import LevelPoint, StepContext
-from zsampling.solvers.stochastic import MultistepSDE, lam
+from zsampling.solvers.brownian import MultistepSDE
+from zsampling.solvers.stochastic import lam
 
 
 class DPMPP2MSDE(MultistepSDE):

@@ -15,7 +15,8 @@ import torch
 from torch import Tensor
 
 from zsampling.core.solvers import LevelPoint, StepContext
-from zsampling.solvers.stochastic import MultistepSDE, lam
+from zsampling.solvers.brownian import MultistepSDE
+from zsampling.solvers.stochastic import lam
 
 
 class DPMPP3MSDE(MultistepSDE):

@@ -18,10 +18,11 @@ from torch import Tensor
 from zsampling.core.casts import cast
 from zsampling.core.prediction import Prediction
 from zsampling.core.solvers import History, LevelPoint, StepContext, ddim_step
-from zsampling.solvers.stochastic import Noisy, finite, first_order_only, fresh
+from zsampling.solvers.brownian import SDENoisy
+from zsampling.solvers.stochastic import finite, first_order_only, sigma_split
 
 
-class DPMPPSDE(Noisy):
+class DPMPPSDE(SDENoisy):
     """DPM-Solver++ (stochastic, single-step); two model calls per step (one into sigma 0)."""
 
     name: ClassVar[str] = "dpmpp-sde"
@@ -62,14 +63,10 @@ class DPMPPSDE(Noisy):
     ) -> Tensor:
         """An ancestral exponential-integrator step from ``src`` to ``dst`` in native space: the
         deterministic step to the split's lower level ``down``, then ``alpha_dst * up`` noise."""
-        up = 0.0
-        down = dst.sigma
-        if eta > 0:
-            a, b = src.sigma, dst.sigma
-            up = min(b, eta * math.sqrt(b * b * (a * a - b * b) / (a * a)))
-            down = math.sqrt(b * b - up * up)
+        down, up = sigma_split(src.sigma, dst.sigma, eta)
         decay = down / src.sigma  # e^{-h'} with h' the log-SNR step to `down`
         out = (dst.alpha / src.alpha) * decay * x + dst.alpha * (1 - decay) * x0
         if eta > 0 and self.s_noise > 0:
-            out = out + fresh(ctx, x) * (dst.alpha * self.s_noise * up)
+            z = self.draw(ctx, x, src, src.tau, dst.tau)
+            out = out + z * (dst.alpha * self.s_noise * up)
         return out

@@ -17,10 +17,8 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from zsampling.core.casts import cast
 from zsampling.core.component import Component
-from zsampling.core.prediction import Prediction
-from zsampling.core.solvers import History, LevelPoint, StepContext, ddim_step
+from zsampling.core.solvers import LevelPoint, StepContext
 
 OFFSET_SIGMA = 9999.0
 """The level an infinite source is taken at (flow ``t = 0.9999``): the exponential integrators
@@ -48,6 +46,15 @@ class Split(NamedTuple):
     gain: float
 
 
+def sigma_split(a: float, b: float, eta: float) -> tuple[float, float]:
+    """k-diffusion's ancestral split of a step from level ``a`` to ``b``: ``(down, up)`` with
+    ``down^2 + up^2 = b^2`` and ``up = eta * b * sqrt(1 - b^2 / a^2)`` (capped at ``b``)."""
+    if eta == 0 or b == 0:
+        return b, 0.0
+    up = min(b, eta * math.sqrt(b * b * (a * a - b * b) / (a * a)))
+    return math.sqrt(b * b - up * up), up
+
+
 def ancestral_split(src: LevelPoint, dst: LevelPoint, eta: float) -> Split:
     """The ancestral split of a step, in the frame the reference integrates in.
 
@@ -64,8 +71,7 @@ def ancestral_split(src: LevelPoint, dst: LevelPoint, eta: float) -> Split:
         down = b * (1 + (b / a - 1) * eta)
         gain = (1 - b) / (1 - down)
         return Split(down, math.sqrt(max(b * b - (down * gain) ** 2, 0.0)), gain)
-    up = min(b, eta * math.sqrt(b * b * (a * a - b * b) / (a * a)))
-    return Split(math.sqrt(b * b - up * up), up, 1.0)
+    return Split(*sigma_split(a, b, eta), 1.0)
 
 
 def frame_point(tau: float, like: LevelPoint, ctx: StepContext) -> LevelPoint:
@@ -110,42 +116,7 @@ def exponential_step(
     return (dst.s / src.s) * math.exp(-h * eta) * x + dst.alpha * -math.expm1(-h * (1 + eta)) * x0
 
 
-def sde_noise(ctx: StepContext, x: Tensor, dst: LevelPoint, h: float, eta: float) -> Tensor:
+def sde_noise(z: Tensor, dst: LevelPoint, h: float, eta: float) -> Tensor:
     """The noise of a DPM-Solver++ SDE step, before ``s_noise``: ``s_dst sqrt(1 - e^{-2 h eta})``
-    times a draw."""
-    return fresh(ctx, x) * (dst.s * math.sqrt(-math.expm1(-2 * h * eta)))
-
-
-class MultistepSDE(Noisy):
-    """The DPM-Solver++ multistep SDE frame (a base class, not a registered solver): the
-    first-order stochastic step plus the subclass's `correction` from the same-direction history,
-    then the step's noise. A zag is the same with ``eta = 0``."""
-
-    def correction(
-        self, x0: Tensor, src: LevelPoint, dst: LevelPoint, h: float, eta: float, ctx: StepContext
-    ) -> Tensor | None:
-        """What the earlier predictions add to the step (None: nothing)."""
-        raise NotImplementedError
-
-    def step(
-        self,
-        x: Tensor,
-        pred: Prediction,
-        src: LevelPoint,
-        dst: LevelPoint,
-        history: History | None,
-        ctx: StepContext,
-    ) -> Tensor:
-        if first_order_only(src, dst):
-            return ddim_step(x, pred, dst)
-        src = finite(src, ctx)
-        eta = self.eta if ctx.direction == "denoise" else 0.0
-        h = dst.lam - src.lam
-        x0 = pred.x0.to(torch.float64)
-        out = exponential_step(x.to(torch.float64), x0, src, dst, h, eta)
-        extra = self.correction(x0, src, dst, h, eta, ctx)
-        if extra is not None:
-            out = out + extra
-        if eta > 0 and self.s_noise > 0:
-            out = out + sde_noise(ctx, x, dst, h, eta) * self.s_noise
-        return cast(out, x.dtype)
+    times the standard normal draw ``z``."""
+    return z * (dst.s * math.sqrt(-math.expm1(-2 * h * eta)))
