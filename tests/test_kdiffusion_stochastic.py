@@ -106,7 +106,8 @@ def brownian_pair(solver: Any, function: str, steps: int) -> tuple[Tensor, Tenso
     """Our latents and k-diffusion's with its Brownian tree on ``[0, sigma_0]`` seeded as ours."""
     sigmas = karras(steps)
     start = noise() * sigmas[0]
-    tree = sampling.BrownianTreeNoiseSampler(start, 0.0, float(sigmas[0]), seed=entropies())
+    top = sigmas[0].clone()  # float64 end points: python floats would make float32 ones
+    tree = sampling.BrownianTreeNoiseSampler(start, torch.zeros_like(top), top, seed=entropies())
     reference = getattr(sampling, function)(
         GuidedDenoiser(), start, sigmas, disable=True, noise_sampler=tree, eta=solver.eta
     )

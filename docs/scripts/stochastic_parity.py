@@ -5,6 +5,7 @@ Run from the repository root, in the reference's venv (see ``.ci/run-kdiffusion`
 
     python docs/scripts/stochastic_parity.py kdiffusion
     python docs/scripts/stochastic_parity.py comfyui
+    python docs/scripts/stochastic_parity.py diffusers   # the main venv
 
 Each prints rows of the parity table in ``docs/solvers.md``: the largest difference of the final
 latents relative to the reference's largest magnitude, at 10 and 25 steps. Setup: the analytic
@@ -32,6 +33,9 @@ def label(solver: Any) -> str:
 
 
 def main(reference: str) -> None:
+    if reference == "diffusers":
+        diffusers_rows()
+        return
     if reference == "kdiffusion":
         from test_kdiffusion_stochastic import BROWNIAN, CASES, brownian_pair, pair
 
@@ -52,6 +56,22 @@ def main(reference: str) -> None:
     for (solver, function, _), kind, run in runs:
         diffs = [f"{relative(*run(steps)):.1e}" for steps in (10, 25)]
         print(f"| {label(solver)} | {name} `{function}` | {kind} | {' | '.join(diffs)} |")
+
+
+def diffusers_rows() -> None:
+    """The tiny SD pipeline (eps and v) against diffusers' stochastic schedulers, 10 steps."""
+    import tempfile
+
+    from test_solvers_stochastic_diffusers import CASES, relative_difference
+    from tiny_pipelines import load_tiny, write_tiny_pipeline
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in ("sd", "sd-v"):
+            model = load_tiny(write_tiny_pipeline(Path(tmp) / kind, kind))
+            for case in CASES:
+                diff = f"{relative_difference(model, case):.1e} | not run"
+                scheduler = case[1].__name__
+                print(f"| {label(case[3])} | diffusers `{scheduler}` | tiny {kind} | {diff} |")
 
 
 if __name__ == "__main__":
