@@ -94,7 +94,7 @@ class StepContext:
       scale, model and conditioning; counted like every other model call.
     - ``noise(x)``: standard normal noise shaped like ``x`` from the run's seeded per-item
       generators, so a stochastic step is reproducible and independent of batching.
-    - ``entropy()``: one integer per item from the same generators, to seed a noise source that
+    - ``entropy(rows)``: one integer per item from the same generators, to seed a noise source that
       lives longer than a step (a Brownian tree).
     - ``point(sigma)``: the coefficients of any level (for intermediate stages).
     - ``remember(state)``: kept in this step's `History` for the next step in the same direction.

@@ -1,6 +1,5 @@
-"""Brownian-tree noise for the DPM-Solver++ SDE solvers (the increments of one Brownian motion
-per item over the step's levels, instead of independent draws per step), and their multistep
-frame `MultistepSDE`.
+"""Brownian-tree noise for the DPM-Solver++ SDE solvers: the increments of one Brownian motion
+per item over the step's levels, instead of independent draws per step.
 
 k-diffusion and ComfyUI default their DPM-Solver++ SDE samplers to such a tree (torchsde's
 ``BrownianTree``); here it is built from the run's per-item seeds (`StepContext.entropy`), in the
@@ -18,17 +17,8 @@ import torch
 from pydantic import Field, model_validator
 from torch import Tensor
 
-from zsampling.core.casts import cast
-from zsampling.core.prediction import Prediction
-from zsampling.core.solvers import History, LevelPoint, StepContext, ddim_step
-from zsampling.solvers.stochastic import (
-    Noisy,
-    exponential_step,
-    finite,
-    first_order_only,
-    fresh,
-    sde_noise,
-)
+from zsampling.core.solvers import LevelPoint, StepContext
+from zsampling.solvers.stochastic import Noisy, fresh
 
 NoiseKind = Literal["gaussian", "brownian"]
 
@@ -40,7 +30,6 @@ class BrownianTree:
         import torchsde
 
         w0 = torch.zeros_like(x[0], dtype=torch.float64)
-        self.top = top
         self.trees = [torchsde.BrownianTree(0.0, w0, top, entropy=seed) for seed in seeds]
 
     def increment(self, a: float, b: float) -> Tensor:
@@ -80,39 +69,3 @@ class SDENoisy(Noisy):
             tree = previous or BrownianTree(x, src.tau, ctx.entropy(x.shape[0]))
             ctx.remember(tree)
         return tree.increment(a, b).to(device=x.device)
-
-
-class MultistepSDE(SDENoisy):
-    """The DPM-Solver++ multistep SDE frame (a base class, not a registered solver): the
-    first-order stochastic step plus the subclass's `correction` from the same-direction history,
-    then the step's noise. A zag is the same with ``eta = 0``."""
-
-    def correction(
-        self, x0: Tensor, src: LevelPoint, dst: LevelPoint, h: float, eta: float, ctx: StepContext
-    ) -> Tensor | None:
-        """What the earlier predictions add to the step (None: nothing)."""
-        raise NotImplementedError
-
-    def step(
-        self,
-        x: Tensor,
-        pred: Prediction,
-        src: LevelPoint,
-        dst: LevelPoint,
-        history: History | None,
-        ctx: StepContext,
-    ) -> Tensor:
-        if first_order_only(src, dst):
-            return ddim_step(x, pred, dst)
-        src = finite(src, ctx)
-        eta = self.eta if ctx.direction == "denoise" else 0.0
-        h = dst.lam - src.lam
-        x0 = pred.x0.to(torch.float64)
-        out = exponential_step(x.to(torch.float64), x0, src, dst, h, eta)
-        extra = self.correction(x0, src, dst, h, eta, ctx)
-        if extra is not None:
-            out = out + extra
-        if eta > 0 and self.s_noise > 0:
-            z = self.draw(ctx, x, src, src.tau, dst.tau)
-            out = out + sde_noise(z, dst, h, eta) * self.s_noise
-        return cast(out, x.dtype)

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from zsampling.core.solvers import LevelPoint, StepContext
-from zsampling.solvers.brownian import MultistepSDE
+from zsampling.solvers.multistep_sde import MultistepSDE
 from zsampling.solvers.stochastic import lam
 
 
