@@ -41,8 +41,10 @@ def test_builtins_come_through_the_hooks() -> None:
         "zigzag",
     ]
     assert registry.names("solver") == [
-        "ddim", "deis", "dpm2", "dpmpp-2m", "dpmpp-2s", "euler", "gradient-estimation", "heun",
-        "ipndm", "lms", "res-multistep", "unipc",
+        "ddim", "ddpm", "deis", "dpm2", "dpm2-ancestral", "dpmpp-2m", "dpmpp-2m-sde",
+        "dpmpp-2s", "dpmpp-2s-ancestral", "dpmpp-3m-sde", "dpmpp-sde", "er-sde", "euler",
+        "euler-ancestral", "gradient-estimation", "heun", "ipndm", "lcm", "lms",
+        "res-multistep", "unipc",
     ]  # fmt: skip
     assert {c.kind for c in builtin.components} == {
         "adapter",

@@ -268,6 +268,7 @@ class SamplingPath:
             evaluate=evaluate,
             noise=self.noise_like,
             point=self._point_at,
+            entropy=self.entropy,
         )
         out = self.solver.step(x, pred, src, dst, previous, ctx=ctx)  # type: ignore[call-arg]
         return out, ctx.remembered
@@ -324,6 +325,13 @@ class SamplingPath:
             ]
             return torch.stack(rows).to(device=x.device, dtype=x.dtype)
         return torch.randn(x.shape, dtype=torch.float32).to(device=x.device, dtype=x.dtype)
+
+    def entropy(self, rows: int) -> list[int]:
+        """One integer seed per row from its generator (as `noise_like` draws), for a noise
+        source that outlives a step, such as a Brownian tree."""
+        if self.generators and len(self.generators) == rows:
+            return [int(torch.randint(0, 2**63 - 1, (1,), generator=g)) for g in self.generators]
+        return torch.randint(0, 2**63 - 1, (rows,)).tolist()
 
     def ddim(self, x: Tensor, pred: Prediction, dst: int) -> Tensor:
         """The bare DDIM move of ``x`` to level ``dst`` with a given prediction (no model call)."""

@@ -94,6 +94,8 @@ class StepContext:
       scale, model and conditioning; counted like every other model call.
     - ``noise(x)``: standard normal noise shaped like ``x`` from the run's seeded per-item
       generators, so a stochastic step is reproducible and independent of batching.
+    - ``entropy(rows)``: one integer per item from the same generators, to seed a noise source that
+      lives longer than a step (a Brownian tree).
     - ``point(sigma)``: the coefficients of any level (for intermediate stages).
     - ``remember(state)``: kept in this step's `History` for the next step in the same direction.
     - ``direction``, ``index`` (the source level's index) and ``steps`` (T) say where the step is.
@@ -103,6 +105,7 @@ class StepContext:
     """
 
     __slots__ = (
+        "_entropy",
         "_evaluate",
         "_noise",
         "_point",
@@ -123,7 +126,9 @@ class StepContext:
         evaluate: Callable[[Tensor, float], Prediction],
         noise: Callable[[Tensor], Tensor],
         point: Callable[[float], LevelPoint],
+        entropy: Callable[[int], list[int]] | None = None,
     ) -> None:
+        self._entropy = entropy
         self.direction = direction
         self.index = index
         self.steps = steps
@@ -140,6 +145,13 @@ class StepContext:
     def noise(self, x: Tensor) -> Tensor:
         """Seeded standard normal noise shaped like ``x``."""
         return self._noise(x)
+
+    def entropy(self, rows: int) -> list[int]:
+        """One seed per item from the run's generators (from torch's global generator without
+        them, as `noise` does)."""
+        if self._entropy is not None:
+            return self._entropy(rows)
+        return torch.randint(0, 2**63 - 1, (rows,)).tolist()
 
     def point(self, sigma: float) -> LevelPoint:
         """The level ``sigma`` with its coefficients, in the run's process."""

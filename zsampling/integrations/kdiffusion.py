@@ -62,8 +62,11 @@ receives k-diffusion's dict ``{"x", "i", "sigma", "sigma_hat", "denoised"}`` onc
 step, before the step, with the guided ``denoised`` that step used (``sigma_hat == sigma``: no
 churn). A zigzag step calls it again for its re-denoise (same ``i``); inversions do not call it.
 ``disable`` turns off the tqdm progress bar (one tick per level reached). ``solver`` is any
-registered solver by name (``"euler"`` = ``"ddim"``, ``"dpmpp-2m"``, ``"heun"``, ``"unipc"``, ...;
-k-diffusion's spellings such as ``"dpmpp_2m"`` or ``"dpm_2"`` too) or a solver object.
+registered solver by name (``"euler"`` = ``"ddim"``, ``"dpmpp-2m"``, ``"heun"``, ``"unipc"``,
+``"euler-ancestral"``, ``"dpmpp-2m-sde"``, ...; k-diffusion's spellings such as ``"dpmpp_2m"``,
+``"dpm_2"`` or ``"dpmpp_2m_sde"`` too) or a solver object. A stochastic solver draws from
+``noise_sampler(sigma, sigma_next)`` where given (with the step's two levels), else from
+``torch.randn``.
 """
 
 from __future__ import annotations
@@ -217,7 +220,8 @@ def _guider(
 
 class NoiseSamplerPath(SamplingPath):
     """A path whose fresh noise can come from a k-diffusion ``noise_sampler(sigma, sigma_next)``,
-    called with the renoise jump's two levels (noisier first, as k-diffusion orders them).
+    called with the renoise jump's or the denoise step's two levels (noisier first, as
+    k-diffusion orders them).
 
     Shared with the ComfyUI integration, whose samplers take the same kind of noise sampler.
     """
@@ -228,6 +232,19 @@ class NoiseSamplerPath(SamplingPath):
     def renoise(self, x: Tensor, src: int, dst: int) -> Tensor:
         self._jump = (self.point(dst).sigma, self.point(src).sigma)
         return super().renoise(x, src, dst)
+
+    def denoise(
+        self,
+        x: Tensor,
+        i: int,
+        guidance: float,
+        model: str = MAIN,
+        conditioning: str = "cond",
+        prediction: Prediction | None = None,
+    ) -> Tensor:
+        """A denoise whose stochastic solver's noise is drawn for the step's levels."""
+        self._jump = (self.point(i).sigma, self.point(i + 1).sigma)
+        return super().denoise(x, i, guidance, model, conditioning, prediction)
 
     def noise_like(self, x: Tensor) -> Tensor:
         if self.noise_sampler is None:
@@ -466,11 +483,16 @@ def sampler_function(
     return function
 
 
+NOISE_SAMPLER = inspect.Parameter("noise_sampler", inspect.Parameter.KEYWORD_ONLY, default=None)
+"""k-diffusion's ``noise_sampler(sigma, sigma_next)``: where stochastic solvers draw."""
+
 sample_standard = sampler_function(
     Standard,
     "sample_standard",
     """Plain sampling: ``sample_euler`` (no churn) or, with ``solver="dpmpp-2m"``,
-    ``sample_dpmpp_2m``, with zsampling's guider.""",
+    ``sample_dpmpp_2m`` (any registered solver: ``"euler_ancestral"`` is
+    ``sample_euler_ancestral``, its noise from ``noise_sampler``), with zsampling's guider.""",
+    extra=(NOISE_SAMPLER,),
 )
 
 sample_zigzag = sampler_function(
@@ -478,6 +500,7 @@ sample_zigzag = sampler_function(
     "sample_zigzag",
     """Z-Sampling: denoise at ``guidance``, invert at ``inversion_guidance``, denoise again, on the
     first ``zigzag_steps`` steps (default: all but the last); see `zsampling.Zigzag`.""",
+    extra=(NOISE_SAMPLER,),
 )
 
 sample_restart = sampler_function(
@@ -485,7 +508,7 @@ sample_restart = sampler_function(
     "sample_restart",
     """Restart sampling over ``[restart_min, restart_max]`` (sigmas), ``rounds`` times; fresh noise
     from ``noise_sampler(sigma, sigma_next)`` (k-diffusion's convention) or ``torch.randn``.""",
-    extra=(inspect.Parameter("noise_sampler", inspect.Parameter.KEYWORD_ONLY, default=None),),
+    extra=(NOISE_SAMPLER,),
 )
 
 sample_w2sd = sampler_function(
@@ -493,6 +516,6 @@ sample_w2sd = sampler_function(
     "sample_w2sd",
     """W2SD: invert with ``weak_model`` (same ``extra_args``), denoise with ``model``.""",
     exclude=("weak_model",),
-    extra=(inspect.Parameter("weak_model", inspect.Parameter.KEYWORD_ONLY),),
+    extra=(inspect.Parameter("weak_model", inspect.Parameter.KEYWORD_ONLY), NOISE_SAMPLER),
     models=lambda sampler, a: {sampler.weak_model: a["weak_model"]},  # type: ignore[attr-defined]
 )

@@ -64,12 +64,21 @@ from zsampling.schedules import (
     Simple,
     Uniform,
 )
+from zsampling.solvers.ancestral import EulerAncestral
+from zsampling.solvers.ddpm import DDPM
 from zsampling.solvers.deis import DEIS
 from zsampling.solvers.dpm2 import DPM2
+from zsampling.solvers.dpm2_ancestral import DPM2Ancestral
+from zsampling.solvers.dpmpp_2m_sde import DPMPP2MSDE
 from zsampling.solvers.dpmpp_2s import DPMSolverPP2S
+from zsampling.solvers.dpmpp_2s_ancestral import DPMPP2SAncestral
+from zsampling.solvers.dpmpp_3m_sde import DPMPP3MSDE
+from zsampling.solvers.dpmpp_sde import DPMPPSDE
+from zsampling.solvers.er_sde import ERSDE
 from zsampling.solvers.gradient_estimation import GradientEstimation
 from zsampling.solvers.heun import Heun
 from zsampling.solvers.ipndm import IPNDM
+from zsampling.solvers.lcm import LCM
 from zsampling.solvers.lms import LMS
 from zsampling.solvers.res_multistep import ResMultistep
 from zsampling.solvers.unipc import UniPC
@@ -114,6 +123,16 @@ BUILTINS: dict[Kind, tuple[type, ...]] = {
         IPNDM,
         ResMultistep,
         GradientEstimation,
+        # stochastic and ancestral solvers (zsampling.solvers)
+        EulerAncestral,
+        DPM2Ancestral,
+        DPMPP2SAncestral,
+        DPMPPSDE,
+        DPMPP2MSDE,
+        DPMPP3MSDE,
+        DDPM,
+        ERSDE,
+        LCM,
     ),
     "guider": (
         CFG,

@@ -49,7 +49,9 @@ def _solver_input() -> tuple[Any, ...]:
         {
             "default": "euler" if "euler" in names else names[0],
             "tooltip": (
-                "The step formula, both ways: euler (= DDIM), dpmpp-2m (multistep), or a plugin's."
+                "The step formula, both ways: euler (= DDIM), dpmpp-2m (multistep), an ancestral "
+                "or SDE solver (seeded noise on the way down; its zag is its deterministic "
+                "form), or a plugin's."
             ),
         },
     )
