@@ -248,6 +248,11 @@ DIGITS_CASES: list[tuple[str, Damage, tuple[str, ...]]] = [
         ("model.path",),
     ),
     (
+        "sample-size-not-a-pair",
+        lambda m, r: edit_json(m / "unet" / "config.json", lambda d: d.update(sample_size=[8, 8, 8])),
+        ("model.path", "sample_size = [8, 8, 8]", "a pair [height, width]"),
+    ),
+    (
         "scheduler-not-json",
         lambda m, r: next((m / "scheduler").glob("*.json")).write_text("{{"),
         ("model.path", "loading failed"),
