@@ -166,7 +166,9 @@ def run(
 
     from zsampling.runs.run import RunItem, execute, plan_items, progress_counter
 
-    cfg = _load(config, set_ or [])
+    from zsampling.runs.preload import load_run_config
+
+    cfg = load_run_config(config, _registry(), set_ or [])
     items = plan_items(cfg)
     with Progress(
         TextColumn("{task.description}", markup=False),

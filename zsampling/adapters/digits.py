@@ -122,14 +122,25 @@ class DigitsModel:
         return [Image.fromarray(p[0].numpy(), mode="L") for p in pixels]
 
 
+FOLDER = "a folder holding unet/ (UNet2DModel, safetensors) and scheduler/ saved by diffusers"
+
+
+def layout_problem(path: Path) -> str | None:
+    """What a digits folder lacks, by looking at its entries only (no file is read)."""
+    if not path.is_dir():
+        return f"{FOLDER}; there is no folder there"
+    missing = [f"{name}/" for name in ("unet", "scheduler") if not (path / name).is_dir()]
+    return f"{FOLDER}; it has no {' and no '.join(missing)}" if missing else None
+
+
 def load_digits_model(path: Path, device: str = "cpu") -> DigitsModel:
     """Load a digits folder with diffusers' ``from_pretrained`` (safetensors only)."""
     from diffusers import DDIMScheduler, UNet2DModel
 
     from zsampling.digits.slots import SlotEmbedding
 
-    valid = "a folder holding unet/ (UNet2DModel, safetensors) and scheduler/ saved by diffusers"
-    if not (path / "unet").is_dir() or not (path / "scheduler").is_dir():
+    valid = FOLDER
+    if layout_problem(path):
         raise InvalidArgument("model.path", str(path), valid)
     target = usable_device("model.device", device)
     with loading("model.path", str(path), valid):
@@ -181,6 +192,11 @@ class DigitsAdapter(Component):
 
     def load(self) -> DigitsModel:
         return load_digits_model(self.folder(), self.device)
+
+    def folder_problem(self) -> str | None:
+        """The folder's layout, looked at before a run whose config has errors (see
+        `zsampling.runs.preload`)."""
+        return layout_problem(self.folder())
 
 
 class DigitPairsAdapter(DigitsAdapter):

@@ -32,7 +32,9 @@ __all__ = [
     "apply_overrides",
     "config_schema",
     "load_config",
+    "model_specs",
     "read_config",
+    "read_overridden",
     "validate_config",
 ]
 
@@ -355,11 +357,32 @@ def plugin_raised(component: Registered | None, during: str, exc: BaseException)
 
 def load_config(path: str | Path, registry: Registry, overrides: Sequence[str] = ()) -> RunConfig:
     """Read, override and validate a config file."""
+    return validate_config(read_overridden(path, overrides), registry, str(path))
+
+
+def read_overridden(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """A config file's data with ``--set`` overrides applied, checked to be plain data."""
     data = apply_overrides(read_config(path), list(overrides))
     issues = plain_data_issues(data)
     if issues:  # an override can be a TOML date, or inf
         raise ConfigError(issues, f"{path} with --set")
-    return validate_config(data, registry, str(path))
+    return data
+
+
+def model_specs(data: dict[str, Any], registry: Registry) -> dict[str, ModelSpec]:
+    """The model sections of ``data`` that are valid on their own, by config path (``model``,
+    ``models.weak``): what checks of the model folders need when the rest of a config is not."""
+    sections: dict[str, Any] = {"model": data.get("model")}
+    extra = data.get("models")
+    if isinstance(extra, dict):
+        sections |= {f"models.{k}": v for k, v in extra.items()}
+    specs = {}
+    for path, section in sections.items():
+        if isinstance(section, dict):
+            spec = _Validator(registry).model(path, section)
+            if spec is not None:
+                specs[path] = spec
+    return specs
 
 
 def config_schema(registry: Registry) -> dict[str, Any]:
