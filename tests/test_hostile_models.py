@@ -249,7 +249,9 @@ DIGITS_CASES: list[tuple[str, Damage, tuple[str, ...]]] = [
     ),
     (
         "sample-size-not-a-pair",
-        lambda m, r: edit_json(m / "unet" / "config.json", lambda d: d.update(sample_size=[8, 8, 8])),
+        lambda m, r: edit_json(
+            m / "unet" / "config.json", lambda d: d.update(sample_size=[8, 8, 8])
+        ),
         ("model.path", "sample_size = [8, 8, 8]", "a pair [height, width]"),
     ),
     (

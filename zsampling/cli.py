@@ -164,9 +164,8 @@ def run(
     """Generate every (prompt, seed) of CONFIG; existing outputs are kept unless --overwrite."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from zsampling.runs.run import RunItem, execute, plan_items, progress_counter
-
     from zsampling.runs.preload import load_run_config
+    from zsampling.runs.run import RunItem, execute, plan_items, progress_counter
 
     cfg = load_run_config(config, _registry(), set_ or [])
     items = plan_items(cfg)
