@@ -51,6 +51,7 @@ from zsampling.core.path import MAIN
 from zsampling.core.sampling import sample
 from zsampling.core.version import VERSION
 from zsampling.plugins.registry import Registry
+from zsampling.runs import stopping
 from zsampling.runs.backoff import halved, is_out_of_memory
 from zsampling.runs.batches import Batch, plan_batches
 from zsampling.runs.blame import Blame
@@ -447,7 +448,7 @@ class _Run:
             }
             seconds = share + time.perf_counter() - begin
             # Timing stays out of the file: the same settings must give byte-identical outputs.
-            with _writing(item.output_stem):
+            with stopping.writing(), _writing(item.output_stem):
                 path = save_output(item.output_stem, decoded, record)
                 append_manifest(
                     self.manifest, {"file": path.name, **record, "seconds": round(seconds, 4)}
