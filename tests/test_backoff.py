@@ -11,30 +11,20 @@ from typing import Any
 
 import pytest
 import torch
-from hostile import Sandbox
+from hostile import DIGITS_TOML, Sandbox
 from typer.testing import CliRunner
 
 from zsampling.adapters.digits import DigitsModel
 from zsampling.cli import app
 from zsampling.runs.backoff import OutOfMemoryBackoff, is_out_of_memory
 
-CONFIG = """
-[model]
-use = "digits"
-[schedule]
-use = "uniform"
-steps = 3
-[sampler]
-use = "zigzag"
-guidance = 2.0
-[[observers]]
-use = "step-log"
-[run]
-prompts = ["0", "1", "2"]
-seeds = [0, 1]
-batch_size = {batch}
-output = "{out}"
-"""
+# Six digits items, batches of {batch}, with a step log (steps must match byte for byte too).
+CONFIG = (
+    DIGITS_TOML.replace('prompts = ["1", "2"]', 'prompts = ["0", "1", "2"]')
+    .replace("seeds = [0]", "seeds = [0, 1]\nbatch_size = {batch}")
+    .replace('"standard"', '"zigzag"')
+    + '[[observers]]\nuse = "step-log"\n'
+)
 CPU_REFUSAL = (
     "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you "
     "tried to allocate 1073741824 bytes. Error code 12 (Cannot allocate memory)"

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import pytest
 import torch
-from hostile import GOOD_TOML, Sandbox, plugin
+from hostile import DIGITS_TOML, GOOD_TOML, Sandbox, plugin
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -335,21 +335,12 @@ def test_sample_nan_is_named_with_the_guidance(
     )
 
 
-STOPPED_DIGITS = """
-[model]
-use = "digits"
-[schedule]
-use = "uniform"
-steps = 6
-[sampler]
-use = "zigzag"
-guidance = 2.0
-[run]
-prompts = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
-seeds = [0]
-batch_size = 1
-output = "{out}"
-"""
+STOPPED_DIGITS = (
+    DIGITS_TOML.replace('"standard"', '"zigzag"')
+    .replace("steps = 3", "steps = 8")
+    .replace('prompts = ["1", "2"]', "prompts = " + json.dumps(list("0123456789")))
+    + "batch_size = 1\n"
+)
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
