@@ -308,7 +308,12 @@ def test_a_keyboard_interrupt_is_not_a_traceback(
 
     monkeypatch.setattr("zsampling.runs.run.sample", interrupted)
     box = Sandbox(tmp_path)
-    box.refused(["run", str(box.good()), "-q"], 130, "interrupted", "run the same command again")
+    box.refused(
+        ["run", str(box.good()), "-q"],
+        130,
+        "stopped by SIGINT: 0 item(s) written by this run, 0 of 4 done",
+        "Run the same command again to resume",
+    )
     assert not list(box.out.glob("*.safetensors")) and not list(box.out.glob(".*"))
 
 
