@@ -62,7 +62,7 @@ Seed = Annotated[int, Field(ge=0, le=2**64 - 1)]
 
 #: Items per batch by default: enough for small models to amortise the fixed cost of a network
 #: call (benchmarks/test_run_batch.py), few enough that large models' activations stay moderate;
-#: a device that runs out of memory is told to lower ``run.batch_size``.
+#: a batch that runs out of memory is made again in halves (`zsampling.runs.backoff`).
 DEFAULT_BATCH_SIZE = 8
 MAX_BATCH_SIZE = 1024
 
@@ -86,7 +86,7 @@ class RunSettings(BaseModel):
         ge=1,
         le=MAX_BATCH_SIZE,
         description="Items sampled together in one batch (each keeps its own noise, file and "
-        "manifest line); lower it if the device runs out of memory.",
+        "manifest line); a batch that runs out of memory is made again in halves, down to 1.",
     )
 
 
