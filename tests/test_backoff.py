@@ -90,6 +90,21 @@ def test_halves_to_what_fits_and_matches_that_batch_size(
     assert not list(out.glob("*.zs-tmp"))
 
 
+def test_an_odd_batch_size_halves_to_the_cuts_of_the_smaller_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches of 5 cut the six items 0-4, 5; halved to 2 they are cut 0-1, 2-3, 4-5, as a run
+    at batch size 2 cuts them (the last batch too, though it had fit)."""
+    reference, ref_out = run(tmp_path, 2, "reference")
+    assert reference.exit_code == 0, reference.output
+    inject(monkeypatch, lambda x: torch.OutOfMemoryError("oom") if x.shape[0] > 4 else None)
+    with pytest.warns(OutOfMemoryBackoff, match="a batch of 5 items on cpu: sampling batches of 2"):
+        result, out = run(tmp_path, 5, "backoff")
+    assert result.exit_code == 0, result.output
+    assert files(out) == files(ref_out)
+    assert manifest(out) == manifest(ref_out)
+
+
 def test_out_of_memory_at_one_item_ends_the_run_and_a_rerun_resumes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

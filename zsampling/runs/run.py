@@ -381,9 +381,10 @@ class _Run:
     def _generate(self, batch: Batch[RunItem], make: list[RunItem]) -> list[ItemResult]:
         """`_generate_batch` at the batch size that fits: a batch that runs out of memory while
         sampling is made again in halves (`zsampling.runs.backoff`)."""
-        if self.fits is not None and len(batch.rows) > self.fits:
-            halves = plan_batches(self.plan, self.fits, make)
-            return [r for half in halves for r in self._generate(half, list(half.wanted))]
+        if self.fits is not None:  # cut where a run at that size cuts (odd sizes move the cuts)
+            cuts = plan_batches(self.plan, self.fits, make)
+            if [c.rows for c in cuts] != [batch.rows]:
+                return [r for c in cuts for r in self._generate(c, list(c.wanted))]
         try:
             return self._generate_batch(batch, make)
         except _OutOfMemory:
