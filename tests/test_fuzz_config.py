@@ -3,12 +3,13 @@ nothing else ever escapes (no traceback)."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import tomllib
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -209,3 +210,155 @@ def test_toml_values_in_overrides_are_typed() -> None:
     assert data["sampler"]["guidance"] == 3 and data["run"]["seeds"] == [1, 2]
     assert data["sampler"]["inversion"] == "source"
     assert tomllib.loads("a = 1")["a"] == 1
+
+
+# -- Files: random TOML and YAML trees shaped by the schema, through the CLI ------------------
+
+
+class HugeInt:
+    """An integer past Python's 4,300-digit conversion limit, written as its digits."""
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+
+class Deep:
+    """Lists nested ``depth`` deep (past the readers' limit of 32, and past recursion)."""
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+
+
+def emit(value: Any, flavor: str) -> str:
+    """``value`` as TOML or YAML flow text (the same inline syntax, each with its spellings)."""
+    if isinstance(value, HugeInt):
+        return "9" * value.digits
+    if isinstance(value, Deep):
+        return "[" * value.depth + "]" * value.depth
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null" if flavor == "yaml" else '""'
+    if isinstance(value, float):
+        if value != value:
+            return "nan" if flavor == "toml" else ".nan"
+        if value in (float("inf"), float("-inf")):
+            sign = "-" if value < 0 else ""
+            return f"{sign}inf" if flavor == "toml" else f"{sign}.inf"
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return quoted(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(emit(v, flavor) for v in value) + "]"
+    sep = " = " if flavor == "toml" else ": "
+    items = ", ".join(quoted(str(k)) + sep + emit(v, flavor) for k, v in value.items())
+    return "{" + items + "}"
+
+
+def quoted(text: str) -> str:
+    """A double-quoted string both readers take: printable characters as they are, the others
+    as ``\\u``/``\\U`` escapes (surrogates, which no file can hold, as U+FFFD)."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if 0xD800 <= code <= 0xDFFF:
+            out.append("\ufffd")
+        elif ch in '"\\':
+            out.append("\\" + ch)
+        elif ch.isprintable() and (code < 0x7F or code > 0xA0):
+            out.append(ch)
+        else:
+            out.append(f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+    return '"' + "".join(out) + '"'
+
+
+def document(data: dict[str, Any], flavor: str) -> str:
+    sep = " = " if flavor == "toml" else ": "
+    return "".join(f"{quoted(k)}{sep}{emit(v, flavor)}\n" for k, v in data.items())
+
+
+hostile_leaf = st.sampled_from(
+    [HugeInt(5000), HugeInt(4301), Deep(40), Deep(3000), "\u00b2", "\u202e", "", "9" * 5000]
+)
+leaf = scalars | hostile_leaf | st.integers(2**63, 2**70) | st.floats(allow_nan=True)
+
+
+def component_of(kind: str) -> st.SearchStrategy[dict[str, Any]]:
+    """A table naming a registered component of ``kind``, with some of its own settings (random
+    values, sometimes the hostile ones) and now and then a key it does not have."""
+    names = sorted(REGISTRY.components[kind])
+
+    def table(name: str) -> st.SearchStrategy[dict[str, Any]]:
+        fields = sorted(REGISTRY.components[kind][name].cls.model_fields) or ["steps"]
+        settings_ = st.dictionaries(st.sampled_from([*fields, "bogus"]), leaf | junk, max_size=3)
+        return settings_.map(lambda s: {"use": name, **s})
+
+    return st.sampled_from(names).flatmap(table)
+
+
+run_table = st.fixed_dictionaries(
+    {
+        "prompts": st.lists(st.sampled_from(["red", "green", "\u00b2", "0"]) | leaf, max_size=3)
+        | leaf,
+        "seeds": st.lists(st.integers(0, 2**64) | leaf, max_size=3) | leaf,
+    },
+    optional={"batch_size": leaf, "pairing": leaf, "negative_prompt": leaf},
+)
+schema_tree = st.fixed_dictionaries(
+    {
+        "model": component_of("adapter") | junk,
+        "sampler": component_of("sampler"),
+        "run": run_table,
+    },
+    optional={
+        "schedule": component_of("schedule"),
+        "solver": component_of("solver"),
+        "guider": component_of("guider"),
+        "observers": st.lists(component_of("observer"), max_size=1),
+        "bogus": junk,
+    },
+)
+
+
+FILE_EXAMPLES = int(os.environ.get("ZSAMPLING_FUZZ_FILES", "120"))
+
+
+def test_fuzz_config_files_through_the_cli(tmp_path: Path) -> None:
+    """Schema-shaped TOML and YAML files with hostile values (5,000-digit integers, nesting
+    3,000 deep, '²'): ``zsampling check`` ends in exit 0 or exit 2, never a traceback, and
+    every problem it reports names a setting's path, not only the file."""
+    counts: Counter[str] = Counter()
+
+    @settings(fuzz(FILE_EXAMPLES), phases=[Phase.explicit, Phase.reuse, Phase.generate])
+    @given(schema_tree, st.sampled_from(["toml", "yaml"]))
+    def run(data: dict[str, Any], flavor: str) -> None:
+        data["run"] = {**data["run"], "output": str(tmp_path / "never")}
+        path = tmp_path / f"c.{flavor}"
+        path.write_text(document(data, flavor), encoding="utf-8")
+        result = CliRunner().invoke(app, ["check", str(path)])
+        assert "Traceback" not in result.output, result.output
+        assert isinstance(result.exception, SystemExit) or result.exit_code == 0
+        if result.exit_code == 0:
+            counts["accepted"] += 1
+            return
+        assert result.exit_code == 2, result.output
+        counts["rejected"] += 1
+        try:
+            validate_config(read_config(path), REGISTRY, str(path))
+        except ConfigError as err:
+            check_rejection(err)
+            assert all(i.path != str(path) for i in err.issues), err
+            counts["issues"] += len(err.issues)
+
+    run()
+    print(counts)
+    assert counts["accepted"] + counts["rejected"] >= FILE_EXAMPLES
+    assert counts["rejected"] > FILE_EXAMPLES // 4 and counts["issues"] > counts["rejected"]
+    assert not (tmp_path / "never").exists()
+    for flavor in ("toml", "yaml"):  # the emitter writes files the readers take: a good one passes
+        good = tmp_path / f"good.{flavor}"
+        good.write_text(document(GOOD, flavor), encoding="utf-8")
+        result = CliRunner().invoke(app, ["check", str(good)])
+        assert result.exit_code == 0, result.output

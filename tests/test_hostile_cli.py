@@ -4,12 +4,17 @@ that tries to act on the terminal, and the error boundary every command runs ins
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 import torch
-from hostile import GOOD_TOML, Sandbox, plugin
+from hostile import DIGITS_TOML, GOOD_TOML, Sandbox, plugin
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -303,7 +308,12 @@ def test_a_keyboard_interrupt_is_not_a_traceback(
 
     monkeypatch.setattr("zsampling.runs.run.sample", interrupted)
     box = Sandbox(tmp_path)
-    box.refused(["run", str(box.good()), "-q"], 130, "interrupted", "run the same command again")
+    box.refused(
+        ["run", str(box.good()), "-q"],
+        130,
+        "stopped by SIGINT: 0 item(s) written by this run, 0 of 4 done",
+        "Run the same command again to resume",
+    )
     assert not list(box.out.glob("*.safetensors")) and not list(box.out.glob(".*"))
 
 
@@ -328,3 +338,50 @@ def test_sample_nan_is_named_with_the_guidance(
         "seed 0",
         "sampler.guidance = 30",
     )
+
+
+STOPPED_DIGITS = (
+    DIGITS_TOML.replace('"standard"', '"zigzag"')
+    .replace("steps = 3", "steps = 8")
+    .replace('prompts = ["1", "2"]', "prompts = " + json.dumps(list("0123456789")))
+    + "batch_size = 1\n"
+)
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_under_quiet_prints_where_the_run_stopped(
+    tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    """A real process, stopped mid-run under -q: exit 128 + signal, one line saying how many
+    items were written and that a rerun resumes; every written output complete and recorded
+    once, no temporary file; the same command then makes the rest and keeps what was written."""
+    out = tmp_path / "out"
+    config = tmp_path / "run.toml"
+    config.write_text(STOPPED_DIGITS.format(out=out))
+    cmd = [sys.executable, "-m", "zsampling", "run", str(config), "-q"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    manifest = out / "manifest.jsonl"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        if manifest.exists() and manifest.read_text().count("\n") >= 2:
+            break
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=120)
+    text = " ".join(stderr.decode().split())
+    assert proc.returncode == code, text
+    written = sorted(p.name for p in out.glob("*.png"))
+    assert 2 <= len(written) < 10, "the signal must land mid-run"
+    assert f"error: stopped by {sig.name}: {len(written)} item(s) written by this run" in text
+    assert f"{len(written)} of 10 done" in text and "Run the same command again" in text
+    assert "Traceback" not in text and not stdout.strip()
+    assert not list(out.glob(".*")), "temporary files or claims left behind"
+    lines = [json.loads(x) for x in manifest.read_text().splitlines()]
+    assert sorted(r["file"] for r in lines) == written
+    before = {name: (out / name).stat().st_mtime_ns for name in written}
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert f"{10 - len(written)} generated, {len(written)} kept" in " ".join(again.stdout.split())
+    assert len(list(out.glob("*.png"))) == 10
+    assert all((out / n).stat().st_mtime_ns == t for n, t in before.items())

@@ -248,6 +248,13 @@ DIGITS_CASES: list[tuple[str, Damage, tuple[str, ...]]] = [
         ("model.path",),
     ),
     (
+        "sample-size-not-a-pair",
+        lambda m, r: edit_json(
+            m / "unet" / "config.json", lambda d: d.update(sample_size=[8, 8, 8])
+        ),
+        ("model.path", "sample_size = [8, 8, 8]", "a pair [height, width]"),
+    ),
+    (
         "scheduler-not-json",
         lambda m, r: next((m / "scheduler").glob("*.json")).write_text("{{"),
         ("model.path", "loading failed"),
@@ -265,3 +272,25 @@ def test_hostile_digits_folder(tmp_path: Path, damage: Damage, fragments: tuple[
     box = Sandbox(tmp_path)
     config = box.config(DIGITS_TOML.replace("{model}", str(model)))
     box.refused(["run", str(config), "-q"], 2, *fragments)
+
+
+@pytest.mark.parametrize("steps", ["0", "20000"])
+def test_config_errors_come_with_the_folder_before_loading(tmp_path: Path, steps: str) -> None:
+    """A broken folder and an out-of-range schedule.steps: both reported in one message, the
+    config's own problem first, the folder's from its layout (nothing loaded: no "loading
+    failed"); fixed, the same command runs."""
+    model = tmp_path / "digits"
+    shutil.copytree(PACKAGED, model)
+    shutil.rmtree(model / "scheduler")
+    (model / "unet" / "config.json").write_text("{")  # loading would fail on this first
+    box = Sandbox(tmp_path)
+    config = box.config(DIGITS_TOML.replace("{model}", str(model)))
+    args = ["run", str(config), "-q", "--set", f"schedule.steps={steps}"]
+    flat = box.refused(args, 2, "2 problem(s)", "schedule.steps", "model.path", "no scheduler/")
+    assert flat.index("schedule.steps") < flat.index("model.path"), flat
+    assert "loading failed" not in flat
+    shutil.rmtree(model)
+    shutil.copytree(PACKAGED, model)
+    fixed = box.invoke(["run", str(config), "-q"])
+    assert fixed.exit_code == 0, fixed.output
+    assert len(list(box.out.glob("*.png"))) == 1

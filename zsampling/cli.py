@@ -173,9 +173,11 @@ def run(
     """Generate every (prompt, seed) of CONFIG; existing outputs are kept unless --overwrite."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from zsampling.runs import stopping
+    from zsampling.runs.preload import load_run_config
     from zsampling.runs.run import RunItem, execute, plan_items, progress_counter
 
-    cfg = _load(config, set_ or [])
+    cfg = load_run_config(config, _registry(), set_ or [])
     items = plan_items(cfg)
     with Progress(
         TextColumn("{task.description}", markup=False),
@@ -191,8 +193,43 @@ def run(
             task = bar.add_task(f"{item.index:04d} {prompt} seed {item.seed}", total=steps)
             return progress_counter(lambda done: bar.update(task, completed=done))
 
-        results = execute(cfg, overwrite=overwrite, progress=factory, items=items)
+        with stopping.stop_on_signals():
+            before = _written_count(items)
+            try:
+                results = execute(cfg, overwrite=overwrite, progress=factory, items=items)
+            except KeyboardInterrupt as stop:
+                bar.stop()
+                _stopped(stop, items, before)
     _summary(results, Path(cfg.run.output))
+
+
+def _written_count(items: list[Any]) -> int:
+    """How many of ``items`` have an output (for the stop line; unreadable entries count not)."""
+    from contextlib import suppress
+
+    from zsampling.runs.run import existing_output
+
+    found = 0
+    for item in items:
+        with suppress(Exception):  # a planted link or folder: the run itself names those
+            found += existing_output(item) is not None
+    return found
+
+
+def _stopped(stop: KeyboardInterrupt, items: list[Any], before: int) -> NoReturn:
+    """The stop line, printed whatever --quiet says: how far the run got, how to go on."""
+    from zsampling.runs.stopping import Stopped
+
+    done = _written_count(items)
+    name, code = (
+        (stop.name, stop.exit_code) if isinstance(stop, Stopped) else ("SIGINT", EXIT_INTERRUPTED)
+    )
+    fail(
+        f"stopped by {name}: {done - before} item(s) written by this run, {done} of {len(items)} "
+        "done; every output written is complete and in the manifest. Run the same command again "
+        "to resume: it keeps what is written and makes the rest",
+        code,
+    )
 
 
 def _summary(results: list[Any], output: Path) -> None:

@@ -141,8 +141,12 @@ class AnalyticModel:
         names = self.mixture.class_names
         if prompt in names:
             return names.index(prompt)
-        if prompt.isdigit() and int(prompt) < len(names):
-            return int(prompt)
+        # Compared as text: "²" passes str.isdigit() but int() refuses it, and int() of a
+        # 5,000-digit prompt raises too; neither is an index of this model.
+        if prompt.isascii() and prompt.isdigit():
+            index = prompt.lstrip("0") or "0"
+            if index in {str(k) for k in range(len(names))}:
+                return int(index)
         raise InvalidArgument(field, prompt, f"a class of this model: {', '.join(names)}")
 
     def encode(

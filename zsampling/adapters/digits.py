@@ -130,14 +130,25 @@ class DigitsModel:
         return [Image.fromarray(p[0].numpy(), mode="L") for p in pixels]
 
 
+FOLDER = "a folder holding unet/ (UNet2DModel, safetensors) and scheduler/ saved by diffusers"
+
+
+def layout_problem(path: Path) -> str | None:
+    """What a digits folder lacks, by looking at its entries only (no file is read)."""
+    if not path.is_dir():
+        return f"{FOLDER}; there is no folder there"
+    missing = [f"{name}/" for name in ("unet", "scheduler") if not (path / name).is_dir()]
+    return f"{FOLDER}; it has no {' and no '.join(missing)}" if missing else None
+
+
 def load_digits_model(path: Path, device: str = "cpu") -> DigitsModel:
     """Load a digits folder with diffusers' ``from_pretrained`` (safetensors only)."""
     from diffusers import DDIMScheduler, UNet2DModel
 
     from zsampling.digits.slots import SlotEmbedding
 
-    valid = "a folder holding unet/ (UNet2DModel, safetensors) and scheduler/ saved by diffusers"
-    if not (path / "unet").is_dir() or not (path / "scheduler").is_dir():
+    valid = FOLDER
+    if layout_problem(path):
         raise InvalidArgument("model.path", str(path), valid)
     target = usable_device("model.device", device)
     with loading("model.path", str(path), valid):
@@ -147,12 +158,28 @@ def load_digits_model(path: Path, device: str = "cpu") -> DigitsModel:
         if (path / "slots").is_dir():
             slots = SlotEmbedding.from_pretrained(path / "slots", use_safetensors=True)
             slots = slots.to(target).eval()
+    problem = _shape_problem(unet.config)
+    if problem:
+        raise InvalidArgument("model.path", str(path), f"{valid}; unet/config.json {problem}")
     if slots is None and unet.config.num_class_embeds is None:
         raise InvalidArgument("model.path", str(path), "a class-conditional UNet2DModel")
     table = TimestepTable(
         sched.alphas_cumprod, int(sched.config.steps_offset), bool(sched.config.set_alpha_to_one)
     )
     return DigitsModel(unet, table, slots)
+
+
+def _shape_problem(config: Any) -> str | None:
+    """Why the UNet config cannot give a latent shape, or None: diffusers loads a config whose
+    ``sample_size`` is a list of three without complaint, and sampling would fail far from it."""
+    size, channels = config.sample_size, config.in_channels
+    sizes = [size] if isinstance(size, int) else size
+    pair = isinstance(size, int) or (isinstance(size, (list, tuple)) and len(size) == 2)
+    if not pair or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
+        return f"has sample_size = {size!r}; expected a positive integer or a pair [height, width]"
+    if not isinstance(channels, int) or isinstance(channels, bool) or channels <= 0:
+        return f"has in_channels = {channels!r}; expected a positive integer"
+    return None
 
 
 class DigitsAdapter(Component):
@@ -173,6 +200,11 @@ class DigitsAdapter(Component):
 
     def load(self) -> DigitsModel:
         return load_digits_model(self.folder(), self.device)
+
+    def folder_problem(self) -> str | None:
+        """The folder's layout, looked at before a run whose config has errors (see
+        `zsampling.runs.preload`)."""
+        return layout_problem(self.folder())
 
 
 class DigitPairsAdapter(DigitsAdapter):

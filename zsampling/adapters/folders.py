@@ -40,6 +40,16 @@ class PipelineFolder(Component):
     height: int | None = Field(None, gt=0, description="Image height; default: the model's.")
     width: int | None = Field(None, gt=0, description="Image width; default: the model's.")
 
+    def folder_problem(self) -> str | None:
+        """The folder's layout, looked at before a run whose config has errors (see
+        `zsampling.runs.preload`): no file is read."""
+        folder = Path(self.path).expanduser()
+        if not folder.is_dir():
+            return "an existing local pipeline folder; there is no folder there"
+        if not (folder / "model_index.json").is_file():
+            return "a diffusers pipeline folder; it has no model_index.json"
+        return None
+
 
 #: Where a pipeline's components may come from. ``model_index.json`` names a library and a class
 #: per component; any other library is a module diffusers would import (custom code), so it is

@@ -9,7 +9,7 @@ import torch
 
 from zsampling.core.component import Component
 from zsampling.core.events import ObservedItem, Observer, StepEvent
-from zsampling.core.files import append_bytes
+from zsampling.core.files import append_bytes, entry_kind
 
 
 class StepLog(Component):
@@ -24,6 +24,10 @@ class StepLog(Component):
 
     def bind(self, item: ObservedItem) -> Observer:
         path = item.output_stem.with_name(item.output_stem.name + ".steps.jsonl")
+        # An item is bound when it is (re)made: the lines of an attempt that did not finish (a
+        # killed run, a batch that ran out of memory) are not this item's steps.
+        if entry_kind(path) == "file":
+            path.unlink()
 
         def log(event: StepEvent) -> None:
             x = event.x.to(torch.float64)

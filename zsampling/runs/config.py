@@ -32,7 +32,9 @@ __all__ = [
     "apply_overrides",
     "config_schema",
     "load_config",
+    "model_specs",
     "read_config",
+    "read_overridden",
     "validate_config",
 ]
 
@@ -60,7 +62,7 @@ Seed = Annotated[int, Field(ge=0, le=2**64 - 1)]
 
 #: Items per batch by default: enough for small models to amortise the fixed cost of a network
 #: call (benchmarks/test_run_batch.py), few enough that large models' activations stay moderate;
-#: a device that runs out of memory is told to lower ``run.batch_size``.
+#: a batch that runs out of memory is made again in halves (`zsampling.runs.backoff`).
 DEFAULT_BATCH_SIZE = 8
 MAX_BATCH_SIZE = 1024
 
@@ -84,7 +86,7 @@ class RunSettings(BaseModel):
         ge=1,
         le=MAX_BATCH_SIZE,
         description="Items sampled together in one batch (each keeps its own noise, file and "
-        "manifest line); lower it if the device runs out of memory.",
+        "manifest line); a batch that runs out of memory is made again in halves, down to 1.",
     )
 
 
@@ -364,11 +366,32 @@ def plugin_raised(component: Registered | None, during: str, exc: BaseException)
 
 def load_config(path: str | Path, registry: Registry, overrides: Sequence[str] = ()) -> RunConfig:
     """Read, override and validate a config file."""
+    return validate_config(read_overridden(path, overrides), registry, str(path))
+
+
+def read_overridden(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """A config file's data with ``--set`` overrides applied, checked to be plain data."""
     data = apply_overrides(read_config(path), list(overrides))
     issues = plain_data_issues(data)
     if issues:  # an override can be a TOML date, or inf
         raise ConfigError(issues, f"{path} with --set")
-    return validate_config(data, registry, str(path))
+    return data
+
+
+def model_specs(data: dict[str, Any], registry: Registry) -> dict[str, ModelSpec]:
+    """The model sections of ``data`` that are valid on their own, by config path (``model``,
+    ``models.weak``): what checks of the model folders need when the rest of a config is not."""
+    sections: dict[str, Any] = {"model": data.get("model")}
+    extra = data.get("models")
+    if isinstance(extra, dict):
+        sections |= {f"models.{k}": v for k, v in extra.items()}
+    specs = {}
+    for path, section in sections.items():
+        if isinstance(section, dict):
+            spec = _Validator(registry).model(path, section)
+            if spec is not None:
+                specs[path] = spec
+    return specs
 
 
 def config_schema(registry: Registry) -> dict[str, Any]:

@@ -28,6 +28,7 @@ import tomllib
 import yaml
 
 from zsampling.core.errors import shown
+from zsampling.runs.config_locate import locate
 from zsampling.runs.issues import ConfigError, ConfigIssue, short_key
 
 MAX_BYTES = 4 << 20  # 4 MiB: about 40,000 prompts of 100 characters
@@ -65,23 +66,25 @@ def read_text(path: Path) -> str:
 
 def parse(text: str, suffix: str, source: str) -> Any:
     """Parse TOML or YAML text into plain data (see the module docstring)."""
+    def parser(text: str) -> Any:
+        return _yaml(text, source) if suffix in (".yaml", ".yml") else tomllib.loads(text)
+
+    if suffix not in (".yaml", ".yml", ".toml"):
+        raise ConfigError([ConfigIssue(source, "expected a .toml, .yaml or .yml file")], source)
     try:
-        if suffix in (".yaml", ".yml"):
-            data = _yaml(text, source)
-        elif suffix == ".toml":
-            data = tomllib.loads(text)
-        else:
-            raise ConfigError([ConfigIssue(source, "expected a .toml, .yaml or .yml file")], source)
+        data = parser(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([ConfigIssue(source, f"not valid TOML: {exc}")], source) from None
     except yaml.YAMLError as exc:
         raise ConfigError([ConfigIssue(source, f"not valid YAML: {_short(exc)}")], source) from None
-    except RecursionError:
-        raise ConfigError(
-            [ConfigIssue(source, f"nested deeper than {MAX_DEPTH} levels")], source
-        ) from None
-    except ValueError as exc:  # e.g. Python's limit on integer digits
-        raise ConfigError([ConfigIssue(source, f"cannot be read: {exc}")], source) from None
+    except (RecursionError, ValueError) as exc:  # ValueError: Python's limit on integer digits
+        why = (
+            f"nested deeper than {MAX_DEPTH} levels"
+            if isinstance(exc, RecursionError)
+            else f"cannot be read: {exc}"
+        )
+        located = locate(text, parser, MAX_DEPTH, _join)
+        raise ConfigError(located or [ConfigIssue(source, why)], source) from None
     issues = plain_data_issues(data)
     if issues:
         raise ConfigError(issues, source)
@@ -104,13 +107,13 @@ def _yaml(text: str, source: str) -> Any:
             return None
         problem = _graph_problem(node)
         if problem:
-            raise ConfigError([ConfigIssue(source, problem)], source)
+            raise ConfigError([problem], source)
         return loader.construct_document(node)
     finally:
         loader.dispose()
 
 
-def _graph_problem(root: yaml.Node) -> str | None:
+def _graph_problem(root: yaml.Node) -> ConfigIssue | None:
     """Why a composed YAML document may not be built, or None.
 
     The graph can share nodes (aliases), so sizes are memoized per node: each node is visited
@@ -154,7 +157,7 @@ def _graph_problem(root: yaml.Node) -> str | None:
             height = max(height, heights[id(child)] + 1)
             if size > MAX_NODES:
                 raise _Refused(
-                    f"{where or 'the document'}: expands (through aliases) to more than "
+                    f"{where}: expands (through aliases) to more than "
                     f"{MAX_NODES:,} values"
                 )
         open_nodes.discard(key)
@@ -163,12 +166,13 @@ def _graph_problem(root: yaml.Node) -> str | None:
     try:
         visit(root, 0, "")
     except _Refused as refused:
-        return str(refused).lstrip(": ")
+        where, _, why = str(refused).partition(": ")
+        return ConfigIssue(where or "(top level)", why)
     return None
 
 
 class _Refused(Exception):
-    pass
+    """``"path: why"``; the path is empty for the document itself."""
 
 
 def _join(where: str, key: object) -> str:

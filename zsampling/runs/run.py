@@ -52,6 +52,8 @@ from zsampling.core.sampler import guidance_scales
 from zsampling.core.sampling import sample
 from zsampling.core.version import VERSION
 from zsampling.plugins.registry import Registry
+from zsampling.runs import stopping
+from zsampling.runs.backoff import halved, is_out_of_memory
 from zsampling.runs.batches import Batch, plan_batches
 from zsampling.runs.blame import Blame
 from zsampling.runs.checks import check_devices, check_output_folder, model_issues
@@ -217,7 +219,7 @@ def execute(
         registry = default_registry()
     plan = plan_items(config)
     batches = plan_batches(plan, config.run.batch_size, plan if items is None else items)
-    run = _Run(config, registry, overwrite, progress, load)
+    run = _Run(config, registry, overwrite, progress, load, plan)
     return run.execute(shard.take(batches), shard)
 
 
@@ -231,8 +233,11 @@ class _Run:
         overwrite: bool,
         progress: ProgressFactory | None,
         load: ModelLoader = load_model,
+        plan: Sequence[RunItem] = (),
     ) -> None:
         self.config = config
+        self.plan = plan or plan_items(config)
+        self.fits: int | None = None  # the batch size that fits, once a batch did not
         self.load = load
         self.registry = registry
         self.overwrite = overwrite
@@ -338,6 +343,19 @@ class _Run:
         return kept + self._generate(batch, make)
 
     def _generate(self, batch: Batch[RunItem], make: list[RunItem]) -> list[ItemResult]:
+        """`_generate_batch` at the batch size that fits: a batch that runs out of memory while
+        sampling is made again in halves (`zsampling.runs.backoff`)."""
+        if self.fits is not None:  # cut where a run at that size cuts (odd sizes move the cuts)
+            cuts = plan_batches(self.plan, self.fits, make)
+            if [c.rows for c in cuts] != [batch.rows]:
+                return [r for c in cuts for r in self._generate(c, list(c.wanted))]
+        try:
+            return self._generate_batch(batch, make)
+        except _OutOfMemory:
+            self.fits = halved(len(batch.rows), str(self.models[MAIN].device))
+            return self._generate(batch, make)
+
+    def _generate_batch(self, batch: Batch[RunItem], make: list[RunItem]) -> list[ItemResult]:
         """Sample ``batch``'s rows in one call, then score, decode and write the items of
         ``make`` (the other rows' outputs exist or belong to another process)."""
         config, blame, model = self.config, self.blame, self.models[MAIN]
@@ -353,7 +371,8 @@ class _Run:
                 watching.append(self.progress(item, int(config.schedule.steps)))
         start = time.perf_counter()
         negative = config.run.negative_prompt
-        with self._nonfinite(where), blame.stage(where, blame.of("sampler", config.sampler)):
+        sampler = blame.of("sampler", config.sampler)
+        with _backoff(len(rows)), self._nonfinite(where), blame.stage(where, sampler):
             result = sample(
                 model,
                 config.sampler,
@@ -390,11 +409,11 @@ class _Run:
                 "seed": item.seed,
                 "metrics": item_scores,
                 "evaluations": counter.as_dict(),
-                **self._provenance,
+                **self._made_with(),
             }
             seconds = share + time.perf_counter() - begin
             # Timing stays out of the file: the same settings must give byte-identical outputs.
-            with _writing(item.output_stem):
+            with stopping.writing(), _writing(item.output_stem):
                 path = save_output(item.output_stem, decoded, record)
                 append_manifest(
                     self.manifest, {"file": path.name, **record, "seconds": round(seconds, 4)}
@@ -435,6 +454,15 @@ class _Run:
             | {p.name: p.version for p in self.registry.plugins if not p.error},
         }
 
+    def _made_with(self) -> dict[str, Any]:
+        """The provenance, with the batch size the item was sampled at after a backoff: so the
+        file equals that of a run started at that size, and ``reproduce`` samples it so."""
+        if self.fits is None:
+            return self._provenance
+        config = {**self._provenance["config"]}
+        config["run"] = {**config["run"], "batch_size": self.fits}
+        return {**self._provenance, "config": config}
+
     @contextmanager
     def _nonfinite(self, where: str) -> Iterator[None]:
         """NaN latents: add the item and the sampler's guidance scales (its declared `scales`)."""
@@ -448,6 +476,20 @@ class _Run:
             ]
             hint = f"; the run's guidance settings: {', '.join(scales)}" if scales else ""
             raise NonFiniteLatents(f"{exc} (while {where}{hint})") from exc
+
+
+class _OutOfMemory(Exception):
+    """Sampling a batch of more than one item ran out of memory (nothing was written)."""
+
+
+@contextmanager
+def _backoff(rows: int) -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        if rows > 1 and is_out_of_memory(exc):
+            raise _OutOfMemory from exc
+        raise
 
 
 def _indices(batch: Batch[RunItem]) -> set[int]:

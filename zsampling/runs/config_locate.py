@@ -1,0 +1,127 @@
+"""Where in a config file a value the parsers cannot build lies, as a setting's path.
+
+`tomllib` and PyYAML report an integer past Python's 4,300-digit conversion limit, or nesting deep
+enough to exhaust their recursion, without saying where: the message could only name the file. A
+user needs the setting (``run.seeds.0``). `locate` rewrites the text, replacing each such value
+with a marker string, parses the rewritten text and reports the paths where the markers landed.
+It runs only after a parser has failed, and gives up (None) when its scan of the text does not
+find the value, so the file-level message stays the fallback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from zsampling.runs.issues import ConfigError, ConfigIssue
+
+DIGITS_MARKER = "zsampling-marker:too-many-digits"
+DEEP_MARKER = "zsampling-marker:too-deep"
+OPEN, CLOSE = "[{", "]}"
+
+
+def locate(
+    text: str, parser: Callable[[str], Any], max_depth: int, key: Callable[[str, Any], str]
+) -> list[ConfigIssue] | None:
+    """The issues at the paths where ``text`` holds over-long integers or too deep nesting, or
+    None if they cannot be placed. ``key`` joins a path and a key as messages show them."""
+    rewritten = _rewrite(text, max_depth)
+    if rewritten == text:
+        return None
+    try:
+        data = parser(rewritten)
+    except ConfigError as err:  # the YAML reader's own depth check, now with the path
+        return err.issues
+    except Exception:  # the scan misread the text: keep the parser's own message
+        return None
+    limit = sys.get_int_max_str_digits()
+    why = {
+        DIGITS_MARKER: f"an integer with more than {limit} digits; no setting takes one",
+        DEEP_MARKER: f"nested deeper than {max_depth} levels",
+    }
+    found = [ConfigIssue(path, why[value]) for path, value in _markers(data, "", key)]
+    return found or None
+
+
+def _markers(data: Any, where: str, key: Callable[[str, Any], str]) -> Iterator[tuple[str, str]]:
+    stack = [(data, where)]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((v, key(path, k)) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, key(path, i)) for i, v in enumerate(value))
+        elif value in (DIGITS_MARKER, DEEP_MARKER):
+            yield path or "(top level)", value
+
+
+def _rewrite(text: str, max_depth: int) -> str:
+    """``text`` with long digit runs and too deep brackets (outside strings and comments)
+    replaced by quoted markers."""
+    out: list[str] = []
+    limit = sys.get_int_max_str_digits()
+    depth, i, n = 0, 0, len(text)
+    quote: str | None = None
+    while i < n:
+        ch = text[i]
+        if quote is not None:
+            if ch == "\\" and quote == '"':
+                out.append(text[i : i + 2])
+                i += 2
+                continue
+            if ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "#":
+            end = text.find("\n", i)
+            end = n if end < 0 else end
+            out.append(text[i:end])
+            i = end
+            continue
+        elif ch in OPEN:
+            if depth >= max_depth:
+                end = _matching(text, i)
+                out.append(f'"{DEEP_MARKER}"')
+                i = end
+                continue
+            depth += 1
+        elif ch in CLOSE:
+            depth = max(0, depth - 1)
+        elif ch.isdigit() and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] in "._")):
+            end = i
+            while end < n and (text[end].isdigit() or text[end] == "_"):
+                end += 1
+            run = text[i:end]
+            if sum(c.isdigit() for c in run) > limit:
+                if out and out[-1] in "+-":
+                    out.pop()
+                out.append(f'"{DIGITS_MARKER}"')
+                i = end
+                continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _matching(text: str, start: int) -> int:
+    """The index just past the bracket closing the one at ``start`` (strings skipped)."""
+    depth, i, quote = 0, start, None
+    while i < len(text):
+        ch = text[i]
+        if quote is not None:
+            if ch == "\\" and quote == '"':
+                i += 1
+            elif ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch in OPEN:
+            depth += 1
+        elif ch in CLOSE:
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return len(text)
