@@ -432,18 +432,9 @@ CASES: list[tuple[str, list[str], int, tuple[str, ...], tuple[str, ...]]] = [
             ("flat", "strictly decreasing"),
             ("nan", "not NaN"),
             ("short", "gave 4 levels for 4 steps"),
+            ("float32", "returned torch.float32 levels; a schedule gives a float64 tensor"),
         )
     ],
-    (
-        "schedule-float32",
-        ['schedule={use = "faulty-schedule", fault = "float32"}'],
-        1,
-        (
-            "schedule 'faulty-schedule' (plugin 'hostile-plugin') returned torch.float32 levels",
-            "dtype=torch.float64",
-        ),
-        ("sampler 'zigzag'",),
-    ),
     (
         "guider-bind",
         ['guider={use = "faulty-guider"}'],

@@ -115,7 +115,8 @@ def test_levels_are_float64_a_schedule_made_in_float32_is_refused(analytic: Anal
     """The rule (docs/architecture.md): a schedule gives float64 levels, else it is named; levels
     handed in ready are widened exactly, so float32 sigmas give the run of their float64 cast."""
     run = {"prompts": ["red"], "seeds": [2]}
-    with pytest.raises(ComponentFault, match=r"schedule 'float32-karras' returned torch\.float32"):
+    refusal = r"schedule 'float32-karras' \(plugin module 'test_levels'\) returned torch\.float32"
+    with pytest.raises(ComponentFault, match=refusal):
         sample(analytic, Zigzag(guidance=3.0), schedule=Float32Karras(steps=6), **run)  # type: ignore[arg-type]
     levels32 = Karras(steps=6).sigmas(analytic).float()
     given32 = sample(analytic, Zigzag(guidance=3.0), sigmas=levels32, **run)  # type: ignore[arg-type]
