@@ -15,7 +15,7 @@ from torch import Tensor
 
 from zsampling.core.solvers import LevelPoint, StepContext, from_frame
 from zsampling.solvers.ancestral import Ancestral
-from zsampling.solvers.stochastic import frame_point
+from zsampling.solvers.frame import frame_point
 
 
 class DPM2Ancestral(Ancestral):

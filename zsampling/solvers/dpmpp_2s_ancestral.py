@@ -16,7 +16,7 @@ from torch import Tensor
 
 from zsampling.core.solvers import LevelPoint, StepContext, from_frame
 from zsampling.solvers.ancestral import Ancestral
-from zsampling.solvers.stochastic import frame_point
+from zsampling.solvers.frame import frame_point
 
 FLOW_FIRST_MID = 0.9999
 """The midpoint ``t`` of a flow step from pure noise (``t = 1``, where log-SNR is -inf), as

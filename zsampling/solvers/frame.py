@@ -28,11 +28,12 @@ def slope(pred: Prediction, point: LevelPoint) -> Tensor:
     return eps if point.ode == "sigma" else eps - pred.x0.to(torch.float64)
 
 
-def level_of(tau: float, like: LevelPoint) -> float:
-    """The level (sigma) whose frame time is ``tau``, in ``like``'s frame."""
+def frame_point(tau: float, like: LevelPoint, ctx: StepContext) -> LevelPoint:
+    """The level whose frame time is ``tau`` in ``like``'s frame (sigma itself, or flow ``t``),
+    with its coefficients."""
     if like.ode == "sigma":
-        return tau
-    return math.inf if tau >= 1.0 else tau / (1.0 - tau)
+        return ctx.point(tau)
+    return ctx.point(math.inf if tau >= 1.0 else tau / (1.0 - tau))
 
 
 def euler(x: Tensor, pred: Prediction, src: LevelPoint, dst: LevelPoint) -> Tensor:
@@ -45,7 +46,7 @@ def evaluate_at_tau(
     ctx: StepContext, y: Tensor, tau: float, like: LevelPoint, dtype: torch.dtype
 ) -> tuple[Prediction, LevelPoint]:
     """A further guided prediction of frame latent ``y`` at frame time ``tau``, and its level."""
-    point = ctx.point(level_of(tau, like))
+    point = frame_point(tau, like, ctx)
     return ctx.evaluate(from_frame(y, point, dtype), point.sigma), point
 
 

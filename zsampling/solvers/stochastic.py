@@ -74,13 +74,6 @@ def ancestral_split(src: LevelPoint, dst: LevelPoint, eta: float) -> Split:
     return Split(*sigma_split(a, b, eta), 1.0)
 
 
-def frame_point(tau: float, like: LevelPoint, ctx: StepContext) -> LevelPoint:
-    """The level whose frame time is ``tau`` (sigma itself, or flow ``t``), with coefficients."""
-    if like.ode == "t":
-        return ctx.point(math.inf if tau >= 1 else tau / (1 - tau))
-    return ctx.point(tau)
-
-
 def finite(point: LevelPoint, ctx: StepContext) -> LevelPoint:
     """``point``, or the `OFFSET_SIGMA` level in its place when it is pure noise (sigma inf)."""
     return ctx.point(OFFSET_SIGMA) if math.isinf(point.sigma) else point
