@@ -63,8 +63,8 @@ def main(custom_nodes: str) -> dict[str, Any]:
         "builtin_functions_kept": all(
             getattr(k_sampling, f"sample_{n}", None) is f for n, f in functions.items()
         ),
-        "zsampling_functions": {
-            n: getattr(k_sampling, f"sample_{n}").__name__
+        "zsampling_functions": {  # which zsampling sampler each name's function runs
+            n: getattr(k_sampling, f"sample_{n}").keywords["spec"].cls.name
             for n in comfy.samplers.KSAMPLER_NAMES
             if n.startswith("zsampling_")
         },

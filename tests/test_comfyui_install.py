@@ -124,7 +124,7 @@ def test_the_route_samplers_join_every_sampler_menu_once(installed: dict[str, An
     assert seen["reloaded"] is True
     assert seen["menus_after_reload"] == seen["menus"]
     assert seen["builtin_functions_kept"] is True
-    assert seen["zsampling_functions"] == {n: f"sample_{n}" for n in OURS}
+    assert seen["zsampling_functions"] == {ksampler_name(r): r for r in ROUTES}
 
 
 def test_comfyui_reads_the_packs_pyproject() -> None:

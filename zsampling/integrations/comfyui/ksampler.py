@@ -18,15 +18,14 @@ W2SD is not offered: it needs a second model, which a KSampler has no input for 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import comfy.k_diffusion.sampling as k_sampling
 import comfy.samplers
-from torch import Tensor
 
 from zsampling.core.solvers import Euler
 from zsampling.integrations.comfyui.sampling import SamplerSpec, sample_in_comfy
-from zsampling.integrations.kdiffusion import Callback
 from zsampling.plugins.manager import default_registry
 
 PREFIX = "zsampling_"
@@ -41,23 +40,10 @@ def ksampler_name(route: str) -> str:
 
 def sampler_function(route: str) -> Any:
     """A ComfyUI sampler function running ``route`` with its default settings (the guider's cfg
-    as its main guidance scale) and the Euler step."""
+    as its main guidance scale) and the Euler step: `sample_in_comfy` bound to that spec."""
     spec = SamplerSpec(default_registry().get("sampler", route, "sampler").cls, {}, Euler())
     spec.build(1.0)  # a route whose defaults cannot run fails at registration, not in a graph
-
-    def sample(
-        model: Any,
-        x: Tensor,
-        sigmas: Tensor,
-        extra_args: dict[str, Any] | None = None,
-        callback: Callback | None = None,
-        disable: bool | None = None,
-    ) -> Tensor:
-        return sample_in_comfy(model, x, sigmas, extra_args, callback, disable, spec=spec)
-
-    sample.__name__ = sample.__qualname__ = f"sample_{ksampler_name(route)}"
-    sample.__doc__ = f"zsampling's {route} with default settings (KSampler's cfg as guidance)."
-    return sample
+    return functools.partial(sample_in_comfy, spec=spec)
 
 
 def _name_lists() -> list[list[str]]:
