@@ -123,6 +123,25 @@ def test_registering_again_changes_nothing() -> None:
     assert [n for n in ks if n.startswith("zsampling_")] == ours
 
 
+def test_a_pack_that_rebuilt_the_list_does_not_hide_ours(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Some packs rebind ``SAMPLER_NAMES`` to a new list, which leaves ``KSampler`` holding the
+    old one: the routes go into every list ComfyUI's nodes read."""
+
+    def without_ours(names: list[str]) -> list[str]:
+        return [n for n in names if not n.startswith("zsampling_")]
+
+    ksampler_names = without_ours(comfy.samplers.KSAMPLER_NAMES)
+    menu = without_ours(comfy.samplers.KSampler.SAMPLERS)
+    rebuilt = [*menu, "another_packs_sampler"]
+    monkeypatch.setattr(comfy.samplers, "KSAMPLER_NAMES", ksampler_names)
+    monkeypatch.setattr(comfy.samplers.KSampler, "SAMPLERS", menu)
+    monkeypatch.setattr(comfy.samplers, "SAMPLER_NAMES", rebuilt)
+    ours = register_ksampler_samplers()
+    assert menu == [*BUILTIN, *ours]
+    assert rebuilt == [*BUILTIN, "another_packs_sampler", *ours]
+    assert ksampler_names[-len(ours) :] == ours
+
+
 @pytest.mark.parametrize("name", BUILTIN)
 def test_every_builtin_sampler_still_runs_after_the_pack_loads(patcher: Any, name: str) -> None:
     assert name in nodes.KSampler.INPUT_TYPES()["required"]["sampler_name"][0]
