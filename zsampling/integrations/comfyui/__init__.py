@@ -9,4 +9,5 @@ docs/comfyui.md says how to install it and how guidance per call works.
 - `sampling`: the sampler function ComfyUI's ``KSAMPLER`` calls, and W2SD's second model.
 - `widgets`: a component's settings as node inputs.
 - `nodes`: the node classes.
+- `ksampler`: the route samplers by name in ComfyUI's own sampler list (``KSampler``).
 """
