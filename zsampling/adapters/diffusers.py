@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
@@ -25,13 +24,12 @@ from pydantic import Field
 from torch import Tensor
 
 from zsampling.adapters.folders import PipelineFolder, load_pipeline_folder, pipeline_class
-from zsampling.adapters.perturbation import UNET_STACK, perturbed_network
+from zsampling.adapters.perturbation import UNET_STACK, PipelineNetwork
 from zsampling.core.casts import cast, prediction_dtype
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.inference import inference
 from zsampling.core.levels import Process, RowLevels, TimestepTable
 from zsampling.core.model import Conditioning, ModelAdapter
-from zsampling.core.perturbation import Perturbation
 from zsampling.core.prediction import Prediction
 
 if TYPE_CHECKING:
@@ -41,7 +39,7 @@ PIPELINES = ("StableDiffusionPipeline", "StableDiffusionXLPipeline")
 PREDICTION_TYPES = ("epsilon", "v_prediction")
 
 
-class DiffusersModel:
+class DiffusersModel(PipelineNetwork):
     """A `ModelAdapter` over a ``StableDiffusionPipeline`` or ``StableDiffusionXLPipeline``.
 
     ``height`` and ``width`` (pixels) default to the pipeline's own default image size. The
@@ -50,6 +48,7 @@ class DiffusersModel:
     """
 
     process = Process("vp")
+    stack: ClassVar[str] = UNET_STACK
 
     def __init__(self, pipeline: Any, height: int | None = None, width: int | None = None) -> None:
         kind = type(pipeline).__name__
@@ -86,18 +85,10 @@ class DiffusersModel:
     # -- the ModelAdapter protocol ------------------------------------------------------------
 
     @property
-    def unet(self) -> Any:
+    def network(self) -> Any:
         return self.pipeline.unet
 
-    def perturbed(self, perturbation: Perturbation) -> AbstractContextManager[None]:
-        """The UNet with diffusers' PAG/SEG/SLG hooks on its mid-block attention
-        (`zsampling.core.perturbation.Perturbable`)."""
-        return perturbed_network(self.unet, UNET_STACK, perturbation, self.family)
-
-    @property
-    def scheduler_config(self) -> Any:
-        """The pipeline scheduler's config, which the ``scheduler`` schedule builds on."""
-        return self.pipeline.scheduler.config
+    unet = network
 
     @property
     def reinterpret_keeps(self) -> Literal["eps", "v"]:

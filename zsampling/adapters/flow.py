@@ -22,7 +22,6 @@ noise (tested). For config files the component `SD3Adapter` (``name = "sd3"``) l
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -31,12 +30,11 @@ from pydantic import Field
 from torch import Tensor
 
 from zsampling.adapters.folders import PipelineFolder, load_pipeline_folder
-from zsampling.adapters.perturbation import TRANSFORMER_STACK, perturbed_network
+from zsampling.adapters.perturbation import TRANSFORMER_STACK, PipelineNetwork
 from zsampling.core.errors import InvalidArgument
 from zsampling.core.inference import inference
 from zsampling.core.levels import Process, sigma_from_t, t_from_sigma
 from zsampling.core.model import Conditioning, ModelAdapter
-from zsampling.core.perturbation import Perturbation
 from zsampling.core.prediction import Prediction
 
 if TYPE_CHECKING:
@@ -45,7 +43,7 @@ if TYPE_CHECKING:
 PIPELINES = ("StableDiffusion3Pipeline",)
 
 
-class FlowMatchModel:
+class FlowMatchModel(PipelineNetwork):
     """A `ModelAdapter` over a ``StableDiffusion3Pipeline`` (velocity prediction, process ``flow``).
 
     SD3 and SD3.5 alike (one pipeline class; SD3.5's transformer differs only in its config).
@@ -55,7 +53,8 @@ class FlowMatchModel:
 
     process = Process("flow")
     table = None
-    family: ClassVar[str] = "sd3"
+    family: str = "sd3"
+    stack: ClassVar[str] = TRANSFORMER_STACK
     pipelines: ClassVar[tuple[str, ...]] = PIPELINES
 
     def __init__(
@@ -109,18 +108,10 @@ class FlowMatchModel:
         )
 
     @property
-    def transformer(self) -> Any:
+    def network(self) -> Any:
         return self.pipeline.transformer
 
-    def perturbed(self, perturbation: Perturbation) -> AbstractContextManager[None]:
-        """The transformer with diffusers' PAG/SEG/SLG hooks on its blocks
-        (`zsampling.core.perturbation.Perturbable`)."""
-        return perturbed_network(self.transformer, TRANSFORMER_STACK, perturbation, self.family)
-
-    @property
-    def scheduler_config(self) -> Any:
-        """The pipeline scheduler's config: what the ``flow-match`` schedule builds on."""
-        return self.pipeline.scheduler.config
+    transformer = network
 
     @property
     def num_train_timesteps(self) -> int:

@@ -76,7 +76,7 @@ class FluxModel(FlowMatchModel):
     length (the pipeline's default, 512). Use `flux_model` to get the right class for a pipeline.
     """
 
-    family: ClassVar[str] = "flux"
+    family: str = "flux"
     pipelines: ClassVar[tuple[str, ...]] = PIPELINES
 
     def __init__(

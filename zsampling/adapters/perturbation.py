@@ -22,8 +22,8 @@ are never touched, only its modules' forwards are wrapped.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, ClassVar
 
 import torch
 
@@ -181,3 +181,29 @@ def perturbed_network(
         yield
     finally:
         HookRegistry.check_if_exists_or_initialize(network).remove_hook(name, recurse=True)
+
+
+class PipelineNetwork:
+    """What the diffusers-pipeline adapters share around their network (a mixin): the
+    scheduler config their schedules build on, and the network perturbed through
+    `perturbed_network` (`zsampling.core.perturbation.Perturbable`). Subclasses set ``stack`` and
+    ``family`` and give `network`."""
+
+    pipeline: Any
+    stack: ClassVar[str]
+    family: Any
+
+    @property
+    def network(self) -> Any:
+        """The pipeline's denoising network (its UNet or transformer)."""
+        raise NotImplementedError
+
+    @property
+    def scheduler_config(self) -> Any:
+        """The pipeline scheduler's config, which the ``scheduler`` and ``flow-match`` schedules
+        build on."""
+        return self.pipeline.scheduler.config
+
+    def perturbed(self, perturbation: Perturbation) -> AbstractContextManager[None]:
+        """The network with diffusers' PAG/SEG/SLG hooks on the family's blocks."""
+        return perturbed_network(self.network, self.stack, perturbation, self.family)

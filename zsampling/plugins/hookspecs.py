@@ -45,7 +45,8 @@ def zsampling_register_schedules(register: Register) -> None:
 
 @hookspec
 def zsampling_register_solvers(register: Register) -> None:
-    """Solvers: ``step(self, x, pred, src, dst, history) -> Tensor`` (``[solver]``)."""
+    """Solvers: ``step(self, x, pred, src, dst, history) -> Tensor``, with an optional sixth
+    parameter ``ctx`` (a `StepContext`) for more (``[solver]``)."""
 
 
 @hookspec

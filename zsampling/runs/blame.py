@@ -13,7 +13,9 @@ zsampling's own messages becomes a `RunFailure` naming the stage and the culprit
 - frames are matched by resolved file path, never by substring, so a plugin package named
   ``samplers`` is not blamed for ``zsampling/samplers/zigzag.py``;
 - a `ComponentFault` (a component's output broke its contract, found by a check) gets the plugin
-  of the component it names.
+  of the component it names;
+- an out-of-memory error (as `zsampling.runs.backoff.is_out_of_memory` defines it, the same test
+  that halves a batch) gets advice on what to lower instead of a culprit.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 
 from zsampling.core.errors import ComponentFault, RunFailure, ZSamplingError, one_line
 from zsampling.plugins.registry import Registered, Registry
+from zsampling.runs.backoff import is_out_of_memory
 
 BUILTIN = "zsampling"
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -139,20 +142,13 @@ class Blame:
 def failure(exc: BaseException, doing: str, culprit: Culprit | str) -> RunFailure:
     """One paragraph for an exception: out-of-memory advice, or who failed doing what."""
     text = one_line(exc)
-    if _out_of_memory(exc):
+    if is_out_of_memory(exc):
         return RunFailure(
             f"out of memory while {doing} ({text}). Lower run.batch_size, the resolution or the "
             "number of rows per call (guider.skip_unused_branches = true), use dtype = "
             "'float16' or 'bfloat16', or free the device for this run."
         )
     return RunFailure(f"{culprit} failed while {doing}: {text}")
-
-
-def _out_of_memory(exc: BaseException) -> bool:
-    if isinstance(exc, MemoryError):
-        return True
-    oom = getattr(sys.modules.get("torch"), "OutOfMemoryError", None)
-    return (oom is not None and isinstance(exc, oom)) or "out of memory" in str(exc)
 
 
 def _source_roots(cls: type) -> list[str]:

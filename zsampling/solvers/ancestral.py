@@ -11,55 +11,36 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import torch
 from torch import Tensor
 
-from zsampling.core.prediction import Prediction
-from zsampling.core.solvers import History, LevelPoint, StepContext, ddim_step, from_frame, to_frame
-from zsampling.solvers.stochastic import Noisy, Split, ancestral_split, first_order_only, fresh
+from zsampling.solvers.family import Step
+from zsampling.solvers.stochastic import Noisy, Split, ancestral_split, fresh
 
 
 class Ancestral(Noisy):
     """The ancestral frame (a base class, not a registered solver): subclasses give `move`, the
-    deterministic step in the ODE frame from the source to the frame time ``down`` (``dtype``:
-    the latent's, for any further model evaluation)."""
+    deterministic step in the ODE frame from frame latent ``y`` at the step's source to the frame
+    time ``down``."""
 
     noise_without_down: ClassVar[bool] = True
     """Whether noise is added when the split leaves no deterministic step (``eta > 1``)."""
 
-    def move(
-        self,
-        y: Tensor,
-        x0: Tensor,
-        src: LevelPoint,
-        down: float,
-        ctx: StepContext,
-        dtype: torch.dtype,
-    ) -> Tensor:
+    def move(self, here: Step, y: Tensor, x0: Tensor, down: float) -> Tensor:
         raise NotImplementedError
 
-    def step(
-        self,
-        x: Tensor,
-        pred: Prediction,
-        src: LevelPoint,
-        dst: LevelPoint,
-        history: History | None,
-        ctx: StepContext,
-    ) -> Tensor:
-        if first_order_only(src, dst):
-            return ddim_step(x, pred, dst)
+    def advance(self, here: Step) -> Tensor:
+        src, dst, ctx = here.src, here.dst, here.ctx
         noisy = ctx.direction == "denoise"
         split = ancestral_split(src, dst, self.eta) if noisy else Split(dst.tau, 0.0, 1.0)
-        x0 = pred.x0.to(torch.float64)
+        x0 = here.x0
         if split.down == 0:
             y = x0
             noisy = noisy and self.noise_without_down
         else:
-            y = split.gain * self.move(to_frame(x, src), x0, src, split.down, ctx, x.dtype)
+            y = split.gain * self.move(here, here.y, x0, split.down)
         if noisy and self.adds_noise:
-            y = y + fresh(ctx, x) * (self.s_noise * split.up)
-        return from_frame(y, dst, x.dtype)
+            y = y + fresh(ctx, here.x) * (self.s_noise * split.up)
+        return here.land(y)
 
 
 class EulerAncestral(Ancestral):
@@ -68,14 +49,6 @@ class EulerAncestral(Ancestral):
     name: ClassVar[str] = "euler-ancestral"
     order: ClassVar[int] = 1
 
-    def move(
-        self,
-        y: Tensor,
-        x0: Tensor,
-        src: LevelPoint,
-        down: float,
-        ctx: StepContext,
-        dtype: torch.dtype,
-    ) -> Tensor:
-        ratio = down / src.tau
+    def move(self, here: Step, y: Tensor, x0: Tensor, down: float) -> Tensor:
+        ratio = down / here.src.tau
         return ratio * y + (1 - ratio) * x0

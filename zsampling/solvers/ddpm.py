@@ -16,37 +16,18 @@ import torch
 from torch import Tensor
 
 from zsampling.core.casts import cast
-from zsampling.core.component import Component
-from zsampling.core.prediction import Prediction
-from zsampling.core.solvers import History, LevelPoint, StepContext, ddim_step
-from zsampling.solvers.stochastic import (
-    deterministic,
-    exponential_step,
-    finite,
-    first_order_only,
-    fresh,
-    sde_noise,
-)
+from zsampling.solvers.family import Step
+from zsampling.solvers.stochastic import Stochastic, exponential_step, finite, fresh, sde_noise
 
 
-class DDPM(Component):
+class DDPM(Stochastic):
     """DDPM: one model call and one noise draw per step."""
 
     name: ClassVar[str] = "ddpm"
     order: ClassVar[int] = 1
 
-    def step(
-        self,
-        x: Tensor,
-        pred: Prediction,
-        src: LevelPoint,
-        dst: LevelPoint,
-        history: History | None,
-        ctx: StepContext,
-    ) -> Tensor:
-        if deterministic(ctx, dst) or first_order_only(src, dst):
-            return ddim_step(x, pred, dst)
-        src = finite(src, ctx)
+    def advance(self, here: Step) -> Tensor:
+        src, dst, x = finite(here.src, here.ctx), here.dst, here.x
         h = dst.lam - src.lam
-        out = exponential_step(x.to(torch.float64), pred.x0.to(torch.float64), src, dst, h, 1.0)
-        return cast(out + sde_noise(fresh(ctx, x), dst, h, 1.0), x.dtype)
+        out = exponential_step(x.to(torch.float64), here.x0, src, dst, h, 1.0)
+        return cast(out + sde_noise(fresh(here.ctx, x), dst, h, 1.0), x.dtype)

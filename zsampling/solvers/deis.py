@@ -9,12 +9,9 @@ from typing import ClassVar
 
 import numpy as np
 from pydantic import Field
-from torch import Tensor
 
-from zsampling.core.component import Component
-from zsampling.core.prediction import Prediction
-from zsampling.core.solvers import History, LevelPoint, StepContext
-from zsampling.solvers.frame import adams, lagrange_weights
+from zsampling.solvers.family import Step
+from zsampling.solvers.frame import Adams, lagrange_weights
 
 SIGMA_MIN, SIGMA_MAX, T_MIN = 0.002, 80.0, 1e-3
 """The linear-beta VP SDE whose time DEIS interpolates in: sigma(T_MIN) = SIGMA_MIN and
@@ -36,7 +33,7 @@ def vp_time(tau: np.ndarray) -> np.ndarray:
     return (root - beta_min) / beta_d
 
 
-class DEIS(Component):
+class DEIS(Adams):
     """``dy/dtau`` at this level and up to ``max_order - 1`` previous levels of the same
     direction, interpolated by a polynomial in the VP time ``u(tau)`` and integrated over the step
     in ``tau`` (Gauss-Legendre; ComfyUI sums 10 000 rectangles instead, a 1e-4-relative
@@ -50,15 +47,5 @@ class DEIS(Component):
     order: ClassVar[int] = 3
     max_order: int = Field(3, ge=1, le=4, description="Points of the interpolating polynomial.")
 
-    def step(
-        self,
-        x: Tensor,
-        pred: Prediction,
-        src: LevelPoint,
-        dst: LevelPoint,
-        history: History | None,
-        ctx: StepContext,
-    ) -> Tensor:
-        count = 1 if dst.tau == 0.0 else min(self.max_order, 1 + len(ctx.history))
-        weights = lambda nodes: lagrange_weights(nodes, src.tau, dst.tau, warp=vp_time)  # noqa: E731
-        return adams(x, pred, src, dst, ctx.history, count, weights)
+    def weights(self, nodes: list[float], here: Step) -> list[float]:
+        return lagrange_weights(nodes, here.src.tau, here.dst.tau, warp=vp_time)

@@ -9,13 +9,11 @@ from typing import ClassVar
 
 from torch import Tensor
 
-from zsampling.core.component import Component
-from zsampling.core.prediction import Prediction
-from zsampling.core.solvers import History, LevelPoint, StepContext, from_frame, to_frame
-from zsampling.solvers.frame import euler, evaluate_at_tau, slope
+from zsampling.solvers.family import Step
+from zsampling.solvers.frame import FrameSolver, slope
 
 
-class DPM2(Component):
+class DPM2(FrameSolver):
     """A half step (in log frame time) with Euler, one more model call there, and the whole step
     with that midpoint derivative (two calls per step).
 
@@ -27,18 +25,12 @@ class DPM2(Component):
     name: ClassVar[str] = "dpm2"
     order: ClassVar[int] = 2
 
-    def step(
-        self,
-        x: Tensor,
-        pred: Prediction,
-        src: LevelPoint,
-        dst: LevelPoint,
-        history: History | None,
-        ctx: StepContext,
-    ) -> Tensor:
-        if dst.tau == 0.0 or src.tau == 0.0:
-            return euler(x, pred, src, dst)
-        y, d = to_frame(x, src), slope(pred, src)
+    def falls_back(self, here: Step) -> bool:
+        return here.dst.tau == 0.0 or here.src.tau == 0.0
+
+    def advance(self, here: Step) -> Tensor:
+        src, dst = here.src, here.dst
+        y, d = here.y, slope(here.pred, src)
         tau_mid = math.exp((math.log(src.tau) + math.log(dst.tau)) / 2.0)
-        mid, point = evaluate_at_tau(ctx, y + d * (tau_mid - src.tau), tau_mid, src, x.dtype)
-        return from_frame(y + slope(mid, point) * (dst.tau - src.tau), dst, x.dtype)
+        mid, point = self.evaluate_at(here, y + d * (tau_mid - src.tau), tau_mid)
+        return here.land(y + slope(mid, point) * (dst.tau - src.tau))

@@ -13,8 +13,9 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from zsampling.core.solvers import LevelPoint, StepContext, from_frame
+from zsampling.core.solvers import from_frame
 from zsampling.solvers.ancestral import Ancestral
+from zsampling.solvers.family import Step
 from zsampling.solvers.frame import frame_point
 
 
@@ -25,18 +26,11 @@ class DPM2Ancestral(Ancestral):
     order: ClassVar[int] = 2
     noise_without_down: ClassVar[bool] = False
 
-    def move(
-        self,
-        y: Tensor,
-        x0: Tensor,
-        src: LevelPoint,
-        down: float,
-        ctx: StepContext,
-        dtype: torch.dtype,
-    ) -> Tensor:
+    def move(self, here: Step, y: Tensor, x0: Tensor, down: float) -> Tensor:
+        src = here.src
         d = (y - x0) / src.tau
-        mid = frame_point(math.sqrt(src.tau * down), src, ctx)
+        mid = frame_point(math.sqrt(src.tau * down), src, here.ctx)
         y_mid = y + d * (mid.tau - src.tau)
-        second = ctx.evaluate(from_frame(y_mid, mid, dtype), mid.sigma)
+        second = here.ctx.evaluate(from_frame(y_mid, mid, here.x.dtype), mid.sigma)
         d_mid = (y_mid - second.x0.to(torch.float64)) / mid.tau
         return y + d_mid * (down - src.tau)

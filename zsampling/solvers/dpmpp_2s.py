@@ -9,10 +9,9 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from zsampling.core.component import Component
-from zsampling.core.prediction import Prediction
-from zsampling.core.solvers import History, LevelPoint, StepContext, from_frame, to_frame
-from zsampling.solvers.frame import euler
+from zsampling.core.solvers import LevelPoint, from_frame
+from zsampling.solvers.family import Step
+from zsampling.solvers.frame import FrameSolver
 
 
 def _toward(y: Tensor, x0: Tensor, src: LevelPoint, tau: float) -> Tensor:
@@ -21,7 +20,7 @@ def _toward(y: Tensor, x0: Tensor, src: LevelPoint, tau: float) -> Tensor:
     return ratio * y + (1.0 - ratio) * x0
 
 
-class DPMSolverPP2S(Component):
+class DPMSolverPP2S(FrameSolver):
     """Two stages per step: a first-order step to the half-way level in log-SNR
     (``lambda = log(alpha / s)``, so sigma_mid = sqrt(sigma_src * sigma_dst) for every process),
     a model call there, and the whole first-order step with that midpoint's ``x0``.
@@ -36,18 +35,13 @@ class DPMSolverPP2S(Component):
     name: ClassVar[str] = "dpmpp-2s"
     order: ClassVar[int] = 2
 
-    def step(
-        self,
-        x: Tensor,
-        pred: Prediction,
-        src: LevelPoint,
-        dst: LevelPoint,
-        history: History | None,
-        ctx: StepContext,
-    ) -> Tensor:
-        if not (math.isfinite(src.lam) and math.isfinite(dst.lam)):
-            return euler(x, pred, src, dst)
-        mid = ctx.point(math.sqrt(src.sigma * dst.sigma))
-        y, x0 = to_frame(x, src), pred.x0.to(torch.float64)
-        second = ctx.evaluate(from_frame(_toward(y, x0, src, mid.tau), mid, x.dtype), mid.sigma)
-        return from_frame(_toward(y, second.x0.to(torch.float64), src, dst.tau), dst, x.dtype)
+    def falls_back(self, here: Step) -> bool:
+        return not (math.isfinite(here.src.lam) and math.isfinite(here.dst.lam))
+
+    def advance(self, here: Step) -> Tensor:
+        src = here.src
+        mid = here.ctx.point(math.sqrt(src.sigma * here.dst.sigma))
+        y = here.y
+        first = from_frame(_toward(y, here.x0, src, mid.tau), mid, here.x.dtype)
+        second = here.ctx.evaluate(first, mid.sigma)
+        return here.land(_toward(y, second.x0.to(torch.float64), src, here.dst.tau))

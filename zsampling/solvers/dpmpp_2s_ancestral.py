@@ -14,8 +14,9 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from zsampling.core.solvers import LevelPoint, StepContext, from_frame
+from zsampling.core.solvers import LevelPoint, from_frame
 from zsampling.solvers.ancestral import Ancestral
+from zsampling.solvers.family import Step
 from zsampling.solvers.frame import frame_point
 
 FLOW_FIRST_MID = 0.9999
@@ -39,18 +40,11 @@ class DPMPP2SAncestral(Ancestral):
     name: ClassVar[str] = "dpmpp-2s-ancestral"
     order: ClassVar[int] = 2
 
-    def move(
-        self,
-        y: Tensor,
-        x0: Tensor,
-        src: LevelPoint,
-        down: float,
-        ctx: StepContext,
-        dtype: torch.dtype,
-    ) -> Tensor:
-        mid = frame_point(log_snr_midpoint(src, down), src, ctx)
+    def move(self, here: Step, y: Tensor, x0: Tensor, down: float) -> Tensor:
+        src = here.src
+        mid = frame_point(log_snr_midpoint(src, down), src, here.ctx)
         ratio = mid.tau / src.tau
         y_mid = ratio * y + (1 - ratio) * x0
-        second = ctx.evaluate(from_frame(y_mid, mid, dtype), mid.sigma).x0
+        second = here.ctx.evaluate(from_frame(y_mid, mid, here.x.dtype), mid.sigma).x0
         ratio = down / src.tau
         return ratio * y + (1 - ratio) * second.to(torch.float64)

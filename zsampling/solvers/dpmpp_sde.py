@@ -16,10 +16,10 @@ from pydantic import Field
 from torch import Tensor
 
 from zsampling.core.casts import cast
-from zsampling.core.prediction import Prediction
-from zsampling.core.solvers import History, LevelPoint, StepContext, ddim_step
+from zsampling.core.solvers import LevelPoint, StepContext
 from zsampling.solvers.brownian import SDENoisy
-from zsampling.solvers.stochastic import finite, first_order_only, sigma_split
+from zsampling.solvers.family import Step
+from zsampling.solvers.stochastic import finite, sigma_split
 
 
 class DPMPPSDE(SDENoisy):
@@ -30,22 +30,12 @@ class DPMPPSDE(SDENoisy):
 
     r: float = Field(0.5, gt=0, lt=1, description="Where the middle evaluation sits, in log-SNR.")
 
-    def step(
-        self,
-        x: Tensor,
-        pred: Prediction,
-        src: LevelPoint,
-        dst: LevelPoint,
-        history: History | None,
-        ctx: StepContext,
-    ) -> Tensor:
-        if first_order_only(src, dst):
-            return ddim_step(x, pred, dst)
-        src = finite(src, ctx)
-        eta = self.eta if ctx.direction == "denoise" else 0.0
+    def advance(self, here: Step) -> Tensor:
+        ctx, x, x0, dst = here.ctx, here.x, here.x0, here.dst
+        src, eta = finite(here.src, ctx), self.eta_for(ctx)
         h = dst.lam - src.lam
         mid = ctx.point(math.exp(-(src.lam + self.r * h)))
-        x64, x0 = x.to(torch.float64), pred.x0.to(torch.float64)
+        x64 = x.to(torch.float64)
         x_mid = self._move(x64, x0, src, mid, eta, ctx)
         second = ctx.evaluate(cast(x_mid, x.dtype), mid.sigma).x0.to(torch.float64)
         fac = 1 / (2 * self.r)

@@ -19,10 +19,8 @@ from pydantic import Field
 from torch import Tensor
 
 from zsampling.core.casts import cast
-from zsampling.core.component import Component
-from zsampling.core.prediction import Prediction
-from zsampling.core.solvers import History, LevelPoint, StepContext, ddim_step
-from zsampling.solvers.stochastic import deterministic, finite, first_order_only, fresh
+from zsampling.solvers.family import Step
+from zsampling.solvers.stochastic import Stochastic, finite, fresh
 
 POINTS = 200
 
@@ -46,7 +44,7 @@ def integrals(a: float, b: float) -> tuple[float, float]:
     return float((1 / phi).sum()) * width, float(((at - a) / phi).sum()) * width
 
 
-class ERSDE(Component):
+class ERSDE(Stochastic):
     """ER-SDE-Solver-3 with ``s_noise`` and up to ``max_stage`` Taylor stages."""
 
     name: ClassVar[str] = "er-sde"
@@ -55,21 +53,11 @@ class ERSDE(Component):
     s_noise: float = Field(1.0, ge=0, description="Scale of the fresh noise.")
     max_stage: int = Field(3, ge=1, le=3, description="Highest stage (order) used: 1, 2 or 3.")
 
-    def step(
-        self,
-        x: Tensor,
-        pred: Prediction,
-        src: LevelPoint,
-        dst: LevelPoint,
-        history: History | None,
-        ctx: StepContext,
-    ) -> Tensor:
-        if deterministic(ctx, dst) or first_order_only(src, dst):
-            return ddim_step(x, pred, dst)
-        src = finite(src, ctx)
+    def advance(self, here: Step) -> Tensor:
+        ctx, x, x0, dst = here.ctx, here.x, here.x0, here.dst
+        src = finite(here.src, ctx)
         a, b = src.sigma, dst.sigma
         r = scaled(b) / scaled(a)
-        x0 = pred.x0.to(torch.float64)
         out = (dst.alpha / src.alpha) * r * x.to(torch.float64) + dst.alpha * (1 - r) * x0
         earlier = [finite(h.point, ctx).sigma for h in ctx.history[: self.max_stage - 1]]
         if earlier:

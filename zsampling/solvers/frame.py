@@ -1,5 +1,6 @@
-"""What the k-diffusion-style solvers share: the ODE frame's derivative, levels by frame time, and
-the weights of a polynomial through past derivatives integrated over one step.
+"""What the k-diffusion-style solvers share: the ODE frame's derivative, levels by frame time,
+the weights of a polynomial through past derivatives integrated over one step, and the two
+family bases built on them (`FrameSolver`, Euler as fallback; `Adams`, the multistep ones).
 
 In the frame of `zsampling.core.solvers.LevelPoint` the probability-flow ODE is ``dy/dtau = d``
 with ``d = (y - x0) / tau``; from ``y = x / scale`` and ``x = alpha x0 + s eps`` that is ``eps``
@@ -20,6 +21,7 @@ from torch import Tensor
 
 from zsampling.core.prediction import Prediction
 from zsampling.core.solvers import History, LevelPoint, StepContext, from_frame, to_frame
+from zsampling.solvers.family import Family, Step
 
 
 def slope(pred: Prediction, point: LevelPoint) -> Tensor:
@@ -40,14 +42,6 @@ def euler(x: Tensor, pred: Prediction, src: LevelPoint, dst: LevelPoint) -> Tens
     """One Euler step in the frame (the same latent as DDIM), back in the caller's dtype."""
     y = to_frame(x, src) + slope(pred, src) * (dst.tau - src.tau)
     return from_frame(y, dst, x.dtype)
-
-
-def evaluate_at_tau(
-    ctx: StepContext, y: Tensor, tau: float, like: LevelPoint, dtype: torch.dtype
-) -> tuple[Prediction, LevelPoint]:
-    """A further guided prediction of frame latent ``y`` at frame time ``tau``, and its level."""
-    point = frame_point(tau, like, ctx)
-    return ctx.evaluate(from_frame(y, point, dtype), point.sigma), point
 
 
 def slopes(
@@ -88,22 +82,49 @@ def lagrange_weights(
     return weights
 
 
-def adams(
-    x: Tensor,
-    pred: Prediction,
-    src: LevelPoint,
-    dst: LevelPoint,
-    history: Sequence[History],
-    count: int,
-    weights: Callable[[list[float]], list[float]],
-) -> Tensor:
-    """``y + sum_j w_j d_j`` over the derivatives at ``src`` and the ``count - 1`` newest history
-    levels, ``w = weights(their frame times)``: the step of every Adams-Bashforth-type solver.
-    One point (no history, or a budget of 1) is Euler."""
-    if count == 1:
-        return euler(x, pred, src, dst)
-    nodes = [src.tau] + [h.point.tau for h in history[: count - 1]]
-    y = to_frame(x, src)
-    for weight, d in zip(weights(nodes), slopes(pred, src, history, count), strict=True):
-        y = y + weight * d
-    return from_frame(y, dst, x.dtype)
+class FrameSolver(Family):
+    """A deterministic solver in the ODE frame (a base class, not a registered solver): Euler is
+    its fallback, by default for the step into ``tau = 0``, where the derivative is undefined for
+    a second evaluation."""
+
+    def falls_back(self, here: Step) -> bool:
+        return here.dst.tau == 0.0
+
+    def fallback(self, here: Step) -> Tensor:
+        return euler(here.x, here.pred, here.src, here.dst)
+
+    def evaluate_at(self, here: Step, y: Tensor, tau: float) -> tuple[Prediction, LevelPoint]:
+        """A further guided prediction of frame latent ``y`` at frame time ``tau``, and its
+        level."""
+        point = frame_point(tau, here.src, here.ctx)
+        return here.ctx.evaluate(from_frame(y, point, here.x.dtype), point.sigma), point
+
+
+class Adams(FrameSolver):
+    """The Adams-Bashforth-type family (a base class, not a registered solver): ``y + sum_j w_j
+    d_j`` over the derivatives at the source and the newest ``points - 1`` history levels of the
+    same direction, with subclass `weights` for their frame times. One point (no history, a
+    budget of 1, by default the step into sigma 0) is Euler."""
+
+    max_order: int
+
+    def points(self, here: Step) -> int:
+        """How many derivatives this step combines."""
+        return 1 if here.dst.tau == 0.0 else min(self.max_order, 1 + len(here.ctx.history))
+
+    def weights(self, nodes: list[float], here: Step) -> list[float]:
+        """The weight of each derivative, given the frame times ``nodes`` (source first)."""
+        raise NotImplementedError
+
+    def falls_back(self, here: Step) -> bool:
+        return self.points(here) == 1
+
+    def advance(self, here: Step) -> Tensor:
+        count = self.points(here)
+        history = here.ctx.history
+        nodes = [here.src.tau] + [h.point.tau for h in history[: count - 1]]
+        y = here.y
+        derivatives = slopes(here.pred, here.src, history, count)
+        for weight, d in zip(self.weights(nodes, here), derivatives, strict=True):
+            y = y + weight * d
+        return here.land(y)

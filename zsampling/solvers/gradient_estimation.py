@@ -8,13 +8,11 @@ from typing import ClassVar
 from pydantic import Field
 from torch import Tensor
 
-from zsampling.core.component import Component
-from zsampling.core.prediction import Prediction
-from zsampling.core.solvers import History, LevelPoint, StepContext, from_frame, to_frame
-from zsampling.solvers.frame import euler, slope
+from zsampling.solvers.family import Step
+from zsampling.solvers.frame import FrameSolver, slope
 
 
-class GradientEstimation(Component):
+class GradientEstimation(FrameSolver):
     """Euler with the derivative extrapolated from the previous one of the same direction:
     ``d + (gamma - 1)(d - d_prev)`` (the paper's gradient estimate; ``gamma = 1`` is Euler, 2 the
     paper's choice). Its local error is still O(h^2) on a general ODE: first order, as measured
@@ -28,17 +26,12 @@ class GradientEstimation(Component):
     order: ClassVar[int] = 1
     gamma: float = Field(2.0, ge=1.0, le=3.0, description="Weight of the newest derivative.")
 
-    def step(
-        self,
-        x: Tensor,
-        pred: Prediction,
-        src: LevelPoint,
-        dst: LevelPoint,
-        history: History | None,
-        ctx: StepContext,
-    ) -> Tensor:
-        if history is None or dst.tau == 0.0:
-            return euler(x, pred, src, dst)
-        d = slope(pred, src)
-        estimate = d + (self.gamma - 1.0) * (d - slope(history.prediction, history.point))
-        return from_frame(to_frame(x, src) + estimate * (dst.tau - src.tau), dst, x.dtype)
+    def falls_back(self, here: Step) -> bool:
+        return here.history is None or here.dst.tau == 0.0
+
+    def advance(self, here: Step) -> Tensor:
+        before = here.history
+        assert before is not None  # falls_back took the step without history
+        d = slope(here.pred, here.src)
+        estimate = d + (self.gamma - 1.0) * (d - slope(before.prediction, before.point))
+        return here.land(here.y + estimate * (here.dst.tau - here.src.tau))

@@ -6,13 +6,11 @@ from typing import ClassVar
 
 from torch import Tensor
 
-from zsampling.core.component import Component
-from zsampling.core.prediction import Prediction
-from zsampling.core.solvers import History, LevelPoint, StepContext, from_frame, to_frame
-from zsampling.solvers.frame import euler, slope
+from zsampling.solvers.family import Step
+from zsampling.solvers.frame import FrameSolver, slope
 
 
-class Heun(Component):
+class Heun(FrameSolver):
     """The trapezoidal rule on the frame ODE: an Euler trial step to ``dst``, one more model call
     there, and the step again with the mean of both derivatives (two calls per step).
 
@@ -25,19 +23,9 @@ class Heun(Component):
     name: ClassVar[str] = "heun"
     order: ClassVar[int] = 2
 
-    def step(
-        self,
-        x: Tensor,
-        pred: Prediction,
-        src: LevelPoint,
-        dst: LevelPoint,
-        history: History | None,
-        ctx: StepContext,
-    ) -> Tensor:
-        if dst.tau == 0.0:
-            return euler(x, pred, src, dst)
-        y, d = to_frame(x, src), slope(pred, src)
+    def advance(self, here: Step) -> Tensor:
+        src, dst = here.src, here.dst
+        y, d = here.y, slope(here.pred, src)
         dt = dst.tau - src.tau
-        trial = y + d * dt
-        second = ctx.evaluate(from_frame(trial, dst, x.dtype), dst.sigma)
-        return from_frame(y + (d + slope(second, dst)) * (dt / 2.0), dst, x.dtype)
+        second = here.ctx.evaluate(here.land(y + d * dt), dst.sigma)
+        return here.land(y + (d + slope(second, dst)) * (dt / 2.0))

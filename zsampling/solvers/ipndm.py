@@ -6,12 +6,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from pydantic import Field
-from torch import Tensor
 
-from zsampling.core.component import Component
-from zsampling.core.prediction import Prediction
-from zsampling.core.solvers import History, LevelPoint, StepContext
-from zsampling.solvers.frame import adams
+from zsampling.solvers.family import Step
+from zsampling.solvers.frame import Adams
 
 ADAMS_BASHFORTH: tuple[tuple[float, ...], ...] = (
     (1.0,),
@@ -22,7 +19,7 @@ ADAMS_BASHFORTH: tuple[tuple[float, ...], ...] = (
 """The explicit Adams-Bashforth weights of orders 1 to 4 for equal steps, newest point first."""
 
 
-class IPNDM(Component):
+class IPNDM(Adams):
     """The derivatives at this level and the previous ``max_order - 1`` of the same direction,
     weighted as if the steps were equal (the method's defining simplification: cheap, and exact
     for polynomials only on uniform grids in frame time).
@@ -35,16 +32,6 @@ class IPNDM(Component):
     order: ClassVar[int] = 4
     max_order: int = Field(4, ge=1, le=4, description="Highest Adams-Bashforth order used.")
 
-    def step(
-        self,
-        x: Tensor,
-        pred: Prediction,
-        src: LevelPoint,
-        dst: LevelPoint,
-        history: History | None,
-        ctx: StepContext,
-    ) -> Tensor:
-        count = 1 if dst.tau == 0.0 else min(self.max_order, 1 + len(ctx.history))
-        dt = dst.tau - src.tau
-        weights = lambda nodes: [dt * w for w in ADAMS_BASHFORTH[len(nodes) - 1]]  # noqa: E731
-        return adams(x, pred, src, dst, ctx.history, count, weights)
+    def weights(self, nodes: list[float], here: Step) -> list[float]:
+        dt = here.dst.tau - here.src.tau
+        return [dt * w for w in ADAMS_BASHFORTH[len(nodes) - 1]]

@@ -9,32 +9,22 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import torch
 from torch import Tensor
 
 from zsampling.core.casts import cast
-from zsampling.core.component import Component
-from zsampling.core.prediction import Prediction
-from zsampling.core.solvers import History, LevelPoint, StepContext, ddim_step
-from zsampling.solvers.stochastic import deterministic, fresh
+from zsampling.solvers.family import Step
+from zsampling.solvers.stochastic import Stochastic, deterministic, fresh
 
 
-class LCM(Component):
+class LCM(Stochastic):
     """Latent consistency model sampling: predict ``x0``, renoise to the next level."""
 
     name: ClassVar[str] = "lcm"
     order: ClassVar[int] = 1
 
-    def step(
-        self,
-        x: Tensor,
-        pred: Prediction,
-        src: LevelPoint,
-        dst: LevelPoint,
-        history: History | None,
-        ctx: StepContext,
-    ) -> Tensor:
-        if deterministic(ctx, dst):
-            return ddim_step(x, pred, dst)
-        out = dst.alpha * pred.x0.to(torch.float64) + dst.s * fresh(ctx, x)
-        return cast(out, x.dtype)
+    def falls_back(self, here: Step) -> bool:
+        return deterministic(here.ctx, here.dst)
+
+    def advance(self, here: Step) -> Tensor:
+        out = here.dst.alpha * here.x0 + here.dst.s * fresh(here.ctx, here.x)
+        return cast(out, here.x.dtype)

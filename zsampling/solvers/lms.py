@@ -5,15 +5,12 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 from pydantic import Field
-from torch import Tensor
 
-from zsampling.core.component import Component
-from zsampling.core.prediction import Prediction
-from zsampling.core.solvers import History, LevelPoint, StepContext
-from zsampling.solvers.frame import adams, lagrange_weights
+from zsampling.solvers.family import Step
+from zsampling.solvers.frame import Adams, lagrange_weights
 
 
-class LMS(Component):
+class LMS(Adams):
     """The frame derivative at this level and the ``order - 1`` previous ones of the same
     direction, interpolated by a polynomial in frame time and integrated exactly over the step.
 
@@ -31,17 +28,10 @@ class LMS(Component):
         "x0", description="Into sigma 0: x0 (as ComfyUI) or the polynomial (as k-diffusion 0.1)."
     )
 
-    def step(
-        self,
-        x: Tensor,
-        pred: Prediction,
-        src: LevelPoint,
-        dst: LevelPoint,
-        history: History | None,
-        ctx: StepContext,
-    ) -> Tensor:
-        count = min(self.max_order, 1 + len(ctx.history))
-        if dst.tau == 0.0 and self.final_step == "x0":
-            count = 1
-        weights = lambda nodes: lagrange_weights(nodes, src.tau, dst.tau)  # noqa: E731
-        return adams(x, pred, src, dst, ctx.history, count, weights)
+    def points(self, here: Step) -> int:
+        if here.dst.tau == 0.0 and self.final_step == "x0":
+            return 1
+        return min(self.max_order, 1 + len(here.ctx.history))
+
+    def weights(self, nodes: list[float], here: Step) -> list[float]:
+        return lagrange_weights(nodes, here.src.tau, here.dst.tau)

@@ -8,10 +8,10 @@ import torch
 from torch import Tensor
 
 from zsampling.core.casts import cast
-from zsampling.core.prediction import Prediction
-from zsampling.core.solvers import History, LevelPoint, StepContext, ddim_step
+from zsampling.core.solvers import LevelPoint, StepContext
 from zsampling.solvers.brownian import SDENoisy
-from zsampling.solvers.stochastic import exponential_step, finite, first_order_only, sde_noise
+from zsampling.solvers.family import Step
+from zsampling.solvers.stochastic import exponential_step, finite, sde_noise
 
 
 class MultistepSDE(SDENoisy):
@@ -25,21 +25,10 @@ class MultistepSDE(SDENoisy):
         """What the earlier predictions add to the step (None: nothing)."""
         raise NotImplementedError
 
-    def step(
-        self,
-        x: Tensor,
-        pred: Prediction,
-        src: LevelPoint,
-        dst: LevelPoint,
-        history: History | None,
-        ctx: StepContext,
-    ) -> Tensor:
-        if first_order_only(src, dst):
-            return ddim_step(x, pred, dst)
-        src = finite(src, ctx)
-        eta = self.eta if ctx.direction == "denoise" else 0.0
+    def advance(self, here: Step) -> Tensor:
+        ctx, x, x0, dst = here.ctx, here.x, here.x0, here.dst
+        src, eta = finite(here.src, ctx), self.eta_for(ctx)
         h = dst.lam - src.lam
-        x0 = pred.x0.to(torch.float64)
         out = exponential_step(x.to(torch.float64), x0, src, dst, h, eta)
         extra = self.correction(x0, src, dst, h, eta, ctx)
         if extra is not None:

@@ -10,10 +10,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from zsampling.core.component import Component
-from zsampling.core.prediction import Prediction
-from zsampling.core.solvers import History, LevelPoint, StepContext, from_frame, to_frame
-from zsampling.solvers.frame import euler
+from zsampling.solvers.family import Step
+from zsampling.solvers.frame import FrameSolver
 
 
 def phis(z: float) -> tuple[float, float]:
@@ -22,7 +20,7 @@ def phis(z: float) -> tuple[float, float]:
     return phi_1, (phi_1 - 1.0) / z
 
 
-class ResMultistep(Component):
+class ResMultistep(FrameSolver):
     """An exponential integrator in ``t = -log tau`` for the data prediction: the ``x0`` at this
     level and at the previous one (same direction) with the weights that make the step second
     order for any ratio of step sizes (the "refined" coefficients ``phi_1 - phi_2 / c``,
@@ -35,22 +33,16 @@ class ResMultistep(Component):
     name: ClassVar[str] = "res-multistep"
     order: ClassVar[int] = 2
 
-    def step(
-        self,
-        x: Tensor,
-        pred: Prediction,
-        src: LevelPoint,
-        dst: LevelPoint,
-        history: History | None,
-        ctx: StepContext,
-    ) -> Tensor:
-        if history is None or 0.0 in (dst.tau, src.tau, history.point.tau):
-            return euler(x, pred, src, dst)
-        h = math.log(src.tau) - math.log(dst.tau)
-        c = (math.log(src.tau) - math.log(history.point.tau)) / h
+    def falls_back(self, here: Step) -> bool:
+        history = here.history
+        return history is None or 0.0 in (here.dst.tau, here.src.tau, history.point.tau)
+
+    def advance(self, here: Step) -> Tensor:
+        src, before = here.src, here.history
+        assert before is not None  # falls_back took the step without history
+        h = math.log(src.tau) - math.log(here.dst.tau)
+        c = (math.log(src.tau) - math.log(before.point.tau)) / h
         phi_1, phi_2 = phis(-h)
         b_now, b_before = phi_1 - phi_2 / c, phi_2 / c
-        y = math.exp(-h) * to_frame(x, src) + h * (
-            b_now * pred.x0.to(torch.float64) + b_before * history.x0.to(torch.float64)
-        )
-        return from_frame(y, dst, x.dtype)
+        x0_before = before.x0.to(torch.float64)
+        return here.land(math.exp(-h) * here.y + h * (b_now * here.x0 + b_before * x0_before))

@@ -17,16 +17,28 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from zsampling.core.component import Component
-from zsampling.core.solvers import LevelPoint, StepContext
+from zsampling.core.solvers import LevelPoint, StepContext, ddim_step
+from zsampling.solvers.family import Family, Step
 
 OFFSET_SIGMA = 9999.0
 """The level an infinite source is taken at (flow ``t = 0.9999``): the exponential integrators
 need a finite log-SNR, and ComfyUI offsets its first flow level the same way."""
 
 
-class Noisy(Component):
-    """The two settings every stochastic solver has (a base class, not a registered solver)."""
+class Stochastic(Family):
+    """A stochastic solver on native latents (a base class, not a registered solver): DDIM is its
+    fallback, by default for a `deterministic` step and for a `first_order_only` one."""
+
+    def falls_back(self, here: Step) -> bool:
+        return deterministic(here.ctx, here.dst) or first_order_only(here.src, here.dst)
+
+    def fallback(self, here: Step) -> Tensor:
+        return ddim_step(here.x, here.pred, here.dst)
+
+
+class Noisy(Stochastic):
+    """The two settings of the ``eta`` solvers (a base class, not a registered solver). Their zag
+    is their own step with ``eta = 0``, so only a `first_order_only` step is DDIM."""
 
     eta: float = Field(1.0, ge=0, description="Share of the step's noise that is fresh (0 = ODE).")
     s_noise: float = Field(1.0, ge=0, description="Scale of the fresh noise.")
@@ -35,6 +47,13 @@ class Noisy(Component):
     def adds_noise(self) -> bool:
         """Whether a denoise draws noise at all (neither setting is 0)."""
         return self.eta > 0 and self.s_noise > 0
+
+    def falls_back(self, here: Step) -> bool:
+        return first_order_only(here.src, here.dst)
+
+    def eta_for(self, ctx: StepContext) -> float:
+        """``eta`` on a denoise, 0 on a zag."""
+        return self.eta if ctx.direction == "denoise" else 0.0
 
 
 class Split(NamedTuple):
