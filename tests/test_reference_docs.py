@@ -7,6 +7,8 @@ import inspect
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from zsampling.plugins import hookspecs
 from zsampling.plugins.manager import build_registry
 from zsampling.plugins.registry import KINDS
@@ -70,3 +72,49 @@ def test_evaluation_page_is_generated_from_the_results_files() -> None:
     for name in gen.TESTBEDS:
         assert (DOCS / "results" / f"{name}.png").is_file()
         assert f"<!-- results:{name} -->\n| " in page or f"<!-- results:{name} -->\n**" in page
+
+
+def test_evaluation_page_leads_with_its_findings() -> None:
+    """The findings and the frontier picture come first; the run's commit, times and memory sit
+    beside the tables, and the generator refuses a page that puts them back in front."""
+    gen = script("gen_evaluation_tables")
+    page = (DOCS / "evaluation.md").read_text()
+    assert page[page.index("\n## ") :].startswith("\n## What the results say\n")
+    assert page.index("(results/pairs.png)") < page.index("\n## The protocol\n")
+    run = page.index("\n## The run behind the tables\n")
+    assert run < page.index("on commit ") < page.index("<!-- results:facts -->")
+    swapped = (
+        page.replace("## What the results say", "@@")
+        .replace("## The run behind the tables", "## What the results say")
+        .replace("@@", "## The run behind the tables")
+    )
+    with pytest.raises(SystemExit, match="in this order"):
+        gen.render(swapped, {})
+
+
+def test_home_page_catalogue_is_generated_from_the_registry() -> None:
+    """docs/index.md lists every built-in of every kind (docs/scripts/gen_catalogue.py), each
+    with the first sentence of its docstring, so the home page cannot go stale."""
+    gen = script("gen_catalogue")
+    page = (DOCS / "index.md").read_text()
+    assert page == gen.render(page), (
+        "docs/index.md is stale: run python docs/scripts/gen_catalogue.py"
+    )
+    registry = build_registry(entry_points=False)
+    for kind in KINDS:
+        for name in registry.names(kind):
+            assert f"- `{name}`" in page, (kind, name)
+    zigzag = "- `zigzag`: Denoise with a strong guidance, invert with a weak one, denoise again.\n"
+    assert zigzag in page
+    karras = "Karras et al. (2022) levels."
+    assert gen.first_sentence(f"{karras} More.") == karras
+
+
+def test_catalogue_picks_up_a_kind_it_has_no_title_for(monkeypatch: Any) -> None:
+    """A kind added to the registry later gets its own section without editing the page."""
+    gen = script("gen_catalogue")
+    monkeypatch.setattr(gen, "TITLES", {k: v for k, v in gen.TITLES.items() if k != "metric"})
+    monkeypatch.setattr(gen, "FIRST", tuple(k for k in gen.FIRST if k != "metric"))
+    body = gen.catalogue(build_registry(entry_points=False))
+    assert "### Metrics\n\n6 built-in.\n\n- `class-posterior`: " in body
+    assert body.index("### Observers") < body.index("### Metrics")

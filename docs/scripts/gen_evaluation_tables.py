@@ -9,6 +9,10 @@ page and the results files disagree.
 A generated block sits between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->``, where
 NAME is a testbed (its frontier table), ``leaderboard`` (every method on every testbed) or
 ``facts`` (the testbeds' models and judge).
+
+The page leads with what the run found (a reader comes for that), then how it is measured, then
+the run's provenance beside the tables it produced: ``render`` refuses a page whose sections
+``SECTIONS`` are missing or out of that order. A section added between them is fine.
 """
 
 from __future__ import annotations
@@ -26,6 +30,14 @@ DOCS = Path(__file__).resolve().parents[1]
 RESULTS = DOCS / "results"
 PAGE = DOCS / "evaluation.md"
 TESTBEDS = ("analytic", "digits", "pairs")
+SECTIONS = (
+    "## What the results say",
+    "## The protocol",
+    "## The run behind the tables",
+    "## The testbeds",
+    "## Every method on every testbed",
+    "## Per testbed",
+)
 
 
 def load() -> dict[str, dict[str, Any]]:
@@ -59,8 +71,20 @@ def blocks(results: dict[str, dict[str, Any]]) -> dict[str, str]:
     return out
 
 
+def check_sections(page: str) -> None:
+    """Findings first, then the protocol, then provenance beside the tables (``SECTIONS``)."""
+    at = [page.find(f"\n{heading}\n") for heading in SECTIONS]
+    if -1 in at or at != sorted(at):
+        found = [h for _, h in sorted((a, h) for a, h in zip(at, SECTIONS, strict=True) if a >= 0)]
+        raise SystemExit(
+            f"docs/evaluation.md must have the sections {list(SECTIONS)} in this order; "
+            f"it has {found}"
+        )
+
+
 def render(page: str, generated: dict[str, str]) -> str:
     """``page`` with every generated block replaced by its current content."""
+    check_sections(page)
     for name, body in generated.items():
         pattern = re.compile(
             rf"(<!-- results:{name} -->\n).*?(\n<!-- /results:{name} -->)", flags=re.S
