@@ -13,6 +13,8 @@ node (class name)          output      what
 =========================  ==========  ====================================================
 
 Every SAMPLER node has a ``solver`` (each registered solver: euler = DDIM, dpmpp-2m, ...). The
+zigzag, restart and W2SD nodes take an optional ``sampler`` (a ComfyUI SAMPLER) that then makes
+the denoise moves, the solver only inverting (`zsampling.integrations.comfyui.around`). The
 samplers read their guidance from the guider (``-1``, the default) or from the node; see
 `zsampling.integrations.comfyui.guidance` for how a scale reaches ComfyUI's CFG on each call.
 
@@ -105,6 +107,19 @@ class _SamplerNode(_Node):
     FUNCTION = "get_sampler"
 
 
+AROUND_INPUT = (
+    "SAMPLER",
+    {
+        "tooltip": (
+            "Optional: a ComfyUI sampler (KSamplerSelect, SamplerDPMPP_2M_SDE, ...) that makes "
+            "every denoise move, one step per call over the step's two sigmas (multistep "
+            "history restarts each call; SDE noise is seeded per call). The zag inverts with "
+            "the solver above."
+        )
+    },
+)
+
+
 def typed_sampler_node(cls: type[BaseModel], description: str, weak: bool = False) -> type:
     """A SAMPLER node class with one widget per setting of ``cls`` (and a solver)."""
     exclude = ("weak_model",) if weak else ()
@@ -119,11 +134,14 @@ def typed_sampler_node(cls: type[BaseModel], description: str, weak: bool = Fals
                 required["weak_model"] = ("MODEL", {"tooltip": "The weak model that inverts."})
             required.update(widgets(cls, exclude))
             required["solver"] = _solver_input()
-            return {"required": required}
+            return {"required": required, "optional": {"sampler": AROUND_INPUT}}
 
-        def get_sampler(self, solver: str, weak_model: Any = None, **values: Any) -> tuple[Any]:
+        def get_sampler(
+            self, solver: str, weak_model: Any = None, sampler: Any = None, **values: Any
+        ) -> tuple[Any]:
             settings = settings_from(cls, values)
-            return (comfy_sampler(SamplerSpec(cls, settings, _solver(solver), weak_model)),)
+            spec = SamplerSpec(cls, settings, _solver(solver), weak_model, around=sampler)
+            return (comfy_sampler(spec),)
 
     Node.__name__ = Node.__qualname__ = f"{cls.__name__}SamplerNode"
     return Node

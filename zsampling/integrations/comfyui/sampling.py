@@ -16,6 +16,9 @@ Fresh noise (restart, a plugin's renoise) comes from a generator seeded with the
 plus one, on the latent's device: seeded like ComfyUI's own stochastic samplers, but not the
 stream that drew the starting noise (with the same seed, ComfyUI's CPU noise would redraw it).
 
+A route given a ComfyUI SAMPLER (``SamplerSpec.around``) runs its denoise moves with that
+sampler, one step per call (`zsampling.integrations.comfyui.around`).
+
 W2SD's weak model is a second ComfyUI model: it gets a ``CFGGuider`` of its own with the main
 guider's conditioning and scale, prepared by ComfyUI's own ``CFGGuider.sample`` (model loading,
 conditioning, hooks, cleanup), inside which the run then goes on with both models.
@@ -42,6 +45,7 @@ from zsampling.core.path import MAIN
 from zsampling.core.prediction import Prediction
 from zsampling.core.sampler import ReflectiveSampler, scale_fields, walk
 from zsampling.core.solvers import Solver
+from zsampling.integrations.comfyui.around import AroundSamplerPath, check_sampler
 from zsampling.integrations.comfyui.guidance import ScaledCall, guider_of
 from zsampling.integrations.comfyui.levels import ComfyLevels, levels_of, to_levels
 from zsampling.integrations.kdiffusion import Callback, NoiseSamplerPath, StepProgress
@@ -146,7 +150,9 @@ class ComfyGuider:
 
 @dataclass(frozen=True)
 class SamplerSpec:
-    """What a SAMPLER node chose: the sampler class, its settings, the solver, a weak model.
+    """What a SAMPLER node chose: the sampler class, its settings, the solver, a weak model,
+    and a ComfyUI SAMPLER that makes its denoise moves (``around``; see
+    `zsampling.integrations.comfyui.around`).
 
     ``settings`` may leave the sampler's main guidance scale (the first of its declared
     ``scales``) out; it is then the guider's ``cfg`` at sampling time.
@@ -157,6 +163,7 @@ class SamplerSpec:
     solver: Solver
     weak_model: Any = None
     counter: EvaluationCounter | None = field(default=None, compare=False)
+    around: Any = None
 
     def build(self, guider_cfg: float) -> ReflectiveSampler:
         values = dict(self.settings)
@@ -187,6 +194,8 @@ def validated(cls: type[BaseModel], values: Mapping[str, Any]) -> BaseModel:
 def comfy_sampler(spec: SamplerSpec) -> Any:
     """A ComfyUI SAMPLER (``comfy.samplers.KSAMPLER``) that runs ``spec`` via `sample_in_comfy`."""
     spec.build(1.0)  # bad settings fail in the node, not half-way through sampling
+    if spec.around is not None:
+        check_sampler(spec.around)
     return comfy.samplers.KSAMPLER(sample_in_comfy, extra_options={"spec": spec})
 
 
@@ -247,9 +256,18 @@ class _Run:
         main = guiders[MAIN]
         assert isinstance(main, ComfyGuider)
         process = main.model.process
-        progress = StepProgress(main, self.callback, self.sigmas, self.disable)
         levels = to_levels(self.sigmas, process)
-        path = NoiseSamplerPath(levels, process, guiders, self.spec.solver, [progress])
+        path: NoiseSamplerPath
+        if self.spec.around is None:
+            progress = StepProgress(main, self.callback, self.sigmas, self.disable)
+            path = NoiseSamplerPath(levels, process, guiders, self.spec.solver, [progress])
+        else:  # the wrapped sampler reports its own steps to the callback
+            progress = StepProgress(main, None, self.sigmas, self.disable)
+            path = AroundSamplerPath(
+                levels, process, guiders, self.spec.solver, [progress],
+                sampler=self.spec.around, comfy_sigmas=self.sigmas, callback=self.callback,
+                seed=self.seed,
+            )  # fmt: skip
         if self.seed is not None:
             path.noise_sampler = k_sampling.default_noise_sampler(self.x, seed=int(self.seed) + 1)
         try:
