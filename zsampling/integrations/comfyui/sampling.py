@@ -53,7 +53,22 @@ from zsampling.integrations.kdiffusion import Callback, NoiseSamplerPath, StepPr
 log = logging.getLogger("zsampling.comfyui")
 
 
-class ComfyModel:
+class ComfyIO:
+    """The half of a `ModelAdapter` ComfyUI does itself: prompts are encoded by its nodes (the
+    conditioning lives in the guider) and latents decoded by its VAE nodes."""
+
+    def encode(
+        self, prompts: Sequence[str], negative_prompts: Sequence[str] | None = None
+    ) -> tuple[Conditioning, Conditioning]:
+        raise InvalidArgument(
+            "prompts", prompts, "conditioning from ComfyUI's nodes (it lives in the guider)"
+        )
+
+    def decode(self, x: Tensor) -> Tensor:
+        return x
+
+
+class ComfyModel(ComfyIO):
     """A `ModelAdapter` over the model a ComfyUI sampler function receives, at a chosen scale.
 
     ``predict_scaled(x, level, scale)`` is one guided ComfyUI call (`ScaledCall`) turned into the
@@ -79,38 +94,18 @@ class ComfyModel:
     def sigma_range(self) -> tuple[float, float]:
         return self.levels.sigma_range()
 
-    def encode(
-        self, prompts: Sequence[str], negative_prompts: Sequence[str] | None = None
-    ) -> tuple[Conditioning, Conditioning]:
-        raise InvalidArgument(
-            "prompts", prompts, "conditioning from ComfyUI's nodes (it lives in the guider)"
-        )
-
-    def decode(self, x: Tensor) -> Tensor:
-        return x
-
     def predict(self, x: Tensor, sigma: Tensor, cond: Conditioning) -> Prediction:
         if cond:
             raise InvalidArgument("cond", sorted(cond), "{} (ComfyUI's guider holds it)")
         return self.predict_scaled(x, float(sigma.flatten()[0]), 1.0)
 
-    def predict_scaled(self, x: Tensor, level: float, scale: float) -> Prediction:
+    def predict_scaled(
+        self, x: Tensor, level: float, scale: float, context: GuidanceContext | None = None
+    ) -> Prediction:
         clean = level == 0.0
         sigma = self._comfy_sigma(self.sigma_range()[0] if clean else level, x)
-        denoised = self.call(x, sigma, scale)
-        x64, d64 = x.to(torch.float64), denoised.to(torch.float64)
-        shape = (-1, *([1] * (x.ndim - 1)))
-        t = sigma.to(torch.float64).view(shape)
-        if clean:
-            x0 = x64
-            eps = (x64 - d64) / t
-        elif self.process.name == "flow":
-            x0 = d64
-            eps = (x64 - (1.0 - t) * d64) / t
-        else:
-            x0 = d64
-            eps = (x64 - d64) / t
-        return Prediction(x0.to(x.dtype), eps.to(x.dtype))
+        denoised = self.call(x, sigma, scale, context)
+        return prediction_of(x, sigma, denoised, self.process, clean)
 
     def _comfy_sigma(self, level: float, x: Tensor) -> Tensor:
         """ComfyUI's own sigma tensor for a level of its schedule (bit-exact), else converted."""
@@ -121,6 +116,27 @@ class ComfyModel:
         if self.process.name == "flow":
             return torch.tensor(level / (1.0 + level), dtype=ones.dtype, device=x.device) * ones
         return torch.tensor(level, dtype=ones.dtype, device=x.device) * ones
+
+
+def prediction_of(
+    x: Tensor, sigma: Tensor, denoised: Tensor, process: Process, clean: bool = False
+) -> Prediction:
+    """The `Prediction` pair of ComfyUI's denoised output for ``x`` at ComfyUI's ``sigma`` (one
+    per row). ``clean``: the call stood in for level 0 (at the smallest sigma), where ``x`` is
+    its own ``x0``."""
+    x64, d64 = x.to(torch.float64), denoised.to(torch.float64)
+    shape = (-1, *([1] * (x.ndim - 1)))
+    t = sigma.to(torch.float64).view(shape)
+    if clean:
+        x0 = x64
+        eps = (x64 - d64) / t
+    elif process.name == "flow":
+        x0 = d64
+        eps = (x64 - (1.0 - t) * d64) / t
+    else:
+        x0 = d64
+        eps = (x64 - d64) / t
+    return Prediction(x0.to(x.dtype), eps.to(x.dtype))
 
 
 class ComfyGuider:
@@ -143,7 +159,7 @@ class ComfyGuider:
             )
         self.counter.guided_calls += 1
         # the negative prompt as the positive branch: CFG of it with itself is it at any scale
-        pred = self.model.predict_scaled(x, sigma, scale if positive == "cond" else 0.0)
+        pred = self.model.predict_scaled(x, sigma, scale if positive == "cond" else 0.0, context)
         self.last = (x, pred)
         return pred
 
