@@ -6,7 +6,6 @@ Runs in the ComfyUI venv (.ci/run-comfyui); skips elsewhere, saying why.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import json
 from typing import Any
@@ -14,11 +13,10 @@ from typing import Any
 import pytest
 import torch
 from comfy_tiny import (
-    COMFYUI,
     conditioning,
     core_zigzag,
     import_comfyui,
-    load_pack,
+    load_custom_sampling,
     model_sigmas,
     run,
     tiny_patcher,
@@ -34,12 +32,7 @@ from zsampling.plugins.manager import default_registry  # noqa: E402
 from zsampling.samplers import Standard, Zigzag  # noqa: E402
 from zsampling.testing.compare import relative_max as rel  # noqa: E402
 
-nodes = load_pack()
-asyncio.run(
-    nodes.load_custom_node(
-        str(COMFYUI / "comfy_extras" / "nodes_custom_sampler.py"), module_parent="comfy_extras"
-    )
-)
+nodes = load_custom_sampling()
 CFG = 4.0
 POSITIVE, NEGATIVE = conditioning(1), conditioning(2)
 # settings that make each rule differ from plain CFG on the tiny model

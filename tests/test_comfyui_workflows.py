@@ -22,11 +22,10 @@ from typing import Any
 import pytest
 import torch
 from comfy_tiny import (
-    COMFYUI,
     ROOT,
     conditioning,
     import_comfyui,
-    load_pack,
+    load_custom_sampling,
     model_sigmas,
     run,
     tiny_patcher,
@@ -42,14 +41,9 @@ from PIL import Image  # noqa: E402
 
 from zsampling.testing.compare import relative_max as rel  # noqa: E402
 
-nodes = load_pack()
+nodes = load_custom_sampling()
 # torchsde's notes on float32 ends of ComfyUI's Brownian tree (ComfyUI's own runs print them too)
 pytestmark = pytest.mark.filterwarnings("ignore:Should have t:UserWarning")
-asyncio.run(
-    nodes.load_custom_node(
-        str(COMFYUI / "comfy_extras" / "nodes_custom_sampler.py"), module_parent="comfy_extras"
-    )
-)
 WORKFLOWS = sorted((ROOT / "examples" / "comfyui").glob("*.json"))
 PX = 64
 
