@@ -66,6 +66,18 @@ def test_around_comfyuis_euler_equals_the_built_in_route(
     assert rel(around, plain) > 1e-3  # the route did something
 
 
+def test_around_euler_on_a_flow_model_equals_the_built_in_route(patcher: Any) -> None:
+    """Flow models (ComfyUI's CONST sampling): the wrapped sampler steps over ComfyUI's own
+    sigmas, not zsampling's levels."""
+    from comfy_extras.nodes_model_advanced import ModelSamplingSD3
+
+    (flow,) = ModelSamplingSD3().patch(patcher, 3.0)
+    sigmas = model_sigmas(flow, STEPS, "simple")
+    euler = comfy.samplers.sampler_object("euler")
+    around = sample(flow, sigmas, route("ZSamplingZigzag", euler, **ZIGZAG), seed=3)
+    assert rel(around, sample(flow, sigmas, route("ZSamplingZigzag", **ZIGZAG), seed=3)) <= 1e-5
+
+
 def test_w2sd_around_euler_equals_the_built_in_route(patcher: Any, sigmas: torch.Tensor) -> None:
     weak = tiny_patcher(seed=1)
     euler = comfy.samplers.sampler_object("euler")
