@@ -90,6 +90,20 @@ def test_a_guider_node_equals_zsamplings_own_run(
         assert rel(ours, plain) > 1e-4
 
 
+@pytest.mark.parametrize("name", ["cfg-zero-star", "apg"])
+def test_a_guider_node_on_a_flow_model_equals_zsamplings_own_run(patcher: Any, name: str) -> None:
+    """Flow models (ComfyUI's CONST sampling): the rule combines velocities, as zsampling's run
+    on a flow model does."""
+    from comfy_extras.nodes_model_advanced import ModelSamplingSD3
+
+    (flow,) = ModelSamplingSD3().patch(patcher, 3.0)
+    sigmas = model_sigmas(flow, 4, "simple")
+    ours = run(guider_node(flow, name), comfy.samplers.sampler_object("euler"), sigmas, seed=4)
+    core = core_zigzag(flow, sigmas, Standard(guidance=CFG), POSITIVE, NEGATIVE, seed=4,
+                       guider=rule(name))  # fmt: skip
+    assert rel(ours, core) <= 1e-5
+
+
 def test_zigzag_node_sets_the_guider_nodes_scale_per_call(
     patcher: Any, sigmas: torch.Tensor
 ) -> None:
