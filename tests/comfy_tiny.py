@@ -109,6 +109,17 @@ def load_pack() -> ModuleType:
     return nodes
 
 
+def load_custom_sampling() -> ModuleType:
+    """`load_pack`, plus ComfyUI's built-in custom-sampler nodes (SamplerCustomAdvanced,
+    KSamplerSelect, RandomNoise, BasicScheduler, CFGGuider), loaded as ComfyUI loads them."""
+    nodes = load_pack()
+    if "SamplerCustomAdvanced" not in nodes.NODE_CLASS_MAPPINGS:
+        path = COMFYUI / "comfy_extras" / "nodes_custom_sampler.py"
+        ok = asyncio.run(nodes.load_custom_node(str(path), module_parent="comfy_extras"))
+        assert ok, "ComfyUI's load_custom_node refused nodes_custom_sampler.py"
+    return nodes
+
+
 def tiny_patcher(seed: int = 0, scale: float = 0.05) -> Any:
     """A ModelPatcher around an SD1.5-type UNet with seeded random weights (ComfyUI's ops leave
     them uninitialised)."""

@@ -49,6 +49,7 @@ PACK_NODES = [
     "ZSamplingSampler",
     "ZSamplingUniformSigmas",
     "ZSamplingSigmas",
+    "ZSamplingGuider",
 ]
 EXAMPLE = ROOT / "examples" / "zsampling-self-recurrence"
 
@@ -101,6 +102,7 @@ def test_the_pack_loads_as_comfyui_loads_custom_nodes() -> None:
         "rounds",
         "inversion",
         "solver",
+        "sampler",  # optional: a ComfyUI sampler making the denoise moves
     ]
     assert zigzag["inversion"][0] == ["official", "target", "source"]
     assert zigzag["solver"][0] == default_registry().names("solver")

@@ -22,14 +22,18 @@ needs two (the zig's strong scale, the zag's weak one), restart and plugins may 
    set ``disable_cfg1_optimization`` (it wants both branches).
 3. **The per-call changes** go into a copy of ``extra_args["model_options"]``, never into the
    guider's or the model's options.
-4. **The count.** The same wrapper counts what ComfyUI really evaluates: each ``calc_cond_batch``
+4. **Where the call is made.** A guider that reads ``zsampling_context`` (zsampling's own guider
+   node) gets the path's `GuidanceContext` for the call (level, direction): a rule whose state
+   follows the path (APG's momentum skips the zags) then runs as in zsampling's own run.
+5. **The count.** The same wrapper counts what ComfyUI really evaluates: each ``calc_cond_batch``
    call, and its rows (batch times the branches present), into an `EvaluationCounter`.
 
 Guiders: ``CFGGuider`` and any guider that keeps its ``predict_noise`` (``BasicGuider`` too, which
-has no negative conditioning and so allows only scale 1), and ``PerpNegGuider``, which reads its
-``cfg`` per call too (its three branches are all evaluated at scale 0). Guiders that combine
-several scales their own way (``DualCFGGuider``) have no single scale to set and are refused
-with a message saying so.
+has no negative conditioning and so allows only scale 1), and ``PerpNegGuider`` and zsampling's
+own guider node (`zsampling.integrations.comfyui.guiders`), which read their ``cfg`` per call too
+(their branches are all evaluated at scale 0: the guider itself decides what it needs).
+Guiders that combine several scales their own way (``DualCFGGuider``) have no single scale to
+set and are refused with a message saying so.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ import comfy.samplers
 from torch import Tensor
 
 from zsampling.core.errors import InvalidArgument
-from zsampling.core.guidance import EvaluationCounter
+from zsampling.core.guidance import EvaluationCounter, GuidanceContext
 
 WRAPPER_KEY = "zsampling-per-call-guidance"
 PLAIN = "cfg"
@@ -71,10 +75,13 @@ def guider_kind(guider: Any) -> str:
         return PLAIN
     if any((c.__module__, c.__name__) in SCALE_ONLY_GUIDERS for c in type(guider).__mro__):
         return SCALE_ONLY
+    if getattr(guider, "zsampling_scale_per_call", False):  # zsampling's own GUIDER nodes
+        return SCALE_ONLY
     raise InvalidArgument(
         "guider",
         type(guider).__name__,
-        "a guider with one CFG scale read per call: CFGGuider, BasicGuider or PerpNegGuider "
+        "a guider with one CFG scale read per call: CFGGuider, BasicGuider, PerpNegGuider or "
+        "zsampling's guider node "
         "(this one combines its scales in its own predict_noise, so zsampling cannot choose "
         "a scale per call)",
     )
@@ -93,11 +100,14 @@ class ScaledCall:
         self.extra_args = dict(extra_args)
         self.guider = guider_of(model)
         self.kind = guider_kind(self.guider)
+        self.reads_context = hasattr(type(self.guider), "zsampling_context")
         self.counter = counter
         conds = getattr(self.guider, "conds", None) or self.guider.original_conds
         self.has_negative = conds.get("negative") is not None
 
-    def __call__(self, x: Tensor, sigma: Tensor, scale: float) -> Tensor:
+    def __call__(
+        self, x: Tensor, sigma: Tensor, scale: float, context: GuidanceContext | None = None
+    ) -> Tensor:
         if not self.has_negative and not math.isclose(scale, 1.0):
             raise InvalidArgument(
                 "a guidance scale the sampler asked for",
@@ -119,10 +129,14 @@ class ScaledCall:
         )
         previous = self.guider.cfg
         self.guider.cfg = scale
+        if self.reads_context:
+            self.guider.zsampling_context = context
         try:
             out: Tensor = self.model(x, sigma, **{**self.extra_args, "model_options": options})
         finally:
             self.guider.cfg = previous
+            if self.reads_context:
+                self.guider.zsampling_context = None
         return out
 
 

@@ -10,9 +10,12 @@ node (class name)          output      what
 ``ZSamplingUniformSigmas`` SIGMAS      diffusers' evenly spaced timesteps (the released
                                        Z-Sampling code's DDIM schedule)
 ``ZSamplingSigmas``        SIGMAS      any registered schedule (plugins too), JSON settings
+``ZSamplingGuider``        GUIDER      a guider rule (APG, CFG-Zero*, ...), JSON settings
 =========================  ==========  ====================================================
 
 Every SAMPLER node has a ``solver`` (each registered solver: euler = DDIM, dpmpp-2m, ...). The
+zigzag, restart and W2SD nodes take an optional ``sampler`` (a ComfyUI SAMPLER) that then makes
+the denoise moves, the solver only inverting (`zsampling.integrations.comfyui.around`). The
 samplers read their guidance from the guider (``-1``, the default) or from the node; see
 `zsampling.integrations.comfyui.guidance` for how a scale reaches ComfyUI's CFG on each call.
 
@@ -31,6 +34,7 @@ from zsampling.core.errors import InvalidArgument
 from zsampling.core.kinds import Kind
 from zsampling.core.schedule import check_levels
 from zsampling.core.solvers import Solver
+from zsampling.integrations.comfyui.guiders import RuleGuider, comfy_guiders, rule_of
 from zsampling.integrations.comfyui.levels import levels_of, to_comfy
 from zsampling.integrations.comfyui.sampling import SamplerSpec, comfy_sampler, validated
 from zsampling.integrations.comfyui.widgets import describe, parse_settings, settings_from, widgets
@@ -81,7 +85,8 @@ def _by_name(kind: Kind, preferred: str) -> dict[str, Any]:
     """A generic node's two inputs: the registered ``kind`` by name, and its JSON settings (the
     tooltip lists every component's settings and defaults)."""
     registry = default_registry()
-    names = comfy_samplers() if kind == "sampler" else registry.names(kind)
+    listed = {"sampler": comfy_samplers, "guider": comfy_guiders}.get(kind)
+    names = listed() if listed is not None else registry.names(kind)
     listing = " | ".join(f"{n}: {describe(registry.components[kind][n].cls)}" for n in names)
     return {
         kind: (names, {"default": preferred if preferred in names else names[0]}),
@@ -105,6 +110,19 @@ class _SamplerNode(_Node):
     FUNCTION = "get_sampler"
 
 
+AROUND_INPUT = (
+    "SAMPLER",
+    {
+        "tooltip": (
+            "Optional: a ComfyUI sampler (KSamplerSelect, SamplerDPMPP_2M_SDE, ...) that makes "
+            "every denoise move, one step per call over the step's two sigmas (multistep "
+            "history restarts each call; SDE noise is seeded per call). The zag inverts with "
+            "the solver above."
+        )
+    },
+)
+
+
 def typed_sampler_node(cls: type[BaseModel], description: str, weak: bool = False) -> type:
     """A SAMPLER node class with one widget per setting of ``cls`` (and a solver)."""
     exclude = ("weak_model",) if weak else ()
@@ -119,11 +137,14 @@ def typed_sampler_node(cls: type[BaseModel], description: str, weak: bool = Fals
                 required["weak_model"] = ("MODEL", {"tooltip": "The weak model that inverts."})
             required.update(widgets(cls, exclude))
             required["solver"] = _solver_input()
-            return {"required": required}
+            return {"required": required, "optional": {"sampler": AROUND_INPUT}}
 
-        def get_sampler(self, solver: str, weak_model: Any = None, **values: Any) -> tuple[Any]:
+        def get_sampler(
+            self, solver: str, weak_model: Any = None, sampler: Any = None, **values: Any
+        ) -> tuple[Any]:
             settings = settings_from(cls, values)
-            return (comfy_sampler(SamplerSpec(cls, settings, _solver(solver), weak_model)),)
+            spec = SamplerSpec(cls, settings, _solver(solver), weak_model, around=sampler)
+            return (comfy_sampler(spec),)
 
     Node.__name__ = Node.__qualname__ = f"{cls.__name__}SamplerNode"
     return Node
@@ -211,6 +232,36 @@ class AnySigmasNode(_SigmasNode):
         return (schedule_sigmas(model, validated(cls, parse_settings(settings, schedule))),)
 
 
+class GuiderNode(_Node):
+    """A zsampling guider (APG, CFG-Zero*, rescaled CFG, tangential CFG, ... and plugins' rules)
+    as a GUIDER for SamplerCustomAdvanced: ComfyUI's positive and negative branches combined by
+    the guider's rule at the cfg scale, which zsampling's SAMPLER nodes set per call. Settings
+    are a JSON object (the tooltip lists each guider's)."""
+
+    RETURN_TYPES = ("GUIDER",)
+    FUNCTION = "get_guider"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {
+            "required": {
+                "model": ("MODEL",),
+                "positive": ("CONDITIONING",),
+                "negative": ("CONDITIONING",),
+                "cfg": ("FLOAT", {"default": 5.5, "min": 0.0, "max": 100.0, "step": 0.1}),
+                **_by_name("guider", "apg"),
+            }
+        }
+
+    def get_guider(
+        self, model: Any, positive: Any, negative: Any, cfg: float, guider: str, settings: str
+    ) -> tuple[Any]:
+        made = RuleGuider(model, rule_of(guider, parse_settings(settings, guider)))
+        made.set_conds(positive, negative)
+        made.set_cfg(cfg)
+        return (made,)
+
+
 NODE_CLASS_MAPPINGS: dict[str, type] = {
     "ZSamplingZigzag": ZigzagNode,
     "ZSamplingRestart": RestartNode,
@@ -218,6 +269,7 @@ NODE_CLASS_MAPPINGS: dict[str, type] = {
     "ZSamplingSampler": AnySamplerNode,
     "ZSamplingUniformSigmas": UniformSigmasNode,
     "ZSamplingSigmas": AnySigmasNode,
+    "ZSamplingGuider": GuiderNode,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
@@ -227,6 +279,7 @@ NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
     "ZSamplingSampler": "zsampling sampler (any registered)",
     "ZSamplingUniformSigmas": "Uniform sigmas (diffusers spacing)",
     "ZSamplingSigmas": "zsampling sigmas (any registered schedule)",
+    "ZSamplingGuider": "zsampling guider (APG, CFG-Zero*, ...)",
 }
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

@@ -16,6 +16,9 @@ Fresh noise (restart, a plugin's renoise) comes from a generator seeded with the
 plus one, on the latent's device: seeded like ComfyUI's own stochastic samplers, but not the
 stream that drew the starting noise (with the same seed, ComfyUI's CPU noise would redraw it).
 
+A route given a ComfyUI SAMPLER (``SamplerSpec.around``) runs its denoise moves with that
+sampler, one step per call (`zsampling.integrations.comfyui.around`).
+
 W2SD's weak model is a second ComfyUI model: it gets a ``CFGGuider`` of its own with the main
 guider's conditioning and scale, prepared by ComfyUI's own ``CFGGuider.sample`` (model loading,
 conditioning, hooks, cleanup), inside which the run then goes on with both models.
@@ -42,6 +45,7 @@ from zsampling.core.path import MAIN
 from zsampling.core.prediction import Prediction
 from zsampling.core.sampler import ReflectiveSampler, scale_fields, walk
 from zsampling.core.solvers import Solver
+from zsampling.integrations.comfyui.around import AroundSamplerPath, check_sampler
 from zsampling.integrations.comfyui.guidance import ScaledCall, guider_of
 from zsampling.integrations.comfyui.levels import ComfyLevels, levels_of, to_levels
 from zsampling.integrations.kdiffusion import Callback, NoiseSamplerPath, StepProgress
@@ -49,7 +53,22 @@ from zsampling.integrations.kdiffusion import Callback, NoiseSamplerPath, StepPr
 log = logging.getLogger("zsampling.comfyui")
 
 
-class ComfyModel:
+class ComfyIO:
+    """The half of a `ModelAdapter` ComfyUI does itself: prompts are encoded by its nodes (the
+    conditioning lives in the guider) and latents decoded by its VAE nodes."""
+
+    def encode(
+        self, prompts: Sequence[str], negative_prompts: Sequence[str] | None = None
+    ) -> tuple[Conditioning, Conditioning]:
+        raise InvalidArgument(
+            "prompts", prompts, "conditioning from ComfyUI's nodes (it lives in the guider)"
+        )
+
+    def decode(self, x: Tensor) -> Tensor:
+        return x
+
+
+class ComfyModel(ComfyIO):
     """A `ModelAdapter` over the model a ComfyUI sampler function receives, at a chosen scale.
 
     ``predict_scaled(x, level, scale)`` is one guided ComfyUI call (`ScaledCall`) turned into the
@@ -75,38 +94,18 @@ class ComfyModel:
     def sigma_range(self) -> tuple[float, float]:
         return self.levels.sigma_range()
 
-    def encode(
-        self, prompts: Sequence[str], negative_prompts: Sequence[str] | None = None
-    ) -> tuple[Conditioning, Conditioning]:
-        raise InvalidArgument(
-            "prompts", prompts, "conditioning from ComfyUI's nodes (it lives in the guider)"
-        )
-
-    def decode(self, x: Tensor) -> Tensor:
-        return x
-
     def predict(self, x: Tensor, sigma: Tensor, cond: Conditioning) -> Prediction:
         if cond:
             raise InvalidArgument("cond", sorted(cond), "{} (ComfyUI's guider holds it)")
         return self.predict_scaled(x, float(sigma.flatten()[0]), 1.0)
 
-    def predict_scaled(self, x: Tensor, level: float, scale: float) -> Prediction:
+    def predict_scaled(
+        self, x: Tensor, level: float, scale: float, context: GuidanceContext | None = None
+    ) -> Prediction:
         clean = level == 0.0
         sigma = self._comfy_sigma(self.sigma_range()[0] if clean else level, x)
-        denoised = self.call(x, sigma, scale)
-        x64, d64 = x.to(torch.float64), denoised.to(torch.float64)
-        shape = (-1, *([1] * (x.ndim - 1)))
-        t = sigma.to(torch.float64).view(shape)
-        if clean:
-            x0 = x64
-            eps = (x64 - d64) / t
-        elif self.process.name == "flow":
-            x0 = d64
-            eps = (x64 - (1.0 - t) * d64) / t
-        else:
-            x0 = d64
-            eps = (x64 - d64) / t
-        return Prediction(x0.to(x.dtype), eps.to(x.dtype))
+        denoised = self.call(x, sigma, scale, context)
+        return prediction_of(x, sigma, denoised, self.process, clean)
 
     def _comfy_sigma(self, level: float, x: Tensor) -> Tensor:
         """ComfyUI's own sigma tensor for a level of its schedule (bit-exact), else converted."""
@@ -117,6 +116,27 @@ class ComfyModel:
         if self.process.name == "flow":
             return torch.tensor(level / (1.0 + level), dtype=ones.dtype, device=x.device) * ones
         return torch.tensor(level, dtype=ones.dtype, device=x.device) * ones
+
+
+def prediction_of(
+    x: Tensor, sigma: Tensor, denoised: Tensor, process: Process, clean: bool = False
+) -> Prediction:
+    """The `Prediction` pair of ComfyUI's denoised output for ``x`` at ComfyUI's ``sigma`` (one
+    per row). ``clean``: the call stood in for level 0 (at the smallest sigma), where ``x`` is
+    its own ``x0``."""
+    x64, d64 = x.to(torch.float64), denoised.to(torch.float64)
+    shape = (-1, *([1] * (x.ndim - 1)))
+    t = sigma.to(torch.float64).view(shape)
+    if clean:
+        x0 = x64
+        eps = (x64 - d64) / t
+    elif process.name == "flow":
+        x0 = d64
+        eps = (x64 - (1.0 - t) * d64) / t
+    else:
+        x0 = d64
+        eps = (x64 - d64) / t
+    return Prediction(x0.to(x.dtype), eps.to(x.dtype))
 
 
 class ComfyGuider:
@@ -139,14 +159,16 @@ class ComfyGuider:
             )
         self.counter.guided_calls += 1
         # the negative prompt as the positive branch: CFG of it with itself is it at any scale
-        pred = self.model.predict_scaled(x, sigma, scale if positive == "cond" else 0.0)
+        pred = self.model.predict_scaled(x, sigma, scale if positive == "cond" else 0.0, context)
         self.last = (x, pred)
         return pred
 
 
 @dataclass(frozen=True)
 class SamplerSpec:
-    """What a SAMPLER node chose: the sampler class, its settings, the solver, a weak model.
+    """What a SAMPLER node chose: the sampler class, its settings, the solver, a weak model,
+    and a ComfyUI SAMPLER that makes its denoise moves (``around``; see
+    `zsampling.integrations.comfyui.around`).
 
     ``settings`` may leave the sampler's main guidance scale (the first of its declared
     ``scales``) out; it is then the guider's ``cfg`` at sampling time.
@@ -157,6 +179,7 @@ class SamplerSpec:
     solver: Solver
     weak_model: Any = None
     counter: EvaluationCounter | None = field(default=None, compare=False)
+    around: Any = None
 
     def build(self, guider_cfg: float) -> ReflectiveSampler:
         values = dict(self.settings)
@@ -187,6 +210,8 @@ def validated(cls: type[BaseModel], values: Mapping[str, Any]) -> BaseModel:
 def comfy_sampler(spec: SamplerSpec) -> Any:
     """A ComfyUI SAMPLER (``comfy.samplers.KSAMPLER``) that runs ``spec`` via `sample_in_comfy`."""
     spec.build(1.0)  # bad settings fail in the node, not half-way through sampling
+    if spec.around is not None:
+        check_sampler(spec.around)
     return comfy.samplers.KSAMPLER(sample_in_comfy, extra_options={"spec": spec})
 
 
@@ -247,9 +272,18 @@ class _Run:
         main = guiders[MAIN]
         assert isinstance(main, ComfyGuider)
         process = main.model.process
-        progress = StepProgress(main, self.callback, self.sigmas, self.disable)
         levels = to_levels(self.sigmas, process)
-        path = NoiseSamplerPath(levels, process, guiders, self.spec.solver, [progress])
+        path: NoiseSamplerPath
+        if self.spec.around is None:
+            progress = StepProgress(main, self.callback, self.sigmas, self.disable)
+            path = NoiseSamplerPath(levels, process, guiders, self.spec.solver, [progress])
+        else:  # the wrapped sampler reports its own steps to the callback
+            progress = StepProgress(main, None, self.sigmas, self.disable)
+            path = AroundSamplerPath(
+                levels, process, guiders, self.spec.solver, [progress],
+                sampler=self.spec.around, comfy_sigmas=self.sigmas, callback=self.callback,
+                seed=self.seed,
+            )  # fmt: skip
         if self.seed is not None:
             path.noise_sampler = k_sampling.default_noise_sampler(self.x, seed=int(self.seed) + 1)
         try:
