@@ -106,7 +106,7 @@ def test_comfyuis_loader_registers_the_nodes_from_the_installed_folder(
     seen = installed["comfyui"]
     assert seen["nodes"] == sorted(
         ["ZSamplingZigzag", "ZSamplingRestart", "ZSamplingW2SD", "ZSamplingSampler",
-         "ZSamplingUniformSigmas", "ZSamplingSigmas"]
+         "ZSamplingUniformSigmas", "ZSamplingSigmas", "ZSamplingGuider"]
     )  # fmt: skip
     assert seen["modules"] == ["custom_nodes.zsampling"]
     assert Path(seen["loaded_from"]) == installed["pack"]
