@@ -41,27 +41,25 @@ def read_text(path: Path) -> str:
     source = str(path)
     if not path.is_file():
         what = "no such file" if not path.exists() else "not a regular file (a folder?)"
-        raise ConfigError([ConfigIssue(source, what)], source)
+        raise _refused(source, what)
     try:
         with path.open("rb") as fh:
             raw = fh.read(MAX_BYTES + 1)
     except OSError as err:
-        raise ConfigError(
-            [ConfigIssue(source, f"cannot be read: {err.strerror}")], source
-        ) from None
+        raise _refused(source, f"cannot be read: {err.strerror}") from None
     if len(raw) > MAX_BYTES:
-        raise ConfigError(
-            [ConfigIssue(source, f"larger than {MAX_BYTES >> 20} MiB; a config file is smaller")],
-            source,
-        )
+        raise _refused(source, f"larger than {MAX_BYTES >> 20} MiB; a config file is smaller")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
-        raise ConfigError(
-            [ConfigIssue(source, f"not UTF-8 text (byte {raw[err.start]:#04x} on line {line})")],
-            source,
-        ) from None
+        why = f"not UTF-8 text (byte {raw[err.start]:#04x} on line {line})"
+        raise _refused(source, why) from None
+
+
+def _refused(source: str, why: str) -> ConfigError:
+    """The error for a file refused as a whole."""
+    return ConfigError([ConfigIssue(source, why)], source)
 
 
 def parse(text: str, suffix: str, source: str) -> Any:
@@ -70,13 +68,13 @@ def parse(text: str, suffix: str, source: str) -> Any:
         return _yaml(text, source) if suffix in (".yaml", ".yml") else tomllib.loads(text)
 
     if suffix not in (".yaml", ".yml", ".toml"):
-        raise ConfigError([ConfigIssue(source, "expected a .toml, .yaml or .yml file")], source)
+        raise _refused(source, "expected a .toml, .yaml or .yml file")
     try:
         data = parser(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([ConfigIssue(source, f"not valid TOML: {exc}")], source) from None
+        raise _refused(source, f"not valid TOML: {exc}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError([ConfigIssue(source, f"not valid YAML: {_short(exc)}")], source) from None
+        raise _refused(source, f"not valid YAML: {_short(exc)}") from None
     except (RecursionError, ValueError) as exc:  # ValueError: Python's limit on integer digits
         why = (
             f"nested deeper than {MAX_DEPTH} levels"
