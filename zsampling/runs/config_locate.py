@@ -11,10 +11,10 @@ find the value, so the file-level message stays the fallback.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-from zsampling.runs.issues import ConfigError, ConfigIssue
+from zsampling.runs.issues import ConfigError, ConfigIssue, walk
 
 DIGITS_MARKER = "zsampling-marker:too-many-digits"
 DEEP_MARKER = "zsampling-marker:too-deep"
@@ -40,20 +40,12 @@ def locate(
         DIGITS_MARKER: f"an integer with more than {limit} digits; no setting takes one",
         DEEP_MARKER: f"nested deeper than {max_depth} levels",
     }
-    found = [ConfigIssue(path, why[value]) for path, value in _markers(data, "", key)]
+    found = [
+        ConfigIssue(path or "(top level)", why[value])
+        for path, value in walk(data, "", key)
+        if value in (DIGITS_MARKER, DEEP_MARKER)
+    ]
     return found or None
-
-
-def _markers(data: Any, where: str, key: Callable[[str, Any], str]) -> Iterator[tuple[str, str]]:
-    stack = [(data, where)]
-    while stack:
-        value, path = stack.pop()
-        if isinstance(value, dict):
-            stack.extend((v, key(path, k)) for k, v in value.items())
-        elif isinstance(value, list):
-            stack.extend((v, key(path, i)) for i, v in enumerate(value))
-        elif value in (DIGITS_MARKER, DEEP_MARKER):
-            yield path or "(top level)", value
 
 
 def _rewrite(text: str, max_depth: int) -> str:
