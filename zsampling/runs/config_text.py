@@ -124,13 +124,13 @@ def _graph_problem(root: yaml.Node) -> ConfigIssue | None:
     def visit(node: yaml.Node, depth: int, where: str) -> None:
         key = id(node)
         if key in open_nodes:
-            raise _Refused(f"{where}: a recursive alias (a value that contains itself)")
+            raise _Refused(where, "a recursive alias (a value that contains itself)")
         if key in sizes:
             if depth + heights[key] > MAX_DEPTH:
-                raise _Refused(f"{where}: nested deeper than {MAX_DEPTH} levels")
+                raise _Refused(where, f"nested deeper than {MAX_DEPTH} levels")
             return
         if depth > MAX_DEPTH:
-            raise _Refused(f"{where}: nested deeper than {MAX_DEPTH} levels")
+            raise _Refused(where, f"nested deeper than {MAX_DEPTH} levels")
         open_nodes.add(key)
         size, height = 1, 0
         children: list[tuple[yaml.Node, str]] = []
@@ -143,10 +143,8 @@ def _graph_problem(root: yaml.Node) -> ConfigIssue | None:
                 if k.tag != "tag:yaml.org,2002:merge" and isinstance(k, yaml.ScalarNode):
                     if label in seen:
                         line = k.start_mark.line + 1
-                        raise _Refused(
-                            f"{_join(where, label)}: given twice (lines {seen[label]} and {line}); "
-                            "YAML keys must be unique"
-                        )
+                        why = f"given twice (lines {seen[label]} and {line})"
+                        raise _Refused(_join(where, label), f"{why}; YAML keys must be unique")
                     seen[label] = k.start_mark.line + 1
                 children += [(k, _join(where, label)), (v, _join(where, label))]
         for child, path in children:
@@ -154,23 +152,21 @@ def _graph_problem(root: yaml.Node) -> ConfigIssue | None:
             size += sizes[id(child)]
             height = max(height, heights[id(child)] + 1)
             if size > MAX_NODES:
-                raise _Refused(
-                    f"{where}: expands (through aliases) to more than "
-                    f"{MAX_NODES:,} values"
-                )
+                why = f"expands (through aliases) to more than {MAX_NODES:,} values"
+                raise _Refused(where, why)
         open_nodes.discard(key)
         sizes[key], heights[key] = size, height
 
     try:
         visit(root, 0, "")
     except _Refused as refused:
-        where, _, why = str(refused).partition(": ")
+        where, why = refused.args
         return ConfigIssue(where or "(top level)", why)
     return None
 
 
 class _Refused(Exception):
-    """``"path: why"``; the path is empty for the document itself."""
+    """``(path, why)``; the path is empty for the document itself."""
 
 
 def _join(where: str, key: object) -> str:
