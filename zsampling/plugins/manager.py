@@ -8,8 +8,8 @@ in load order (built-ins first). Each plugin is isolated, and every error attrib
 - a hook implementation no hookspec defines (a typo such as ``zsampling_register_sampler``)
   fails its plugin, instead of every command as ``pm.check_pending()`` would;
 - each implementation runs with its plugin recorded, so a component belongs to the plugin that
-  registered it; an exception or a refused component fails that plugin and the hook goes on. A
-  hook *wrapper* that raises is left out and the hook called again for the plugins not yet run.
+  registered it; an exception or a refused component fails that plugin and the hook goes on (a
+  hook *wrapper* that raises passes the call through as if it were not there).
 
 ``zsampling plugins`` lists failed plugins with their reason. ``ZSAMPLING_BLOCK_PLUGINS=a,b``
 blocks plugins by name (they are not imported); ``ZSAMPLING_TRACE_PLUGINS=1`` prints pluggy's
@@ -184,56 +184,42 @@ class _Attributed:
         return f"<zsampling plugin {self._info.name!r}: {self.__wrapped__!r}>"
 
 
-class _HookCall:
-    """One call of one hook: which plugins' plain implementations ran, which wrapper raised what
-    (by exception id: a wrapper's own error, not one merely passing through it)."""
-
-    def __init__(self) -> None:
-        self.ran: set[str] = set()
-        self.blame: dict[int, PluginInfo] = {}
-
-
-_CALL: contextvars.ContextVar[_HookCall | None] = contextvars.ContextVar(
-    "zsampling_hook_call", default=None
-)
-
-
 def _attributed(function: Callable[..., Any], info: PluginInfo, wrapper: bool) -> Any:
-    """``function`` running with its plugin recorded. A plain implementation's error is recorded
-    on its plugin and the hook goes on; a wrapper's own error is blamed on its plugin and
-    re-raised, so `_call_hook` can leave that plugin out and call the hook again."""
+    """``function`` running with its plugin recorded. An error of its own (``KeyboardInterrupt``
+    aside) fails its plugin and is not raised: the hook goes on without it, a plain
+    implementation returning None, a wrapper passing the call through as if it were not there."""
     hook = getattr(function, "__name__", "hook")
+    what = "hook wrapper" if wrapper else "hook"
+
+    def failed(exc: BaseException) -> None:
+        if isinstance(exc, KeyboardInterrupt):
+            raise exc
+        if isinstance(exc, PluginError):  # a component `register` refused: its own message
+            _fail(info, str(exc))
+        else:
+            _fail(info, f"plugin {info.name!r} {what} {hook} raised {describe(exc)}")
 
     @functools.wraps(function)
     def plain(*args: Any, **kwargs: Any) -> Any:
-        if (call := _CALL.get()) is not None:
-            call.ran.add(info.name)
         with _running(info):
             try:
                 return function(*args, **kwargs)
-            except KeyboardInterrupt:
-                raise
-            except PluginError as exc:
-                _fail(info, str(exc))
             except BaseException as exc:
-                _fail(info, f"plugin {info.name!r} hook {hook} raised {describe(exc)}")
+                failed(exc)
         return None
-
-    def blamed(exc: BaseException) -> BaseException:
-        if (call := _CALL.get()) is not None and not isinstance(exc, KeyboardInterrupt):
-            call.blame[id(exc)] = info
-        return exc
 
     @functools.wraps(function)
     def wrapping(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
-        with _running(info):
-            try:
+        try:
+            with _running(info):
                 inner = function(*args, **kwargs)
                 first = next(inner)
-            except StopIteration:
-                raise blamed(RuntimeError(f"hook wrapper {hook} did not yield")) from None
-            except BaseException as exc:
-                raise blamed(exc) from None
+        except StopIteration:
+            failed(RuntimeError(f"hook wrapper {hook} did not yield"))
+            return (yield)
+        except BaseException as exc:
+            failed(exc)
+            return (yield)
         sent, thrown = None, None
         try:
             sent = yield first
@@ -242,11 +228,17 @@ def _attributed(function: Callable[..., Any], info: PluginInfo, wrapper: bool) -
         with _running(info):
             try:
                 inner.throw(thrown) if thrown is not None else inner.send(sent)
+                failed(RuntimeError(f"hook wrapper {hook} has a second yield"))
+                inner.close()
             except StopIteration as stop:
                 return stop.value
             except BaseException as exc:
-                raise (exc if exc is thrown else blamed(exc)) from None
-        raise blamed(RuntimeError(f"hook wrapper {hook} has a second yield"))
+                if exc is thrown:
+                    raise
+                failed(exc)
+        if thrown is not None:
+            raise thrown
+        return sent
 
     return wrapping if wrapper else plain
 
@@ -267,8 +259,7 @@ _Offer = tuple[Kind, Any, PluginInfo, str]
 def _call_hook(
     pm: pluggy.PluginManager, registry: Registry, kind: Kind, hook_name: str, offers: list[_Offer]
 ) -> None:
-    """Call one hook through pluggy, leaving out plugins that already failed; a wrapper that
-    raises is left out too and the hook called again for the plugins that did not run yet.
+    """Call one hook through pluggy, leaving out plugins that already failed.
 
     ``register`` checks each class's shape at once (a misfit fails its plugin in its hook) and
     adds it to ``offers``; names are claimed by `_claim` once every hook has run."""
@@ -284,26 +275,8 @@ def _call_hook(
             raise
         offers.append((kind, cls, info, hook_name))
 
-    call = _HookCall()
-    token = _CALL.set(call)
-    try:
-        while True:
-            skip = {p.name for p in registry.plugins if p.error} | call.ran
-            plugins = [pm.get_plugin(name) for name in skip]
-            caller = pm.subset_hook_caller(hook_name, [p for p in plugins if p is not None])
-            try:
-                caller(register=register)
-                break
-            except KeyboardInterrupt:
-                raise
-            except BaseException as exc:
-                culprit = call.blame.get(id(exc))
-                if culprit is None:
-                    raise
-                message = f"plugin {culprit.name!r} hook wrapper {hook_name} raised {describe(exc)}"
-                _fail(culprit, message)
-    finally:
-        _CALL.reset(token)
+    failed = [pm.get_plugin(p.name) for p in registry.plugins if p.error]
+    pm.subset_hook_caller(hook_name, [p for p in failed if p is not None])(register=register)
 
 
 def _claim(registry: Registry, offers: list[_Offer]) -> None:
