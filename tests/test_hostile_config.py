@@ -61,6 +61,12 @@ TEXT_CASES: list[tuple[str, str, str | bytes, tuple[str, ...]]] = [
         ("nested deeper than 32",),
     ),
     ("deep-toml-array", "c.toml", "a = " + "[" * 5000 + "]" * 5000 + "\n", ("a.0.0", "deeper")),
+    (
+        "deep-toml-array-comment",
+        "c.toml",
+        "a = " + "[" * 5000 + " # ]\n" + "]" * 5000 + "\n",
+        ("a.0.0", "deeper"),
+    ),
     ("deep-toml-inline", "c.toml", "a = " + "{b = " * 3000 + "1" + "}" * 3000, ("a.b.b", "deeper")),
     ("deep-toml-40", "c.toml", "a = " + "[" * 40 + "]" * 40 + "\n", ("nested deeper than 32",)),
     ("latin1-toml", "c.toml", b'[run]\nprompts = ["caf\xe9"]\n', ("not UTF-8 text", "line 2")),
