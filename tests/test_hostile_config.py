@@ -61,6 +61,12 @@ TEXT_CASES: list[tuple[str, str, str | bytes, tuple[str, ...]]] = [
         ("nested deeper than 32",),
     ),
     ("deep-toml-array", "c.toml", "a = " + "[" * 5000 + "]" * 5000 + "\n", ("a.0.0", "deeper")),
+    (
+        "deep-toml-array-comment",
+        "c.toml",
+        "a = " + "[" * 5000 + " # ]\n" + "]" * 5000 + "\n",
+        ("a.0.0", "deeper"),
+    ),
     ("deep-toml-inline", "c.toml", "a = " + "{b = " * 3000 + "1" + "}" * 3000, ("a.b.b", "deeper")),
     ("deep-toml-40", "c.toml", "a = " + "[" * 40 + "]" * 40 + "\n", ("nested deeper than 32",)),
     ("latin1-toml", "c.toml", b'[run]\nprompts = ["caf\xe9"]\n', ("not UTF-8 text", "line 2")),
@@ -400,3 +406,17 @@ def test_ten_thousand_prompts_are_not_too_many(tmp_path: Path) -> None:
     )
     result = box.invoke(["check", str(config)])
     assert result.exit_code == 0, result.output[-2000:]
+
+
+def test_a_duplicate_key_with_a_colon_is_named_whole() -> None:
+    """The issue's path is the key as written, ``": "`` included (not split at it)."""
+    from zsampling.runs.config_text import parse
+    from zsampling.runs.issues import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        parse('model:\n  "a: b": 1\n  "a: b": 2\n', ".yaml", "c.yaml")
+    [issue] = caught.value.issues
+    assert (issue.path, issue.message) == (
+        "model.a: b",
+        "given twice (lines 2 and 3); YAML keys must be unique",
+    )

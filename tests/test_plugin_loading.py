@@ -166,6 +166,14 @@ class NoYield:
             yield
 
 
+class SecondYield:
+    @hookimpl(wrapper=True)
+    def zsampling_register_samplers(self, register: Any) -> Generator[None, Any, Any]:
+        result = yield
+        yield
+        return result
+
+
 class NotAGenerator:
     @hookimpl(wrapper=True)
     def zsampling_register_schedules(self, register: Any) -> None:
@@ -179,8 +187,9 @@ class NotAGenerator:
         (BrokenTeardown(), "hook wrapper zsampling_register_samplers raised ValueError: teardown"),
         (NoYield(), "wrapper zsampling_register_schedules raised RuntimeError: hook wrapper"),
         (NotAGenerator(), "registration failed: TypeError: zsampling_register_schedules is"),
+        (SecondYield(), "wrapper zsampling_register_samplers raised RuntimeError: hook wrapper"),
     ],
-    ids=["setup", "teardown", "no-yield", "not-a-generator"],
+    ids=["setup", "teardown", "no-yield", "not-a-generator", "second-yield"],
 )
 def test_a_failing_wrapper_is_named_and_the_others_still_register(
     plugin: Any, message: str

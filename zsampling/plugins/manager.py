@@ -1,26 +1,19 @@
 """Loading plugins: built-ins first, then every entry point in group ``zsampling``.
 
-Hooks are called through pluggy (``pm.hook.zsampling_register_samplers(register=...)``), so
-``tryfirst``/``trylast``, hook wrappers, blocking (``pm.set_blocked``) and tracing behave as in
-any pluggy application. Plain implementations run in load order (built-ins first) unless marked
-``tryfirst``/``trylast``.
+Hooks are called through pluggy, so ``tryfirst``/``trylast``, wrappers, blocking
+(``pm.set_blocked``) and tracing behave as in any pluggy application; plain implementations run
+in load order (built-ins first). Each plugin is isolated, and every error attributed to it:
 
-Every plugin is isolated from the others, and every error is attributed to the plugin it came
-from:
+- an import failure of any kind (only ``KeyboardInterrupt`` is let through) fails that plugin;
+- a hook implementation no hookspec defines (a typo such as ``zsampling_register_sampler``)
+  fails its plugin, instead of every command as ``pm.check_pending()`` would;
+- each implementation runs with its plugin recorded, so a component belongs to the plugin that
+  registered it; an exception or a refused component fails that plugin and the hook goes on (a
+  hook *wrapper* that raises passes the call through as if it were not there).
 
-- an import failure of any kind (``SystemExit`` and other ``BaseException`` subclasses too; only
-  ``KeyboardInterrupt`` is let through) marks that plugin failed;
-- a plugin with a hook implementation that no hookspec defines (a typo such as
-  ``zsampling_register_sampler``) is not loaded, and reported, instead of failing every command as
-  ``pm.check_pending()`` would;
-- each hook implementation runs with its plugin recorded, so a component is registered under the
-  plugin that registered it, and an exception (or a refused component) marks that plugin failed
-  while the same hook goes on to the next plugin. A hook *wrapper* that raises is left out and the
-  hook is called again for the plugins that did not run yet.
-
-``zsampling plugins`` lists failed plugins with their reason. Two environment variables help
-plugin authors: ``ZSAMPLING_BLOCK_PLUGINS=a,b`` blocks plugins by name (they are not imported),
-``ZSAMPLING_TRACE_PLUGINS=1`` prints pluggy's trace of every hook call to stderr.
+``zsampling plugins`` lists failed plugins with their reason. ``ZSAMPLING_BLOCK_PLUGINS=a,b``
+blocks plugins by name (they are not imported); ``ZSAMPLING_TRACE_PLUGINS=1`` prints pluggy's
+trace of every hook call to stderr.
 """
 
 from __future__ import annotations
@@ -106,15 +99,10 @@ def build_registry(
     loaded = [(info, plugin) for info, plugin in loaded if not pm.is_blocked(info.name)]
     # pluggy calls plain implementations last-registered first: register in reverse load order
     # so that they run in load order (built-ins first, and the first to claim a name keeps it).
-    stand_ins = {
-        info.name: _register(pm, info, plugin)
-        for info, plugin in reversed(loaded)
-        if info.error is None
-    }
-    for info, _ in loaded:
-        registry.plugins.append(info)
-        if stand_ins.get(info.name) is not None:
-            _check_hook_names(pm, info, stand_ins[info.name])
+    for info, plugin in reversed(loaded):
+        if info.error is None:
+            _register(pm, info, plugin)
+    registry.plugins.extend(info for info, _ in loaded)
     offers: list[_Offer] = []
     for kind, hook_name in HOOKS.items():
         _call_hook(pm, registry, kind, hook_name, offers)
@@ -145,31 +133,42 @@ def _load_entry_points(pm: pluggy.PluginManager) -> list[tuple[PluginInfo, Any]]
     return loaded
 
 
-def _register(pm: pluggy.PluginManager, info: PluginInfo, plugin: Any) -> Any:
-    """Register ``plugin`` as an `_Attributed` stand-in; None if pluggy refuses it."""
+def _register(pm: pluggy.PluginManager, info: PluginInfo, plugin: Any) -> None:
+    """Register ``plugin`` as an `_Attributed` stand-in, unless pluggy refuses it or it has a
+    hook no hookspec defines (what ``pm.check_pending()`` checks, failing this plugin alone)."""
     try:
         stand_in = _Attributed(pm, plugin, info)
+        if stand_in.unknown:
+            _fail(
+                info,
+                f"not loaded: {', '.join(stand_in.unknown)} is not a zsampling hook (hooks: "
+                f"{', '.join(HOOKS.values())}); fix the name, or mark an optional hook "
+                "@hookimpl(optionalhook=True)",
+            )
+            return
         pm.register(stand_in, name=info.name)
     except KeyboardInterrupt:
         raise
     except BaseException as exc:
         _fail(info, f"registration failed: {describe(exc)}")
-        return None
-    return stand_in
 
 
 class _Attributed:
     """A plugin as pluggy sees it: the same hook implementations with the same options, each
-    wrapped to run with its plugin recorded (see `_attributed`). ``__wrapped__`` is the plugin."""
+    wrapped to run with its plugin recorded (see `_attributed`). ``__wrapped__`` is the plugin;
+    ``unknown`` lists its implementations of hooks that have no spec (and are not optional)."""
 
     def __init__(self, pm: pluggy.PluginManager, plugin: Any, info: PluginInfo) -> None:
         self.__wrapped__ = plugin
         self._info = info
-        marker = f"{pm.project_name}_impl"
+        self.unknown: list[str] = []
         for attr in dir(plugin):
             opts = pm.parse_hookimpl_opts(plugin, attr)
             if opts is None:
                 continue
+            caller = getattr(pm.hook, attr, None)
+            if not (caller is not None and caller.has_spec()) and not opts.get("optionalhook"):
+                self.unknown.append(attr)
             wrapper = bool(opts.get("wrapper") or opts.get("hookwrapper"))
             original = getattr(plugin, attr)
             if wrapper and not inspect.isgeneratorfunction(original):
@@ -178,116 +177,70 @@ class _Attributed:
                     "not a generator function"
                 )
             function = _attributed(original, info, wrapper)
-            setattr(function, marker, opts)
+            setattr(function, f"{pm.project_name}_impl", opts)
             setattr(self, attr, function)
 
     def __repr__(self) -> str:
         return f"<zsampling plugin {self._info.name!r}: {self.__wrapped__!r}>"
 
 
-def _check_hook_names(pm: pluggy.PluginManager, info: PluginInfo, plugin: Any) -> None:
-    """What ``pm.check_pending()`` checks, for one plugin: unknown hooks fail it, not everyone."""
-    unknown = sorted(
-        caller.name
-        for caller in pm.get_hookcallers(plugin) or []
-        if not caller.has_spec()
-        and any(i.plugin is plugin and not i.optionalhook for i in caller.get_hookimpls())
-    )
-    if unknown:
-        pm.unregister(plugin)
-        _fail(
-            info,
-            f"not loaded: {', '.join(unknown)} is not a zsampling hook (hooks: "
-            f"{', '.join(HOOKS.values())}); fix the name, or mark an optional hook "
-            "@hookimpl(optionalhook=True)",
-        )
-
-
-class _HookCall:
-    """One call of one hook: which plugins' implementations ran, who raised what."""
-
-    def __init__(self) -> None:
-        self.ran: set[str] = set()
-        self.blame: dict[int, PluginInfo] = {}
-
-
-_CALL: contextvars.ContextVar[_HookCall | None] = contextvars.ContextVar(
-    "zsampling_hook_call", default=None
-)
-
-
 def _attributed(function: Callable[..., Any], info: PluginInfo, wrapper: bool) -> Any:
-    """``function`` running with its plugin recorded.
+    """``function`` running with its plugin recorded. An error of its own (``KeyboardInterrupt``
+    aside) fails its plugin and is not raised: the hook goes on without it, a plain
+    implementation returning None, a wrapper passing the call through as if it were not there."""
+    hook = getattr(function, "__name__", "hook")
+    what = "hook wrapper" if wrapper else "hook"
 
-    A plain implementation's error is recorded on its plugin and the hook goes on to the next
-    plugin. A wrapper's own error (not one merely passing through it) is tagged with its plugin
-    and re-raised, so the caller can leave that plugin out and call the hook again.
-    """
-    if not wrapper:
+    def failed(exc: BaseException) -> None:
+        if isinstance(exc, KeyboardInterrupt):
+            raise exc
+        if isinstance(exc, PluginError):  # a component `register` refused: its own message
+            _fail(info, str(exc))
+        else:
+            _fail(info, f"plugin {info.name!r} {what} {hook} raised {describe(exc)}")
 
-        @functools.wraps(function)
-        def plain(*args: Any, **kwargs: Any) -> Any:
-            call = _CALL.get()
-            if call is not None:
-                call.ran.add(info.name)
-            with _running(info):
-                try:
-                    return function(*args, **kwargs)
-                except KeyboardInterrupt:
-                    raise
-                except PluginError as exc:
-                    _fail(info, str(exc))
-                except BaseException as exc:
-                    hook = _hook_of(function)
-                    _fail(info, f"plugin {info.name!r} hook {hook} raised {describe(exc)}")
-            return None
-
-        return plain
-
-    def blamed(exc: BaseException) -> BaseException:
-        call = _CALL.get()
-        if call is not None and not isinstance(exc, KeyboardInterrupt):
-            call.blame[id(exc)] = info
-        return exc
+    @functools.wraps(function)
+    def plain(*args: Any, **kwargs: Any) -> Any:
+        with _running(info):
+            try:
+                return function(*args, **kwargs)
+            except BaseException as exc:
+                failed(exc)
+        return None
 
     @functools.wraps(function)
     def wrapping(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
         try:
             with _running(info):
                 inner = function(*args, **kwargs)
-                value = next(inner)
+                first = next(inner)
         except StopIteration:
-            raise blamed(RuntimeError(f"hook wrapper {_hook_of(function)} did not yield")) from None
+            failed(RuntimeError(f"hook wrapper {hook} did not yield"))
+            return (yield)
         except BaseException as exc:
-            raise blamed(exc) from None
-        while True:
+            failed(exc)
+            return (yield)
+        sent, thrown = None, None
+        try:
+            sent = yield first
+        except BaseException as exc:  # the hook failed: the wrapper sees it, as pluggy's would
+            thrown = exc
+        with _running(info):
             try:
-                sent = yield value
-            except GeneratorExit:
+                inner.throw(thrown) if thrown is not None else inner.send(sent)
+                failed(RuntimeError(f"hook wrapper {hook} has a second yield"))
                 inner.close()
-                raise
-            except BaseException as thrown:  # the hook failed: let the wrapper see it
-                try:
-                    with _running(info):
-                        value = inner.throw(thrown)
-                except StopIteration as stop:
-                    return stop.value
-                except BaseException as exc:
-                    raise (exc if exc is thrown else blamed(exc)) from None
-                continue
-            try:
-                with _running(info):
-                    value = inner.send(sent)
             except StopIteration as stop:
                 return stop.value
             except BaseException as exc:
-                raise blamed(exc) from None
+                if exc is thrown:
+                    raise
+                failed(exc)
+        if thrown is not None:
+            raise thrown
+        return sent
 
-    return wrapping
-
-
-def _hook_of(function: Callable[..., Any]) -> str:
-    return getattr(function, "__name__", "hook")
+    return wrapping if wrapper else plain
 
 
 @contextmanager
@@ -306,8 +259,7 @@ _Offer = tuple[Kind, Any, PluginInfo, str]
 def _call_hook(
     pm: pluggy.PluginManager, registry: Registry, kind: Kind, hook_name: str, offers: list[_Offer]
 ) -> None:
-    """Call one hook through pluggy, leaving out plugins that already failed; a wrapper that
-    raises is left out too and the hook called again for the plugins that did not run yet.
+    """Call one hook through pluggy, leaving out plugins that already failed.
 
     ``register`` checks each class's shape at once (a misfit fails its plugin in its hook) and
     adds it to ``offers``; names are claimed by `_claim` once every hook has run."""
@@ -323,26 +275,8 @@ def _call_hook(
             raise
         offers.append((kind, cls, info, hook_name))
 
-    call = _HookCall()
-    token = _CALL.set(call)
-    try:
-        while True:
-            skip = {p.name for p in registry.plugins if p.error} | call.ran
-            plugins = [pm.get_plugin(name) for name in skip]
-            caller = pm.subset_hook_caller(hook_name, [p for p in plugins if p is not None])
-            try:
-                caller(register=register)
-                break
-            except KeyboardInterrupt:
-                raise
-            except BaseException as exc:
-                culprit = call.blame.get(id(exc))
-                if culprit is None:
-                    raise
-                message = f"plugin {culprit.name!r} hook wrapper {hook_name} raised {describe(exc)}"
-                _fail(culprit, message)
-    finally:
-        _CALL.reset(token)
+    failed = [pm.get_plugin(p.name) for p in registry.plugins if p.error]
+    pm.subset_hook_caller(hook_name, [p for p in failed if p is not None])(register=register)
 
 
 def _claim(registry: Registry, offers: list[_Offer]) -> None:

@@ -82,20 +82,11 @@ def signature_problem(
         sig = inspect.signature(method)
     except (TypeError, ValueError):
         return None  # builtins and C callables: nothing to check
-    wanted_n = len(wanted.parameters) - 1  # without self
-    params = list(sig.parameters.values())[1:]
-    if any(p.kind is p.VAR_POSITIONAL for p in params):
-        return None
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    required = [p for p in positional if p.default is p.empty and p.name not in also]
-    required_kw = [
-        p
-        for p in params
-        if p.kind is p.KEYWORD_ONLY and p.default is p.empty and p.name not in also
-    ]
-    expected = ", ".join(["self", *list(wanted.parameters)[1:]])
-    if len(positional) < wanted_n or len(required) > wanted_n or required_kw:
-        return f"takes ({', '.join(['self', *(str(p) for p in params)])}); expected ({expected})"
+    try:  # self and the protocol's arguments by position, ``also`` by name where declared
+        sig.bind(*range(len(wanted.parameters)), **{n: None for n in also if n in sig.parameters})
+    except TypeError:
+        takes = ", ".join(["self", *(str(p) for p in list(sig.parameters.values())[1:])])
+        return f"takes ({takes}); expected ({', '.join(['self', *list(wanted.parameters)[1:]])})"
     return None
 
 

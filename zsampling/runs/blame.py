@@ -77,7 +77,9 @@ class Blame:
 
     def of(self, kind: str, component: Any) -> Culprit:
         """The culprit for a configured component (by its registered name)."""
-        name = getattr(component, "name", type(component).__name__)
+        return self._registered(kind, getattr(component, "name", type(component).__name__))
+
+    def _registered(self, kind: str, name: Any) -> Culprit:
         found = self.registry.lookup(kind, name) if kind in self.registry.components else None
         return _culprit(found) if found is not None else Culprit(kind, str(name), "unknown")
 
@@ -122,8 +124,7 @@ class Blame:
         """The culprit a `ComponentFault` names (a model's prediction: its adapter or patch)."""
         if fault.kind == "model" and fault.name in self._named:
             return self._named[fault.name]
-        found = self.registry.lookup(fault.kind, fault.name)  # type: ignore[arg-type]
-        return _culprit(found) if found is not None else Culprit(fault.kind, fault.name, "unknown")
+        return self._registered(fault.kind, fault.name)
 
     @contextmanager
     def stage(self, doing: str, called: Culprit) -> Iterator[None]:

@@ -19,7 +19,6 @@ import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -30,7 +29,7 @@ from zsampling.core.model import ModelAdapter
 from zsampling.core.schedule import check_levels
 from zsampling.runs.blame import Blame
 from zsampling.runs.config import RunConfig
-from zsampling.runs.issues import ConfigError, ConfigIssue
+from zsampling.runs.issues import ConfigError, ConfigIssue, walk
 
 
 def check_devices(config: RunConfig) -> None:
@@ -43,18 +42,6 @@ def check_devices(config: RunConfig) -> None:
                 issues.append(ConfigIssue(path, f"{shown(value)}: {problem}"))
     if issues:
         raise ConfigError(issues, f"{config.source}, checked against this machine,")
-
-
-def walk(data: Any, where: str = "") -> Iterable[tuple[str, Any]]:
-    """Every leaf of plain data, with its dotted path."""
-    if isinstance(data, dict):
-        for k, v in data.items():
-            yield from walk(v, f"{where}.{k}" if where else str(k))
-    elif isinstance(data, list):
-        for i, v in enumerate(data):
-            yield from walk(v, f"{where}.{i}")
-    else:
-        yield where, data
 
 
 def check_output_folder(folder: Path, stems: Iterable[str], field: str = "run.output") -> None:

@@ -11,10 +11,10 @@ find the value, so the file-level message stays the fallback.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-from zsampling.runs.issues import ConfigError, ConfigIssue
+from zsampling.runs.issues import ConfigError, ConfigIssue, walk
 
 DIGITS_MARKER = "zsampling-marker:too-many-digits"
 DEEP_MARKER = "zsampling-marker:too-deep"
@@ -40,20 +40,12 @@ def locate(
         DIGITS_MARKER: f"an integer with more than {limit} digits; no setting takes one",
         DEEP_MARKER: f"nested deeper than {max_depth} levels",
     }
-    found = [ConfigIssue(path, why[value]) for path, value in _markers(data, "", key)]
+    found = [
+        ConfigIssue(path or "(top level)", why[value])
+        for path, value in walk(data, "", key)
+        if value in (DIGITS_MARKER, DEEP_MARKER)
+    ]
     return found or None
-
-
-def _markers(data: Any, where: str, key: Callable[[str, Any], str]) -> Iterator[tuple[str, str]]:
-    stack = [(data, where)]
-    while stack:
-        value, path = stack.pop()
-        if isinstance(value, dict):
-            stack.extend((v, key(path, k)) for k, v in value.items())
-        elif isinstance(value, list):
-            stack.extend((v, key(path, i)) for i, v in enumerate(value))
-        elif value in (DIGITS_MARKER, DEEP_MARKER):
-            yield path or "(top level)", value
 
 
 def _rewrite(text: str, max_depth: int) -> str:
@@ -63,65 +55,38 @@ def _rewrite(text: str, max_depth: int) -> str:
     limit = sys.get_int_max_str_digits()
     depth, i, n = 0, 0, len(text)
     quote: str | None = None
+    cut: int | None = None  # the depth of the bracket being replaced, up to its closing one
     while i < n:
-        ch = text[i]
+        ch, step, keep = text[i], 1, cut is None
         if quote is not None:
             if ch == "\\" and quote == '"':
-                out.append(text[i : i + 2])
-                i += 2
-                continue
-            if ch == quote:
+                step = 2
+            elif ch == quote:
                 quote = None
         elif ch in "\"'":
             quote = ch
         elif ch == "#":
             end = text.find("\n", i)
-            end = n if end < 0 else end
-            out.append(text[i:end])
-            i = end
-            continue
+            step = (n if end < 0 else end) - i
         elif ch in OPEN:
-            if depth >= max_depth:
-                end = _matching(text, i)
+            if keep and depth >= max_depth:
+                cut, keep = depth, False
                 out.append(f'"{DEEP_MARKER}"')
-                i = end
-                continue
             depth += 1
         elif ch in CLOSE:
             depth = max(0, depth - 1)
-        elif ch.isdigit() and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] in "._")):
+            cut = None if depth == cut else cut
+        elif keep and ch.isdigit() and not (i and (text[i - 1].isalnum() or text[i - 1] in "._")):
             end = i
             while end < n and (text[end].isdigit() or text[end] == "_"):
                 end += 1
-            run = text[i:end]
-            if sum(c.isdigit() for c in run) > limit:
+            step = end - i
+            if sum(c.isdigit() for c in text[i:end]) > limit:
                 if out and out[-1] in "+-":
                     out.pop()
                 out.append(f'"{DIGITS_MARKER}"')
-                i = end
-                continue
-        out.append(ch)
-        i += 1
+                keep = False
+        if keep:
+            out.append(text[i : i + step])
+        i += step
     return "".join(out)
-
-
-def _matching(text: str, start: int) -> int:
-    """The index just past the bracket closing the one at ``start`` (strings skipped)."""
-    depth, i, quote = 0, start, None
-    while i < len(text):
-        ch = text[i]
-        if quote is not None:
-            if ch == "\\" and quote == '"':
-                i += 1
-            elif ch == quote:
-                quote = None
-        elif ch in "\"'":
-            quote = ch
-        elif ch in OPEN:
-            depth += 1
-        elif ch in CLOSE:
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return len(text)

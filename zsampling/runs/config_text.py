@@ -41,27 +41,25 @@ def read_text(path: Path) -> str:
     source = str(path)
     if not path.is_file():
         what = "no such file" if not path.exists() else "not a regular file (a folder?)"
-        raise ConfigError([ConfigIssue(source, what)], source)
+        raise _refused(source, what)
     try:
         with path.open("rb") as fh:
             raw = fh.read(MAX_BYTES + 1)
     except OSError as err:
-        raise ConfigError(
-            [ConfigIssue(source, f"cannot be read: {err.strerror}")], source
-        ) from None
+        raise _refused(source, f"cannot be read: {err.strerror}") from None
     if len(raw) > MAX_BYTES:
-        raise ConfigError(
-            [ConfigIssue(source, f"larger than {MAX_BYTES >> 20} MiB; a config file is smaller")],
-            source,
-        )
+        raise _refused(source, f"larger than {MAX_BYTES >> 20} MiB; a config file is smaller")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
-        raise ConfigError(
-            [ConfigIssue(source, f"not UTF-8 text (byte {raw[err.start]:#04x} on line {line})")],
-            source,
-        ) from None
+        why = f"not UTF-8 text (byte {raw[err.start]:#04x} on line {line})"
+        raise _refused(source, why) from None
+
+
+def _refused(source: str, why: str) -> ConfigError:
+    """The error for a file refused as a whole."""
+    return ConfigError([ConfigIssue(source, why)], source)
 
 
 def parse(text: str, suffix: str, source: str) -> Any:
@@ -70,13 +68,13 @@ def parse(text: str, suffix: str, source: str) -> Any:
         return _yaml(text, source) if suffix in (".yaml", ".yml") else tomllib.loads(text)
 
     if suffix not in (".yaml", ".yml", ".toml"):
-        raise ConfigError([ConfigIssue(source, "expected a .toml, .yaml or .yml file")], source)
+        raise _refused(source, "expected a .toml, .yaml or .yml file")
     try:
         data = parser(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([ConfigIssue(source, f"not valid TOML: {exc}")], source) from None
+        raise _refused(source, f"not valid TOML: {exc}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError([ConfigIssue(source, f"not valid YAML: {_short(exc)}")], source) from None
+        raise _refused(source, f"not valid YAML: {_short(exc)}") from None
     except (RecursionError, ValueError) as exc:  # ValueError: Python's limit on integer digits
         why = (
             f"nested deeper than {MAX_DEPTH} levels"
@@ -126,13 +124,13 @@ def _graph_problem(root: yaml.Node) -> ConfigIssue | None:
     def visit(node: yaml.Node, depth: int, where: str) -> None:
         key = id(node)
         if key in open_nodes:
-            raise _Refused(f"{where}: a recursive alias (a value that contains itself)")
+            raise _Refused(where, "a recursive alias (a value that contains itself)")
         if key in sizes:
             if depth + heights[key] > MAX_DEPTH:
-                raise _Refused(f"{where}: nested deeper than {MAX_DEPTH} levels")
+                raise _Refused(where, f"nested deeper than {MAX_DEPTH} levels")
             return
         if depth > MAX_DEPTH:
-            raise _Refused(f"{where}: nested deeper than {MAX_DEPTH} levels")
+            raise _Refused(where, f"nested deeper than {MAX_DEPTH} levels")
         open_nodes.add(key)
         size, height = 1, 0
         children: list[tuple[yaml.Node, str]] = []
@@ -145,10 +143,8 @@ def _graph_problem(root: yaml.Node) -> ConfigIssue | None:
                 if k.tag != "tag:yaml.org,2002:merge" and isinstance(k, yaml.ScalarNode):
                     if label in seen:
                         line = k.start_mark.line + 1
-                        raise _Refused(
-                            f"{_join(where, label)}: given twice (lines {seen[label]} and {line}); "
-                            "YAML keys must be unique"
-                        )
+                        why = f"given twice (lines {seen[label]} and {line})"
+                        raise _Refused(_join(where, label), f"{why}; YAML keys must be unique")
                     seen[label] = k.start_mark.line + 1
                 children += [(k, _join(where, label)), (v, _join(where, label))]
         for child, path in children:
@@ -156,23 +152,21 @@ def _graph_problem(root: yaml.Node) -> ConfigIssue | None:
             size += sizes[id(child)]
             height = max(height, heights[id(child)] + 1)
             if size > MAX_NODES:
-                raise _Refused(
-                    f"{where}: expands (through aliases) to more than "
-                    f"{MAX_NODES:,} values"
-                )
+                why = f"expands (through aliases) to more than {MAX_NODES:,} values"
+                raise _Refused(where, why)
         open_nodes.discard(key)
         sizes[key], heights[key] = size, height
 
     try:
         visit(root, 0, "")
     except _Refused as refused:
-        where, _, why = str(refused).partition(": ")
+        where, why = refused.args
         return ConfigIssue(where or "(top level)", why)
     return None
 
 
 class _Refused(Exception):
-    """``"path: why"``; the path is empty for the document itself."""
+    """``(path, why)``; the path is empty for the document itself."""
 
 
 def _join(where: str, key: object) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from zsampling.core.errors import ZSamplingError
 
@@ -13,6 +15,26 @@ SHOWN_ISSUES = 20
 def short_key(key: str, limit: int = 60) -> str:
     """A key as a message shows it: a 100,000-character section name is cut, not printed."""
     return key if len(key) <= limit else key[: limit - 3] + "..."
+
+
+def dotted(where: str, key: object) -> str:
+    """``where.key`` (``key`` alone at the top)."""
+    return f"{where}.{key}" if where else str(key)
+
+
+def walk(
+    data: Any, where: str = "", join: Callable[[str, Any], str] = dotted
+) -> Iterator[tuple[str, Any]]:
+    """Every leaf of plain data with its path, in document order (without recursion: parsed
+    data can be nested deeper than Python's stack)."""
+    stack = [(data, where)]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict | list):
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            stack.extend(reversed([(v, join(path, k)) for k, v in items]))
+        else:
+            yield path, value
 
 
 @dataclass(frozen=True)

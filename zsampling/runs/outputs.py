@@ -199,13 +199,9 @@ def sweep(folder: Path) -> int:
         key = temporary_key(name)
         if key is None or entry_kind(folder / name) != "file":
             continue
-        if key == MANIFEST:
-            with manifest_lock(folder / MANIFEST):
-                (folder / name).unlink(missing_ok=True)
-                removed += 1
-            continue
-        with claim(folder, key, wait=False) as held:
-            if held:
+        mine = manifest_lock(folder / MANIFEST) if key == MANIFEST else claim(folder, key, False)
+        with mine as held:
+            if held is not False:  # the manifest lock is waited for; a claim held elsewhere is not
                 (folder / name).unlink(missing_ok=True)
                 removed += 1
     for key in stale_claim_keys(names):
