@@ -1,0 +1,24 @@
+"""Best-of-N: sample N starting noises per item, keep the one the verifier scores highest."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from zsampling.core.component import Component
+from zsampling.core.search import Trials
+
+
+class BestOfN(Component):
+    """Random search (Ma et al., arXiv 2501.09732, section 3): ``candidates`` independent noises
+    per item, all in one round. Candidate 0 is the item's own seed, so ``candidates = 1`` is plain
+    sampling, and the chosen output's recorded seed regenerates it without a search."""
+
+    name: ClassVar[str] = "best-of-n"
+
+    candidates: int = Field(4, ge=1, le=4096, description="N: starting noises tried per item.")
+
+    def search(self, trials: Trials) -> None:
+        items = range(len(trials.prompts))
+        trials.run([[trials.drawn(i, k) for k in range(self.candidates)] for i in items])
