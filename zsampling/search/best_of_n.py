@@ -13,7 +13,9 @@ from zsampling.core.search import Trials
 class BestOfN(Component):
     """Random search (Ma et al., arXiv 2501.09732, section 3): ``candidates`` independent noises
     per item, all in one round. Candidate 0 is the item's own seed, so ``candidates = 1`` is plain
-    sampling, and the chosen output's recorded seed regenerates it without a search."""
+    sampling, and the chosen output's recorded seed regenerates it without a search (bit for bit
+    at the search's batching, which ``zsampling reproduce`` repeats; to float rounding at
+    another batch size)."""
 
     name: ClassVar[str] = "best-of-n"
 
