@@ -52,32 +52,30 @@ def plain(model, prompt: str, seed: int, noise: torch.Tensor | None = None) -> t
     ).latents[0]
 
 
-def test_one_candidate_is_plain_sampling(model) -> None:  # type: ignore[no-untyped-def]
-    found = search_sample(
+def searched(model, strategy, verifier=None, **options):  # type: ignore[no-untyped-def]
+    """`search_sample` of the two items with zigzag, verified by the digits verifier."""
+    verifier = verifier or DigitVerifier()
+    return search_sample(
         model,
         SAMPLER,
-        BestOfN(candidates=1),
-        DigitVerifier(),
+        strategy,
+        verifier,
         prompts=PROMPTS,
         seeds=SEEDS,
         schedule=SCHEDULE,
+        **options,
     )
+
+
+def test_one_candidate_is_plain_sampling(model) -> None:  # type: ignore[no-untyped-def]
+    found = searched(model, BestOfN(candidates=1))
     expected = sample(model, SAMPLER, prompts=PROMPTS, seeds=SEEDS, schedule=SCHEDULE).latents
     assert torch.equal(found.latents, expected)
     assert [r["chosen_seed"] for r in found.records] == SEEDS
 
 
 def test_best_of_n_keeps_the_best_candidate_and_its_seed_regenerates_it(model) -> None:  # type: ignore[no-untyped-def]
-    found = search_sample(
-        model,
-        SAMPLER,
-        BestOfN(candidates=5),
-        DigitVerifier(),
-        prompts=PROMPTS,
-        seeds=SEEDS,
-        schedule=SCHEDULE,
-        rows=3,
-    )
+    found = searched(model, BestOfN(candidates=5), rows=3)
     for i, (prompt, seed) in enumerate(zip(PROMPTS, SEEDS, strict=True)):
         record = found.records[i]
         seeds = [candidate_seed(seed, k) for k in range(5)]
@@ -95,9 +93,7 @@ def test_best_of_n_keeps_the_best_candidate_and_its_seed_regenerates_it(model) -
 
 def test_zero_order_recipe_rebuilds_the_chosen_noise(model) -> None:  # type: ignore[no-untyped-def]
     strategy = ZeroOrder(rounds=3, neighbours=2, step=0.7)
-    found = search_sample(
-        model, SAMPLER, strategy, DigitVerifier(), prompts=PROMPTS, seeds=SEEDS, schedule=SCHEDULE
-    )
+    found = searched(model, strategy)
     shape = model.latent_shape()
     moved = 0
     for i, prompt in enumerate(PROMPTS):
@@ -125,41 +121,15 @@ def test_neighbours_are_standard_normal() -> None:
 
 def test_candidates_are_batched_run_batch_size_rows_per_model_call(model) -> None:  # type: ignore[no-untyped-def]
     steps_calls = sample(model, SAMPLER, prompts=["3"], seeds=[0], schedule=SCHEDULE).counter
-    together = search_sample(
-        model,
-        SAMPLER,
-        BestOfN(candidates=4),
-        DigitVerifier(),
-        prompts=PROMPTS,
-        seeds=SEEDS,
-        schedule=SCHEDULE,
-        rows=8,
-    )
+    together = searched(model, BestOfN(candidates=4), rows=8)
     assert together.counter.model_calls == steps_calls.model_calls  # all 8 rows in each call
-    halves = search_sample(
-        model,
-        SAMPLER,
-        BestOfN(candidates=4),
-        DigitVerifier(),
-        prompts=PROMPTS,
-        seeds=SEEDS,
-        schedule=SCHEDULE,
-        rows=4,
-    )
+    halves = searched(model, BestOfN(candidates=4), rows=4)
     assert halves.counter.model_calls == 2 * steps_calls.model_calls
     torch.testing.assert_close(halves.latents, together.latents, rtol=0, atol=1e-4)
 
 
 def test_implicit_classifier_counts_its_own_evaluations(model) -> None:  # type: ignore[no-untyped-def]
-    found = search_sample(
-        model,
-        SAMPLER,
-        BestOfN(candidates=2),
-        ImplicitClassifier(positions=(0.4, 0.6)),
-        prompts=PROMPTS,
-        seeds=SEEDS,
-        schedule=SCHEDULE,
-    )
+    found = searched(model, BestOfN(candidates=2), ImplicitClassifier(positions=(0.4, 0.6)))
     assert [r["verifier_rows"] for r in found.records] == [2 * 2 * 2] * 2  # 2 cand x 2 levels x 2
 
 

@@ -74,3 +74,39 @@ def test_search_arms_spend_the_rivals_cost_and_are_compared_item_by_item() -> No
         judged, _ = testbed.judge(arm.latents, arm.prompts)
         assert np.array_equal(judged[ALIGNMENT], arm.stats[ALIGNMENT])
         assert isinstance(arm.latents, torch.Tensor)
+
+
+def test_the_search_table_answers_from_the_results_files() -> None:
+    from zsampling.evaluation.search_report import search_table, verdict
+
+    assert verdict({"value": 0.2, "ci95": [0.1, 0.3]}, "zigzag") == "search"
+    assert verdict({"value": -0.2, "ci95": [-0.3, -0.1]}, "zigzag") == "zigzag"
+    assert verdict({"value": 0.1, "ci95": [-0.1, 0.3]}, "zigzag") == "no difference at this size"
+    rival = {"key": "zz", "label": "zigzag (source), g=2", "guided_calls_per_item": 58.0}
+    arm = {
+        "key": "s",
+        "label": "best-of-n (3 x 16 steps, implicit-classifier), at the cost of zigzag",
+        "guided_calls_per_item": 57.0,
+        "search": {
+            "rival": "zz",
+            "verifier_gain": 0.02,
+            "judge_gain": -0.004,
+            "judge_worse_when_changed": 0.63,
+            "vs_rival": {
+                "logp": {"value": -0.1, "ci95": [-0.14, -0.07]},
+                "accuracy": {"value": 0.0, "ci95": [0.0, 0.0]},
+            },
+        },
+    }
+    refused = {"label": "search", "reason": "search at the cost of z2: one candidate"}
+    table = search_table([{"testbed": "analytic", "arms": [rival, arm], "skipped": [refused]}])
+    rows = table.splitlines()
+    assert rows[2] == (
+        "| analytic | best-of-n (3 x 16 steps, implicit-classifier) | 57 (58, zigzag (source), "
+        "g=2) | -0.1 [-0.14, -0.07] | 0 [0, 0] | 0.02 / -0.004 | 63% | zigzag (source) |"
+    )
+    assert (
+        rows[3]
+        == "| analytic | search at the cost of z2: one candidate | | | | | | no search arm |"
+    )
+    assert "no search arms yet" in search_table([{"testbed": "x", "arms": [rival]}])

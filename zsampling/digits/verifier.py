@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -36,7 +37,7 @@ def fit(images: Tensor, labels: Tensor, steps: int = 500, seed: int = 0) -> nn.L
     return net.eval()
 
 
-def train_verifier(out: Path = PACKAGED, seed: int = 0) -> dict[str, float]:
+def train_verifier(out: Path = PACKAGED, seed: int = 0) -> dict[str, Any]:
     """Fit the verifier on the judge's calibration digits, save it to ``out`` (safetensors +
     JSON) and return its held-out accuracy (on the same real digits the judge is scored on)."""
     from safetensors.torch import save_file
