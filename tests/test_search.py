@@ -178,6 +178,7 @@ def test_search_around_zigzag_runs_from_the_cli_and_reproduces(tmp_path: Path) -
         "rounds": 1,
         "neighbours": 2,
         "step": 0.5,
+        "evaluations": None,
         "verifier": {"use": "digit-verifier"},
     }
     lines = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
@@ -197,3 +198,20 @@ def test_search_config_errors_name_the_field(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "search.candidates" in result.output and "greater than or equal to 1" in result.output
     assert "search.verifier.use" in result.output and "implicit-classifier" in result.output
+
+
+def test_a_budget_in_evaluations_buys_whole_candidates(model) -> None:  # type: ignore[no-untyped-def]
+    walk = 4 + 2 * 3  # guided calls of one zigzag walk of 4 steps
+    by_count = searched(model, BestOfN(candidates=3))
+    by_budget = searched(model, BestOfN(evaluations=3 * walk + walk - 1))
+    assert [r["candidates"] for r in by_budget.records] == [3, 3]
+    assert [r["chosen"] for r in by_budget.records] == [r["chosen"] for r in by_count.records]
+    torch.testing.assert_close(by_budget.latents, by_count.latents, rtol=0, atol=1e-4)
+    # the implicit classifier's calls count too: two levels, one guided call each
+    implicit = ImplicitClassifier(positions=(0.4, 0.6))
+    paid = searched(model, BestOfN(evaluations=3 * (walk + 2)), implicit)
+    assert [r["candidates"] for r in paid.records] == [3, 3]
+    small = searched(model, BestOfN(evaluations=1))
+    assert [r["candidates"] for r in small.records] == [1, 1]
+    rounds = searched(model, ZeroOrder(neighbours=2, evaluations=5 * walk))
+    assert [r["candidates"] for r in rounds.records] == [5, 5]

@@ -98,6 +98,7 @@ class Trials:
         self.counter = EvaluationCounter()
         self.rows_per_item = [0.0] * len(self.prompts)
         self.guided_calls_per_candidate = 0.0
+        self.verifying = EvaluationCounter()  # the verifier's own model calls (search_sample)
 
     def noise(self, seed: int) -> Tensor:
         """The starting noise plain sampling draws from ``seed`` (the same bits)."""
@@ -128,6 +129,24 @@ class Trials:
                 self.tried[i].add(c, values[k], result.latents[k])
                 scores[i].append(values[k])
         return scores
+
+    @property
+    def calls_per_candidate(self) -> float:
+        """What one candidate has cost so far, in guided calls: its walk's guided calls plus its
+        verifier's model rows, two to a guided call (0 before anything ran)."""
+        tried = sum(len(t.scores) for t in self.tried)
+        verifier = self.verifying.rows / 2 / tried if tried else 0.0
+        return self.guided_calls_per_candidate + verifier
+
+    def affordable(self, evaluations: int) -> int:
+        """How many candidates per item a budget of ``evaluations`` guided calls per item buys at
+        the cost measured so far (at least one: the item's own noise)."""
+        per = self.calls_per_candidate
+        if per <= 0:
+            raise InvalidArgument(
+                "search.evaluations", evaluations, "a budget measured after a round ran"
+            )
+        return max(1, int(evaluations // per))
 
     def _count(self, counter: EvaluationCounter, items: list[int]) -> None:
         for key, value in counter.as_dict().items():
@@ -177,7 +196,7 @@ def search_sample(
     negative = options.pop("negative_prompts", None)
     negative_of = dict(zip(prompts, negative, strict=True)) if negative else None
     verifying = EvaluationCounter()
-    judged = counted(model, verifying)
+    judged = counted(model, verifying)  # not the sampling counter: reported apart
 
     def run(texts: list[str], row_seeds: list[int], noise: Tensor) -> SampleResult:
         neg = [negative_of[t] for t in texts] if negative_of else None
@@ -195,6 +214,7 @@ def search_sample(
         return verified(verifier, judged, latents, texts)
 
     trials = Trials(prompts, seeds, model.latent_shape(), model.dtype, run, score, max(1, rows))
+    trials.verifying = verifying
     strategy.search(trials)
     records = [_record(trials, i, verifier, strategy, verifying) for i in range(len(prompts))]
     missing = [i for i, t in enumerate(trials.tried) if t.latents is None]

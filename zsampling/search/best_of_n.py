@@ -20,7 +20,18 @@ class BestOfN(Component):
     name: ClassVar[str] = "best-of-n"
 
     candidates: int = Field(4, ge=1, le=4096, description="N: starting noises tried per item.")
+    evaluations: int | None = Field(
+        None,
+        ge=1,
+        description="Budget in guided calls per item (each candidate's walk plus its verifier's "
+        "calls, two rows to a call) instead of candidates: as many as it buys, at least one.",
+    )
 
     def search(self, trials: Trials) -> None:
         items = range(len(trials.prompts))
-        trials.run([[trials.drawn(i, k) for k in range(self.candidates)] for i in items])
+        if self.evaluations is None:
+            trials.run([[trials.drawn(i, k) for k in range(self.candidates)] for i in items])
+            return
+        trials.run([[trials.drawn(i, 0)] for i in items])  # measures what a candidate costs
+        n = trials.affordable(self.evaluations)
+        trials.run([[trials.drawn(i, k) for k in range(1, n)] for i in items])

@@ -36,10 +36,20 @@ class ZeroOrder(Component):
         0.5, gt=0, le=10, description="lambda: how far a neighbour moves from the pivot."
     )
 
+    evaluations: int | None = Field(
+        None,
+        ge=1,
+        description="Budget in guided calls per item instead of rounds: as many rounds as it "
+        "buys after the item's own noise (each candidate's walk plus its verifier's calls).",
+    )
+
     def search(self, trials: Trials) -> None:
         items = range(len(trials.prompts))
         trials.run([[trials.drawn(i, 0)] for i in items])
-        for r in range(self.rounds):
+        rounds = self.rounds
+        if self.evaluations is not None:
+            rounds = (trials.affordable(self.evaluations) - 1) // self.neighbours
+        for r in range(rounds):
             proposals = []
             for i in items:
                 pivot = trials.tried[i].candidate
