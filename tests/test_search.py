@@ -215,3 +215,10 @@ def test_a_budget_in_evaluations_buys_whole_candidates(model) -> None:  # type: 
     assert [r["candidates"] for r in small.records] == [1, 1]
     rounds = searched(model, ZeroOrder(neighbours=2, evaluations=5 * walk))
     assert [r["candidates"] for r in rounds.records] == [5, 5]
+
+
+def test_eval_refuses_a_search_config_by_name(tmp_path: Path) -> None:
+    config = Path(__file__).resolve().parents[1] / "examples" / "digits-search.toml"
+    result = CliRunner().invoke(app, ["eval", str(config), "--out", str(tmp_path / "e")])
+    assert result.exit_code == 2, result.output
+    assert "search = 'best-of-n'" in result.output and "zsampling leaderboard" in result.output
