@@ -98,7 +98,9 @@ def test_digit_verifier_scores_log_probability_of_every_part() -> None:
 
 
 def test_digit_verifier_refuses_other_models(analytic: AnalyticModel) -> None:
-    with pytest.raises(InvalidArgument, match=r"search\.verifier\.use = 'digit-verifier'"):
+    with pytest.raises(
+        InvalidArgument, match=r"search\.verifier\.use = 'digit-verifier' .*a verifier for this"
+    ):
         DigitVerifier().score(analytic, torch.zeros(1, 2), ["red"])
 
 

@@ -26,11 +26,12 @@ def digit_labels(
     """The digits each prompt asks for, shape (N, parts), or a clear error for other models
     (naming ``field``, the setting that chose the component)."""
     labels = getattr(model, "labels", None)
+    role = "metric" if field.startswith("metrics") else "verifier"
     if getattr(model, "classes", None) != 10 or labels is None:
         raise InvalidArgument(
             field,
             metric,
-            "a metric for this model (this one judges digits from the digits or digit-pairs "
+            f"a {role} for this model (this one judges digits from the digits or digit-pairs "
             "model)",
         )
     return np.array([labels(p) for p in prompts])
