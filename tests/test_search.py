@@ -16,6 +16,8 @@ from zsampling import (
     BestOfN,
     DigitVerifier,
     ImplicitClassifier,
+    PathSearch,
+    Restart,
     Uniform,
     ZeroOrder,
     Zigzag,
@@ -222,3 +224,34 @@ def test_eval_refuses_a_search_config_by_name(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["eval", str(config), "--out", str(tmp_path / "e")])
     assert result.exit_code == 2, result.output
     assert "search = 'best-of-n'" in result.output and "zsampling leaderboard" in result.output
+
+
+def test_path_search_keeps_the_start_and_chooses_restarts_noise(model) -> None:  # type: ignore[no-untyped-def]
+    restart = Restart(guidance=2.0, restart_min=0.3, restart_max=2.0, rounds=1)
+    schedule = Uniform(steps=8)
+    found = search_sample(
+        model,
+        restart,
+        PathSearch(candidates=4),
+        DigitVerifier(),
+        prompts=PROMPTS,
+        seeds=SEEDS,
+        schedule=schedule,
+    )
+    for i, (prompt, seed) in enumerate(zip(PROMPTS, SEEDS, strict=True)):
+        record = found.records[i]
+        assert len(set(record["scores"])) == 4  # the paths differ: restart draws fresh noise
+        assert record["recipe"] == {"seed": seed, "path_seed": record["chosen_seed"]}
+        start = initial_noise(model.latent_shape(), [seed])[0]
+        again = sample(
+            model,
+            restart,
+            prompts=[prompt],
+            seeds=[record["chosen_seed"]],
+            noise=start,
+            schedule=schedule,
+        ).latents[0]
+        torch.testing.assert_close(found.latents[i], again, rtol=0, atol=1e-4)
+    # a deterministic route has one path: every candidate is the same sample
+    one = searched(model, PathSearch(candidates=3))
+    assert all(len(set(r["scores"])) == 1 for r in one.records)

@@ -128,4 +128,4 @@ def test_plugins_list_the_verifier_and_search_kinds() -> None:
     for c in builtin["components"]:
         by_kind.setdefault(c["kind"], []).append(c["name"])
     assert {"implicit-classifier", "digit-verifier"} <= set(by_kind["verifier"])
-    assert by_kind["search"] == ["best-of-n", "zero-order"]
+    assert by_kind["search"] == ["best-of-n", "zero-order", "path-search"]

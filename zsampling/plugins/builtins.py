@@ -64,7 +64,7 @@ from zsampling.schedules import (
     Simple,
     Uniform,
 )
-from zsampling.search import BestOfN, ZeroOrder
+from zsampling.search import BestOfN, PathSearch, ZeroOrder
 from zsampling.solvers.ancestral import EulerAncestral
 from zsampling.solvers.ddpm import DDPM
 from zsampling.solvers.deis import DEIS
@@ -164,7 +164,7 @@ BUILTINS: dict[Kind, tuple[type, ...]] = {
         ClipScore,
     ),
     "verifier": (ImplicitClassifier, DigitVerifier, ClipVerifier, ImageReward),
-    "search": (BestOfN, ZeroOrder),
+    "search": (BestOfN, ZeroOrder, PathSearch),
 }
 """zsampling's components by kind, in the order listings show them."""
 
