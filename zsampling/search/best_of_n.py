@@ -7,7 +7,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from zsampling.core.component import Component
-from zsampling.core.search import Trials
+from zsampling.core.search import Candidate, Trials
 
 
 class BestOfN(Component):
@@ -27,11 +27,16 @@ class BestOfN(Component):
         "calls, two rows to a call) instead of candidates: as many as it buys, at least one.",
     )
 
+    def candidate(self, trials: Trials, item: int, k: int) -> Candidate:
+        """The item's ``k``-th candidate: its ``k``-th drawn noise."""
+        return trials.drawn(item, k)
+
     def search(self, trials: Trials) -> None:
         items = range(len(trials.prompts))
-        if self.evaluations is None:
-            trials.run([[trials.drawn(i, k) for k in range(self.candidates)] for i in items])
+        count = self.candidates
+        if self.evaluations is not None:
+            trials.run([[self.candidate(trials, i, 0)] for i in items])  # measures the cost
+            count = trials.affordable(self.evaluations)
+            trials.run([[self.candidate(trials, i, k) for k in range(1, count)] for i in items])
             return
-        trials.run([[trials.drawn(i, 0)] for i in items])  # measures what a candidate costs
-        n = trials.affordable(self.evaluations)
-        trials.run([[trials.drawn(i, k) for k in range(1, n)] for i in items])
+        trials.run([[self.candidate(trials, i, k) for k in range(count)] for i in items])
