@@ -147,7 +147,9 @@ def equal_evaluation_specs(testbed: Testbed, methods: list[Arm]) -> list[ArmSpec
     """Standard sampling at the testbed's guidance with as many steps as a method at that
     guidance spent guided evaluations (one arm per distinct cost)."""
     g = testbed.guidance
-    costs = sorted({round(a.guided_calls_per_item) for a in methods if a.guidance in (None, g)})
+    costs = sorted(
+        {round(a.guided_calls_per_item) for a in methods if a.guidance in (None, g)}
+    )
     return [
         ArmSpec(
             key=f"equal-evals-{n}",

@@ -55,17 +55,8 @@ def testbed_table(results: dict[str, Any]) -> str:
     """The frontier table of one testbed: the real arm, the sweep, then every method."""
     delta_head = "energy diff. at equal alignment [95% CI]"
     head = [
-        "arm",
-        "evals/item",
-        "accuracy",
-        "alignment (logp) [95% CI]",
-        "energy [95% CI]",
-        "equivalent CFG scale [95% CI]",
-        delta_head,
-        "recall",
-        "coverage",
-        "diversity",
-        "verdict",
+        "arm", "evals/item", "accuracy", "alignment (logp) [95% CI]", "energy [95% CI]",
+        "equivalent CFG scale [95% CI]", delta_head, "recall", "coverage", "diversity", "verdict",
     ]
     lines = [
         f"**{results['title']}**: {results['items']} items ({results['items_per_prompt']} per "
@@ -79,40 +70,24 @@ def testbed_table(results: dict[str, Any]) -> str:
     ]
     ref, dash = results["reference"], "-"
     lines.append(
-        row(
-            [
-                "**held-out real data**",
-                dash,
-                fmt(ref["alignment"]["accuracy"]),
-                fmt(ref["alignment"]["logp"]),
-                fmt(ref["fidelity"]["energy"]),
-                dash,
-                dash,
-                fmt(ref["fidelity"]["recall"]),
-                fmt(ref["fidelity"]["coverage"]),
-                fmt(ref["fidelity"]["diversity"]),
-                dash,
-            ]
-        )
+        row([
+            "**held-out real data**", dash, fmt(ref["alignment"]["accuracy"]),
+            fmt(ref["alignment"]["logp"]), fmt(ref["fidelity"]["energy"]), dash, dash,
+            fmt(ref["fidelity"]["recall"]), fmt(ref["fidelity"]["coverage"]),
+            fmt(ref["fidelity"]["diversity"]), dash,
+        ])
     )
     for arm in [*results["sweep"], *results["arms"]]:
         f, placed = arm["frontier"], arm["kind"] != "cfg"
         lines.append(
-            row(
-                [
-                    arm["label"],
-                    fmt(arm["guided_calls_per_item"]),
-                    fmt(arm["alignment"]["accuracy"]),
-                    fmt_ci(f["alignment"], "mean"),
-                    fmt_ci(f["energy"]),
-                    fmt_ci(f["equivalent_scale"]) if placed else dash,
-                    fmt_ci(f["delta_at_equal_alignment"]) if placed else dash,
-                    fmt(arm["fidelity"]["recall"]),
-                    fmt(arm["fidelity"]["coverage"]),
-                    fmt(arm["fidelity"]["diversity"]),
-                    verdict(results, f) if placed else dash,
-                ]
-            )
+            row([
+                arm["label"], fmt(arm["guided_calls_per_item"]), fmt(arm["alignment"]["accuracy"]),
+                fmt_ci(f["alignment"], "mean"), fmt_ci(f["energy"]),
+                fmt_ci(f["equivalent_scale"]) if placed else dash,
+                fmt_ci(f["delta_at_equal_alignment"]) if placed else dash,
+                fmt(arm["fidelity"]["recall"]), fmt(arm["fidelity"]["coverage"]),
+                fmt(arm["fidelity"]["diversity"]), verdict(results, f) if placed else dash,
+            ])
         )
     for skip in results.get("skipped", []):
         lines.append(row([skip["label"], *[dash] * 9, f"not run: {skip['reason']}"]))

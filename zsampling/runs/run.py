@@ -388,7 +388,7 @@ class _Run:
                 observers = [RowObservers(per_item)] if per_item else []
                 result = sample(model, config.sampler, observers=observers, **options)
             else:
-                result, searches = self._search(options, len(rows), where)
+                result, searches = self._search(options, where)
         scores = {m.name: self._score(m, result.latents, rows, where) for m in config.metrics}
         share = (time.perf_counter() - start) / len(rows)
         counter = per_item_counter(result.counter, len(rows))
@@ -427,7 +427,7 @@ class _Run:
         return made
 
     def _search(
-        self, options: dict[str, Any], size: int, where: str
+        self, options: dict[str, Any], where: str
     ) -> tuple[SampleResult, list[dict[str, Any]]]:
         """The batch searched over starting noises (``[search]``): its chosen latents as a
         sample's result, and each item's search record. Candidates go ``run.batch_size`` rows to
