@@ -79,7 +79,7 @@ class Testbed:
     solver: Solver | None = None
     """The solver every arm uses (default: DDIM)."""
     verifier: Any = field(default_factory=ImplicitClassifier)
-    """What the leaderboard's search arms optimise: never the judge (tests/test_testbeds.py);
+    """What the leaderboard's search arms optimise: never the judge (tests/test_search_arms.py);
     by default the model's own implicit classifier, which every model has."""
     _cache: dict[str, object] = field(default_factory=dict, repr=False)
 
