@@ -80,3 +80,17 @@ def test_clip_score_errors(tiny_clip: Path, tmp_path: Path) -> None:
         ClipScore(path=str(tmp_path / "none")).score(
             DigitsAdapter().load(), torch.zeros(1, 1, 8, 8), ["1"]
         )
+
+
+def test_clip_verifier_scores_as_the_clip_score_metric(tiny_clip: Path) -> None:
+    from zsampling.verifiers.clip import ClipVerifier
+
+    model = DigitsAdapter().load()
+    res = sample(
+        model, Standard(guidance=2.0), prompts=["3", "7"], seeds=[0, 1], schedule=Uniform(steps=4)
+    )
+    metric = ClipScore(path=str(tiny_clip)).score(model, res.latents, ["3", "7"])
+    verifier = ClipVerifier(path=str(tiny_clip)).score(model, res.latents, ["3", "7"])
+    assert torch.equal(verifier, metric)
+    with pytest.raises(InvalidArgument, match=r"search\.verifier\.path = .*a local CLIP folder"):
+        ClipVerifier(path="/nonexistent/clip").score(model, res.latents, ["3", "7"])

@@ -28,6 +28,8 @@ LAYERS: dict[str, int] = {
     "zsampling.observers": 1,
     "zsampling.guiders": 1,
     "zsampling.testing": 1,
+    "zsampling.verifiers": 1,
+    "zsampling.search": 1,
     # 2. the plugin system: hooks, registry, built-ins
     "zsampling.plugins": 2,
     # 3. integrations: zsampling inside other tools

@@ -55,6 +55,8 @@ def test_builtins_come_through_the_hooks() -> None:
         "patch",
         "observer",
         "metric",
+        "verifier",
+        "search",
     }
 
 

@@ -45,7 +45,16 @@ from zsampling.core.rules import GuidanceCall, GuidanceRule
 from zsampling.core.sampler import ReflectiveSampler, check_reflection_steps
 from zsampling.core.sampling import SampleResult, initial_noise, sample
 from zsampling.core.schedule import Schedule
+from zsampling.core.search import (
+    Candidate,
+    SearchResult,
+    SearchStrategy,
+    Trials,
+    candidate_seed,
+    search_sample,
+)
 from zsampling.core.solvers import History, LevelPoint, Solver, ddim_step
+from zsampling.core.verifier import Verifier
 from zsampling.integrations.diffusers import generate
 from zsampling.plugins import hookimpl
 from zsampling.plugins.hookspecs import Register

@@ -36,6 +36,8 @@ TITLES = {
     "patch": ("Patches", "changes to a model's weights or predictions"),
     "observer": ("Observers", "what a run records as it goes"),
     "metric": ("Metrics", "how a run's outputs are scored: [Evaluation](evaluation.md)"),
+    "verifier": ("Verifiers", "what a search ranks its candidates by: [Search](search.md)"),
+    "search": ("Searches", "several starting noises spent on one item: [Search](search.md)"),
 }
 # A full stop ends the sentence unless it ends an abbreviation ("et al.", "e.g.", "i.e.").
 SENTENCE_END = re.compile(r"(?<!\bal)(?<!\be\.g)(?<!\bi\.e)\.(?=\s|$)")

@@ -19,7 +19,9 @@ SECTION_OF = {
     "patch": "[[model.patches]]",
     "observer": "[[observers]]",
     "metric": "[[metrics]]",
+    "verifier": "[search.verifier]",
 }
+PLURAL = {"patch": "Patches", "search": "Search strategies"}
 
 
 def _type(prop: dict[str, Any]) -> str:
@@ -49,7 +51,7 @@ def _bounds(prop: dict[str, Any]) -> str:
 def _table(schema: dict[str, Any]) -> list[str]:
     rows = ["| setting | type | default | valid | description |", "| --- | --- | --- | --- | --- |"]
     for key, prop in schema.get("properties", {}).items():
-        if key == "use":
+        if key == "use" or "oneOf" in prop:  # a component sub-table: its own section
             continue
         default = repr(prop["default"]) if "default" in prop else "required"
         desc = prop.get("description", "").replace("|", "\\|").replace("\n", " ")
@@ -80,7 +82,7 @@ def render() -> str:
     ]
     for kind in KINDS:
         section = SECTION_OF.get(kind, f"[{kind}]")
-        plural = "Patches" if kind == "patch" else f"{kind.capitalize()}s"
+        plural = PLURAL.get(kind, f"{kind.capitalize()}s")
         lines += ["", f"## {plural}: `{section}`"]
         for name, comp in sorted(registry.components[kind].items()):
             body = schema["$defs"][f"{kind}.{name}"]

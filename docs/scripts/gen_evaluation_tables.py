@@ -7,8 +7,9 @@ rewrites every generated block of docs/evaluation.md from the JSON files;
 page and the results files disagree.
 
 A generated block sits between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->``, where
-NAME is a testbed (its frontier table), ``leaderboard`` (every method on every testbed) or
-``facts`` (the testbeds' models and judge).
+NAME is a testbed (its frontier table), ``leaderboard`` (every method on every testbed),
+``facts`` (the testbeds' models and judge) or ``search`` (search against zigzag at equal
+evaluations, with the answer in words).
 
 The page leads with what the run found (a reader comes for that), then how it is measured, then
 the run's provenance beside the tables it produced: ``render`` refuses a page whose sections
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from zsampling.evaluation.report import fmt, leaderboard_table, testbed_table
+from zsampling.evaluation.search_report import search_table
 
 DOCS = Path(__file__).resolve().parents[1]
 RESULTS = DOCS / "results"
@@ -68,6 +70,7 @@ def blocks(results: dict[str, dict[str, Any]]) -> dict[str, str]:
     out = {name: testbed_table(r) for name, r in results.items()}
     out["leaderboard"] = leaderboard_table(list(results.values()))
     out["facts"] = facts(results)
+    out["search"] = search_table(list(results.values()))
     return out
 
 

@@ -10,9 +10,22 @@ from zsampling.core.metric import Metric
 from zsampling.core.model import AdapterComponent, Patch
 from zsampling.core.sampler import ReflectiveSampler
 from zsampling.core.schedule import Schedule
+from zsampling.core.search import SearchStrategy
 from zsampling.core.solvers import Solver
+from zsampling.core.verifier import Verifier
 
-Kind = Literal["adapter", "schedule", "solver", "guider", "sampler", "patch", "observer", "metric"]
+Kind = Literal[
+    "adapter",
+    "schedule",
+    "solver",
+    "guider",
+    "sampler",
+    "patch",
+    "observer",
+    "metric",
+    "verifier",
+    "search",
+]
 
 PROTOCOLS: dict[Kind, type] = {
     "adapter": AdapterComponent,
@@ -23,6 +36,8 @@ PROTOCOLS: dict[Kind, type] = {
     "patch": Patch,
     "observer": ObserverComponent,
     "metric": Metric,
+    "verifier": Verifier,
+    "search": SearchStrategy,
 }
 """Kind -> protocol, in the order configs, listings and hooks present them."""
 

@@ -66,6 +66,13 @@ def evaluate(
 ) -> dict[str, Any]:
     """Run the method and its baselines on the config's testbed; write ``results.json``,
     ``table.md`` and ``frontier.png`` to ``out``; return the results."""
+    if config.search is not None:
+        raise InvalidArgument(
+            "search",
+            config.search.strategy.name,
+            "a config without [search]: zsampling eval places one sampler on the CFG frontier; "
+            "search is compared at equal cost by zsampling leaderboard (docs/search.md)",
+        )
     testbed = config_testbed(config, items_per_prompt)
     if scales is not None:
         testbed.sweep = sorted(scales)
@@ -79,7 +86,12 @@ def evaluate(
         weak=bool(config.models),
     )
     results = evaluate_testbed(
-        testbed, [method], replicates=replicates, progress=progress, calibrated=True
+        testbed,
+        [method],
+        replicates=replicates,
+        progress=progress,
+        calibrated=True,
+        search=False,
     )
     results["method_settings"] = config.as_dict()
     write_results(results, out)

@@ -71,6 +71,8 @@ class Arm:
     seconds_per_item: float = 0.0
     fidelity: dict[str, float] = field(default_factory=dict)
     latents: Tensor | None = None
+    search: dict[str, Any] = field(default_factory=dict)
+    """A search arm's verifier scores and its comparison with its rival (`search_arms`)."""
 
     @property
     def alignment(self) -> float:

@@ -12,7 +12,9 @@ What runs, per testbed (the arms are the same code path for built-ins and plugin
   ``weak_model`` setting, AutoGuidance, gets the testbed's weak model); a guider the testbed's
   model cannot run (PAG, SEG, SLG need attention layers) is reported as skipped, with its refusal;
 - the equal-evaluations arms: standard sampling at the testbed's guidance with as many steps as a
-  method at that guidance spent guided evaluations.
+  method at that guidance spent guided evaluations;
+- the search arms (`zsampling.evaluation.search_arms`): best-of-N and zero-order search over
+  standard sampling's noises, scored by the testbed's verifier, at zigzag's (and Z²'s) cost.
 
 Results (`results.json`, `table.md`, `frontier.png` per testbed; `leaderboard.md` over all) are
 what docs/evaluation.md's tables are generated from.
@@ -201,6 +203,7 @@ def evaluate_testbed(
     replicates: int = 300,
     equal_evaluations: bool = True,
     calibrated: bool = False,
+    search: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the sweep, the real arm and ``specs`` (plus their equal-evaluation arms) on one
@@ -226,6 +229,12 @@ def evaluate_testbed(
     for spec in extra:
         say(f"{testbed.name}: {spec.label}")
         methods.append(run_spec(testbed, spec))
+    if search:
+        from zsampling.evaluation.search_arms import search_arms
+
+        searched, refused = search_arms(testbed, methods, sweep, say)
+        methods += searched
+        skipped += [Skipped(label, reason) for label, reason in refused]
     say(f"{testbed.name}: sanity gate and frontier (bootstrap)")
     gate = sanity_gate(testbed, real, sweep)
     placed = place(testbed, sweep, methods, replicates=replicates)
@@ -271,6 +280,8 @@ def _summary(arm: Arm, placed: dict[str, Any] | None) -> dict[str, Any]:
     }
     if placed is not None:
         out["frontier"] = placed
+    if arm.search:
+        out["search"] = arm.search
     return out
 
 

@@ -34,6 +34,7 @@ from zsampling.core.schedule import Schedule
 from zsampling.core.solvers import Solver
 from zsampling.metrics.sets import ClassSets
 from zsampling.schedules import Uniform
+from zsampling.verifiers import DigitVerifier, ImplicitClassifier
 
 Judged = tuple[dict[str, np.ndarray], np.ndarray]
 """Per-item alignment statistics by name, and per-item features (N, d)."""
@@ -77,6 +78,9 @@ class Testbed:
     """A schedule component to use (at each arm's steps) instead of uniform DDIM timesteps."""
     solver: Solver | None = None
     """The solver every arm uses (default: DDIM)."""
+    verifier: Any = field(default_factory=ImplicitClassifier)
+    """What the leaderboard's search arms optimise: never the judge (tests/test_search_arms.py);
+    by default the model's own implicit classifier, which every model has."""
     _cache: dict[str, object] = field(default_factory=dict, repr=False)
 
     def schedule(self, steps: int | None = None) -> Schedule:
@@ -285,6 +289,7 @@ def _digit_model_testbed(
         reference_fn=lambda: _real_digits(0, prompts, reference_size, seeds[0], slots == 1),
         real_fn=lambda n: _real_digits(1, prompts, n, seeds[1], disjoint=True),
         notes=notes,
+        verifier=DigitVerifier(),
     )
 
 

@@ -16,19 +16,20 @@ from zsampling.core.model import ModelAdapter
 
 
 @lru_cache(maxsize=2)
-def _load(path: str) -> tuple[Any, Any]:
+def _load(path: str, field: str = "metrics.path") -> tuple[Any, Any]:
+    """The CLIP model and processor in ``path``, or an `InvalidArgument` naming ``field``."""
     from transformers import CLIPModel, CLIPProcessor
 
     folder = Path(path).expanduser()
     valid = "a local CLIP folder saved by transformers (CLIPModel + CLIPProcessor, safetensors)"
     if not folder.is_dir():
-        raise InvalidArgument("metrics.path", path, valid)
+        raise InvalidArgument(field, path, valid)
     try:
         model = CLIPModel.from_pretrained(folder, use_safetensors=True, local_files_only=True)
         processor = CLIPProcessor.from_pretrained(folder, local_files_only=True)
     except (OSError, ValueError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise InvalidArgument("metrics.path", path, f"{valid} (loading failed: {first})") from None
+        raise InvalidArgument(field, path, f"{valid} (loading failed: {first})") from None
     return model.eval(), processor
 
 
@@ -57,11 +58,19 @@ class ClipScore(Component):
 
     def score(self, model: ModelAdapter, latents: Tensor, prompts: list[str]) -> Tensor:
         clip, processor = _load(self.path)
-        images = model.decode(latents)
-        if not isinstance(images, list) or not images or isinstance(images[0], Tensor):
-            raise InvalidArgument(
-                "metrics.use",
-                self.name,
-                "a metric for this model (clip-score needs decoded images)",
-            )
-        return clip_score(clip, processor, [im.convert("RGB") for im in images], prompts)
+        return clip_score(clip, processor, decoded_images(model, latents, self.name), prompts)
+
+
+def decoded_images(
+    model: ModelAdapter,
+    latents: Tensor,
+    name: str,
+    field: str = "metrics.use",
+    role: str = "metric",
+) -> list[Any]:
+    """The RGB images ``model`` decodes ``latents`` to, or an `InvalidArgument` naming ``field``
+    when it decodes to something else (the embedded testbeds' latents are their samples)."""
+    images = model.decode(latents)
+    if not isinstance(images, list) or not images or isinstance(images[0], Tensor):
+        raise InvalidArgument(field, name, f"a {role} for this model ({name} needs decoded images)")
+    return [im.convert("RGB") for im in images]

@@ -20,14 +20,18 @@ from zsampling.core.errors import InvalidArgument
 from zsampling.core.model import ModelAdapter
 
 
-def digit_labels(model: ModelAdapter, prompts: list[str], metric: str) -> np.ndarray:
-    """The digits each prompt asks for, shape (N, parts), or a clear error for other models."""
+def digit_labels(
+    model: ModelAdapter, prompts: list[str], metric: str, field: str = "metrics.use"
+) -> np.ndarray:
+    """The digits each prompt asks for, shape (N, parts), or a clear error for other models
+    (naming ``field``, the setting that chose the component)."""
     labels = getattr(model, "labels", None)
+    role = "metric" if field.startswith("metrics") else "verifier"
     if getattr(model, "classes", None) != 10 or labels is None:
         raise InvalidArgument(
-            "metrics.use",
+            field,
             metric,
-            "a metric for this model (this one judges digits from the digits or digit-pairs "
+            f"a {role} for this model (this one judges digits from the digits or digit-pairs "
             "model)",
         )
     return np.array([labels(p) for p in prompts])

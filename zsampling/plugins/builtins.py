@@ -64,6 +64,7 @@ from zsampling.schedules import (
     Simple,
     Uniform,
 )
+from zsampling.search import BestOfN, PathSearch, ZeroOrder
 from zsampling.solvers.ancestral import EulerAncestral
 from zsampling.solvers.ddpm import DDPM
 from zsampling.solvers.deis import DEIS
@@ -82,6 +83,7 @@ from zsampling.solvers.lcm import LCM
 from zsampling.solvers.lms import LMS
 from zsampling.solvers.res_multistep import ResMultistep
 from zsampling.solvers.unipc import UniPC
+from zsampling.verifiers import ClipVerifier, DigitVerifier, ImageReward, ImplicitClassifier
 
 BUILTINS: dict[Kind, tuple[type, ...]] = {
     "adapter": (
@@ -161,6 +163,8 @@ BUILTINS: dict[Kind, tuple[type, ...]] = {
         DigitTypicality,
         ClipScore,
     ),
+    "verifier": (ImplicitClassifier, DigitVerifier, ClipVerifier, ImageReward),
+    "search": (BestOfN, ZeroOrder, PathSearch),
 }
 """zsampling's components by kind, in the order listings show them."""
 

@@ -30,6 +30,7 @@ Register = Callable[[type[Any]], None]
 
 HOOKS: dict[Kind, str] = {kind: f"zsampling_register_{kind}s" for kind in KINDS}
 HOOKS["patch"] = "zsampling_register_patches"
+HOOKS["search"] = "zsampling_register_searches"
 """The hook each kind of component is registered through (in the order hooks are called)."""
 
 
@@ -74,3 +75,15 @@ def zsampling_register_observers(register: Register) -> None:
 @hookspec
 def zsampling_register_metrics(register: Register) -> None:
     """Metrics: ``score(self, model, latents, prompts) -> Tensor`` per item (``[[metrics]]``)."""
+
+
+@hookspec
+def zsampling_register_verifiers(register: Register) -> None:
+    """Verifiers: ``score(self, model, latents, prompts) -> Tensor`` per candidate, higher is
+    better: what a search optimises (``[search.verifier]``; docs/search.md)."""
+
+
+@hookspec
+def zsampling_register_searches(register: Register) -> None:
+    """Search strategies: ``search(self, trials)`` proposes starting noises to ``trials.run``
+    (`zsampling.core.search.Trials`); each item keeps its best-scoring candidate (``[search]``)."""

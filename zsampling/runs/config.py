@@ -47,9 +47,11 @@ SECTIONS: dict[str, str] = {
     "sampler": "the reflective sampler",
     "observers": "per-step observers, [[observers]]",
     "metrics": "per-item metrics, [[metrics]]",
+    "search": "search over starting noises, with its [search.verifier] (default: none)",
     "run": "prompts, seeds and output folder",
 }
 DEFAULTS: dict[str, str] = {"schedule": "uniform", "solver": "ddim", "guider": "cfg"}
+DEFAULT_VERIFIER = "implicit-classifier"
 
 
 #: What a plugin's code may raise that validation reports as a problem of that plugin (SystemExit
@@ -97,6 +99,14 @@ class ModelSpec:
 
 
 @dataclass
+class SearchSpec:
+    """``[search]``: the strategy that proposes starting noises, and the verifier it optimises."""
+
+    strategy: Any
+    verifier: Any
+
+
+@dataclass
 class RunConfig:
     """A validated config: component instances, ready to run."""
 
@@ -110,6 +120,7 @@ class RunConfig:
     metrics: list[Any]
     run: RunSettings
     source: str = "config"  # the file it came from, for messages
+    search: SearchSpec | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The fully resolved config (defaults filled in): what outputs embed to be reproducible."""
@@ -120,6 +131,10 @@ class RunConfig:
         def model(m: ModelSpec) -> dict[str, Any]:
             return {**comp(m.adapter), "patches": [comp(p) for p in m.patches]}
 
+        searching = {}
+        if self.search is not None:  # absent when unset: a plain run's method id is unchanged
+            verifier = comp(self.search.verifier)
+            searching = {"search": {**comp(self.search.strategy), "verifier": verifier}}
         return {
             "model": model(self.model),
             "models": {k: model(v) for k, v in self.models.items()},
@@ -130,6 +145,7 @@ class RunConfig:
             "observers": [comp(o) for o in self.observers],
             "metrics": [comp(m) for m in self.metrics],
             "run": self.run.model_dump(mode="json"),
+            **searching,
         }
 
 
@@ -274,6 +290,21 @@ class _Validator:
         adapter = self.component("adapter", path, section)
         return ModelSpec(adapter, patches) if adapter is not None else None
 
+    def search(self, section: Any) -> SearchSpec | None:
+        """``[search]`` with its ``[search.verifier]`` (default: the implicit classifier, which
+        every model has)."""
+        if section is None:
+            return None
+        verifier_section = None
+        if isinstance(section, dict) and "verifier" in section:
+            section = dict(section)
+            verifier_section = section.pop("verifier")
+        strategy = self.component("search", "search", section)
+        verifier = self.component("verifier", "search.verifier", verifier_section, DEFAULT_VERIFIER)
+        if strategy is None or verifier is None:
+            return None
+        return SearchSpec(strategy, verifier)
+
 
 def validate_config(data: dict[str, Any], registry: Registry, source: str = "config") -> RunConfig:
     """Turn parsed config data into a `RunConfig`, or raise `ConfigError` listing every problem."""
@@ -310,6 +341,7 @@ def validate_config(data: dict[str, Any], registry: Registry, source: str = "con
     observers = v.components("observer", "observers", data.get("observers"))
     metrics = v.components("metric", "metrics", data.get("metrics"))
     run = v.run(data["run"]) if "run" in data else None
+    search = v.search(data.get("search"))
     if sampler is not None and parts["schedule"] is not None:
         check = getattr(sampler, "check_steps", None)
         if check is not None:
@@ -349,6 +381,7 @@ def validate_config(data: dict[str, Any], registry: Registry, source: str = "con
         [m for m in metrics if m is not None],
         run,
         source,
+        search,
     )
 
 
@@ -439,6 +472,7 @@ def config_schema(registry: Registry) -> dict[str, Any]:
             "sampler": one_of("sampler"),
             "observers": {"type": "array", "items": one_of("observer")},
             "metrics": {"type": "array", "items": one_of("metric")},
+            "search": one_of("search", {"verifier": one_of("verifier")}),
             "run": run,
         },
         "$defs": defs,

@@ -49,7 +49,8 @@ from zsampling.core.guidance import EvaluationCounter
 from zsampling.core.model import ModelAdapter
 from zsampling.core.path import MAIN
 from zsampling.core.sampler import guidance_scales
-from zsampling.core.sampling import sample
+from zsampling.core.sampling import SampleResult, sample
+from zsampling.core.search import search_sample
 from zsampling.core.version import VERSION
 from zsampling.plugins.registry import Registry
 from zsampling.runs import stopping
@@ -372,19 +373,22 @@ class _Run:
         start = time.perf_counter()
         negative = config.run.negative_prompt
         sampler = blame.of("sampler", config.sampler)
+        options: dict[str, Any] = {
+            "prompts": [r.prompt for r in rows],
+            "negative_prompts": [negative] * len(rows) if negative else None,
+            "seeds": [r.seed for r in rows],
+            "schedule": config.schedule,
+            "solver": config.solver,
+            "guider": config.guider,
+            "extra_models": {k: v for k, v in self.models.items() if k != MAIN},
+        }
+        searches: list[dict[str, Any]] = []
         with _backoff(len(rows)), self._nonfinite(where), blame.stage(where, sampler):
-            result = sample(
-                model,
-                config.sampler,
-                prompts=[r.prompt for r in rows],
-                negative_prompts=[negative] * len(rows) if negative else None,
-                seeds=[r.seed for r in rows],
-                schedule=config.schedule,
-                solver=config.solver,
-                guider=config.guider,
-                observers=[RowObservers(per_item)] if per_item else [],
-                extra_models={k: v for k, v in self.models.items() if k != MAIN},
-            )
+            if config.search is None:
+                observers = [RowObservers(per_item)] if per_item else []
+                result = sample(model, config.sampler, observers=observers, **options)
+            else:
+                result, searches = self._search(options, where)
         scores = {m.name: self._score(m, result.latents, rows, where) for m in config.metrics}
         share = (time.perf_counter() - start) / len(rows)
         counter = per_item_counter(result.counter, len(rows))
@@ -409,6 +413,7 @@ class _Run:
                 "seed": item.seed,
                 "metrics": item_scores,
                 "evaluations": counter.as_dict(),
+                **({"search": searches[k]} if searches else {}),
                 **self._made_with(),
             }
             seconds = share + time.perf_counter() - begin
@@ -420,6 +425,27 @@ class _Run:
                 )
             made.append(ItemResult(item, latents, path, item_scores, counter, seconds))
         return made
+
+    def _search(
+        self, options: dict[str, Any], where: str
+    ) -> tuple[SampleResult, list[dict[str, Any]]]:
+        """The batch searched over starting noises (``[search]``): its chosen latents as a
+        sample's result, and each item's search record. Candidates go ``run.batch_size`` rows to
+        a model call; per-item observers are not given the candidates' steps."""
+        search = self.config.search
+        assert search is not None
+        blame, model = self.blame, self.models[MAIN]
+        strategy, verifier = search.strategy, search.verifier
+        with blame.stage(where, blame.of("search", strategy)):
+            found = search_sample(
+                model,
+                self.config.sampler,
+                strategy,
+                verifier,
+                rows=self.fits or self.config.run.batch_size,
+                **options,
+            )
+        return SampleResult(found.latents, torch.empty(0), found.counter), found.records
 
     def _score(
         self, metric: Any, latents: torch.Tensor, rows: Sequence[RunItem], where: str
