@@ -38,6 +38,22 @@ HARD_PROMPTS = [
 ]
 """Prompts of unusually coloured shapes, three per kind of prompt (docs/shapes.md)."""
 
+COMMON_PROMPTS = [
+    "a red circle",
+    "a blue square",
+    "a green triangle",
+    "a red circle and a blue square",
+    "a blue square and a green triangle",
+    "a green triangle and a red circle",
+    "a red circle left of a blue square",
+    "a green triangle above a red circle",
+    "a blue square right of a green triangle",
+    "two red circles",
+    "three blue squares",
+    "two green triangles",
+]
+"""The hard prompts' structure in the usual colours: every object as training mostly showed it."""
+
 
 def _colour(shape: str, rng: np.random.Generator) -> str:
     if rng.random() < USUAL:
