@@ -41,3 +41,24 @@ def test_attention_perturbing_guiders_run_on_the_shapes_unet(testbed, guider) ->
     assert plain.latents is not None and guided.latents is not None
     assert not np.allclose(plain.latents.numpy(), guided.latents.numpy())
     assert np.isfinite(guided.stats["logp"]).all()
+
+
+def test_the_demo_on_shapes_draws_colour_samples_with_verdicts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from zsampling.cli import app
+
+    result = CliRunner().invoke(
+        app, ["demo", "--model", "shapes", "--out", str(tmp_path), "--items", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "rule-based judge" in " ".join(result.output.split())
+    with Image.open(tmp_path / "comparison.png") as img:
+        assert img.mode == "RGB"
+        # 8 prompts of 128-px tiles with captions; 3 arms of 3 samples beside the labels
+        assert img.size[0] > 260 + 3 * 3 * 128 and img.size[1] > 8 * 150
+        pixels = np.asarray(img)
+    framed = {(0, 128, 0), (255, 0, 0)}  # PIL's "green" and "red": every tile has a verdict
+    colours = {tuple(int(v) for v in p) for p in pixels.reshape(-1, 3)[::7]}
+    assert colours & framed

@@ -87,7 +87,7 @@ def test_the_sanity_gate_holds_for_the_ranking_metric_on_every_testbed(name: str
     assert gate[RANKING]["passes"], gate[RANKING]
 
 
-@pytest.mark.parametrize("name", ["analytic", "digits", "pairs"])
+@pytest.mark.parametrize("name", ["analytic", "digits", "pairs", "shapes"])
 def test_the_documented_runs_pass_the_gate_on_the_ranking_metric(name: str) -> None:
     """The committed results the docs are generated from: the ranking metric passed, and every
     method arm has intervals."""

@@ -32,6 +32,16 @@ from zsampling.samplers import Standard, Zigzag
 
 DEMO_PROMPTS = {
     "pairs": ["0 3", "1 8", "2 5", "3 0", "4 1", "5 2", "6 9", "7 4", "8 5", "9 6"],
+    "shapes": [
+        "a red circle",
+        "a red circle and a blue square",
+        "a red circle left of a blue square",
+        "two red circles",
+        "a blue circle",
+        "a blue circle and a green square",
+        "a green circle left of a red square",
+        "two blue circles",
+    ],
 }
 
 
