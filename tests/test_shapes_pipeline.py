@@ -90,3 +90,25 @@ def test_training_is_deterministic_from_its_seed(tmp_path: Path) -> None:
     loaded = ShapesAdapter(path=str(tmp_path / "a")).load()
     assert loaded.latent_shape() == (4, 16, 16)
     assert json.loads((tmp_path / "a" / "training.json").read_text())["recipe"]["seed"] == 0
+
+
+@pytest.mark.slow
+def test_retraining_gives_the_shipped_verdicts(tmp_path: Path) -> None:
+    """`zsampling train-shapes` at its defaults (about 11 CPU minutes) gives weights whose
+    testbed verdicts (standard sampling at the testbed's guidance, every item) are the shipped
+    weights' verdicts."""
+    from zsampling import Standard
+    from zsampling.evaluation.frontier import run_arm
+    from zsampling.evaluation.testbeds import TESTBEDS
+
+    torch.set_num_threads(1)
+    record = train(tmp_path / "m", Recipe())
+    assert not record["cut_by_time_limit"]
+
+    def verdicts(folder: Path) -> np.ndarray:
+        bed = TESTBEDS["shapes"]()
+        bed.load = lambda: ShapesAdapter(path=str(folder)).load()
+        arm = run_arm(bed, "s", "s", "cfg", Standard(guidance=bed.guidance))
+        return np.stack([arm.stats["accuracy"], arm.stats["logp"]])
+
+    assert np.array_equal(verdicts(tmp_path / "m"), verdicts(PACKAGED))

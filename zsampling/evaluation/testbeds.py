@@ -356,26 +356,19 @@ def _shapes_renders(prompts: list[str], per_prompt: int, seed: int) -> RealSet:
     return RealSet(torch.from_numpy(to_model_range(images)), texts)
 
 
-def _shapes_judge() -> Callable[[Tensor, list[str]], Judged]:
-    """Decode latents with the shipped VAE (images, 3 channels, pass as they are) and judge them
-    by rule (`zsampling.shapes.scoring.judged`)."""
+def _shapes_judge(vae: Callable[[], Any]) -> Callable[[Tensor, list[str]], Judged]:
+    """Decode latents with ``vae()`` (the testbed model's own VAE; images, 3 channels, pass as
+    they are) and judge them by rule (`zsampling.shapes.scoring.judged`)."""
     from zsampling.shapes.scoring import judged
     from zsampling.shapes.world import from_model_range
-
-    vae: list[Any] = []
 
     @torch.no_grad()
     def judge(latents: Tensor, prompts: list[str]) -> Judged:
         x = latents.detach().float().cpu()
         if x.shape[1] != 3:
-            if not vae:
-                from diffusers import AutoencoderKL
-
-                from zsampling.adapters.shapes import PACKAGED
-
-                vae.append(AutoencoderKL.from_pretrained(PACKAGED / "vae").eval())
-            x = vae[0].decode(x / vae[0].config.scaling_factor).sample
-        return judged(from_model_range(x.numpy()), prompts)
+            decoder = vae()
+            x = decoder.decode(x.to(decoder.dtype) / decoder.config.scaling_factor).sample
+        return judged(from_model_range(x.float().cpu().numpy()), prompts)
 
     return judge
 
@@ -391,7 +384,7 @@ def shapes_testbed(items_per_prompt: int = 8, prompts: list[str] | None = None) 
     common = [COMMON_PROMPTS[k] for k in (0, 2, 3, 6, 9, 10)]
     hard = [HARD_PROMPTS[k] for k in (0, 2, 3, 6, 9, 10)]
     chosen = prompts or [*common, *hard]
-    return Testbed(
+    testbed = Testbed(
         name="shapes",
         title="Shapes: a tiny Stable Diffusion pipeline on compositional prompts (exact judge)",
         load=lambda: ShapesAdapter().load(),
@@ -402,12 +395,15 @@ def shapes_testbed(items_per_prompt: int = 8, prompts: list[str] | None = None) 
         # mid-sweep: the shipped model's accuracy barely moves with the scale (docs/shapes.md)
         guidance=3.0,
         sweep=[1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0],
-        judge_fn=_shapes_judge(),
+        # latents are decoded by the VAE of the model the testbed samples (`zsampling eval` may
+        # point it at another folder), never by a fixed one
+        judge_fn=_shapes_judge(lambda: cast(Any, testbed.model()).pipeline.vae),
         reference_fn=lambda: _shapes_renders(chosen, 50, seed=11),
         real_fn=lambda n: _shapes_renders(chosen, n, seed=12),
         notes="alignment: log of the share of the prompt's checks the rule-based judge passes; "
         "accuracy: the image shows exactly the prompt; features: the image pooled to 8x8x3",
     )
+    return testbed
 
 
 TESTBEDS: dict[str, Callable[..., Testbed]] = {
