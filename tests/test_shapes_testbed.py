@@ -62,3 +62,17 @@ def test_the_demo_on_shapes_draws_colour_samples_with_verdicts(tmp_path) -> None
     framed = {(0, 128, 0), (255, 0, 0)}  # PIL's "green" and "red": every tile has a verdict
     colours = {tuple(int(v) for v in p) for p in pixels.reshape(-1, 3)[::7]}
     assert colours & framed
+
+
+def test_compare_reads_a_colour_png_back_as_the_image_the_judge_reads(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    from zsampling.compare.scores import as_latents
+    from zsampling.shapes.world import Thing, render
+
+    img = render([Thing("blue", "square", 4, 4, 12)])
+    Image.fromarray(img).save(tmp_path / "x.png")
+    back = as_latents(tmp_path / "x.png")
+    assert back.shape == (3, 32, 32)
+    stats, _ = TESTBEDS["shapes"](prompts=["a blue square"]).judge(back[None], ["a blue square"])
+    assert stats["accuracy"].tolist() == [1.0]
