@@ -44,14 +44,14 @@ CASES: list[tuple[str, str, str, str]] = [
         ".toml",
         toml(model="variance = 0.5"),
         "model.use: missing; registered adapters: analytic, diffusers, digit-pairs, digits, flux,"
-        " k-diffusion, sd3",
+        " k-diffusion, sd3, shapes",
     ),
     (
         "unknown-adapter",
         ".toml",
         toml(model='use = "sd99"'),
         "model.use: unknown adapter 'sd99'; registered adapters: analytic, diffusers,"
-        " digit-pairs, digits, flux, k-diffusion, sd3",
+        " digit-pairs, digits, flux, k-diffusion, sd3, shapes",
     ),
     (
         "unknown-sampler",

@@ -19,6 +19,7 @@ LAYERS: dict[str, int] = {
     "zsampling.core": 0,
     # 1. components: implementations of the protocols, and what they stand on
     "zsampling.digits": 1,
+    "zsampling.shapes": 1,
     "zsampling.adapters": 1,
     "zsampling.schedules": 1,
     "zsampling.solvers": 1,

@@ -76,17 +76,18 @@ def test_pairs_model_loads_from_its_folder_and_names_bad_prompts() -> None:
     assert files <= {".safetensors", ".json"}
 
 
-@pytest.mark.parametrize("name", ["analytic", "digits", "pairs"])
+@pytest.mark.parametrize("name", ["analytic", "digits", "pairs", "shapes"])
 def test_the_sanity_gate_holds_for_the_ranking_metric_on_every_testbed(name: str) -> None:
     """Held-out real data score better on energy than every CFG arm of a (small) sweep, live."""
-    testbed = TESTBEDS[name](items_per_prompt={"analytic": 40, "digits": 6, "pairs": 4}[name])
+    items = {"analytic": 40, "digits": 6, "pairs": 4, "shapes": 2}[name]
+    testbed = TESTBEDS[name](items_per_prompt=items)
     testbed.sweep = testbed.sweep[::2]  # every other scale: the gate over a cheaper sweep
     sweep = sweep_arms(testbed)
     gate = sanity_gate(testbed, real_arm(testbed), sweep, replicates=60)
     assert gate[RANKING]["passes"], gate[RANKING]
 
 
-@pytest.mark.parametrize("name", ["analytic", "digits", "pairs"])
+@pytest.mark.parametrize("name", ["analytic", "digits", "pairs", "shapes"])
 def test_the_documented_runs_pass_the_gate_on_the_ranking_metric(name: str) -> None:
     """The committed results the docs are generated from: the ranking metric passed, and every
     method arm has intervals."""

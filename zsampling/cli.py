@@ -463,7 +463,7 @@ def schema() -> None:
 @app.command()
 def demo(
     model: Annotated[
-        str, typer.Option(help="pairs (the hard prompts), digits or analytic.")
+        str, typer.Option(help="pairs (the hard prompts), digits, analytic or shapes.")
     ] = "pairs",
     out: Annotated[Path, typer.Option(help="Where comparison.png goes.")] = Path("out/demo"),
     items: Annotated[int, typer.Option(min=2, help="Items per prompt (each its own seed).")] = 12,
@@ -558,8 +558,8 @@ def eval_(
 def leaderboard(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out/leaderboard"),
     testbeds: Annotated[
-        str, typer.Option(help="Comma-separated testbeds: analytic, digits, pairs.")
-    ] = "analytic,digits,pairs",
+        str, typer.Option(help="Comma-separated testbeds: analytic, digits, pairs, shapes.")
+    ] = "analytic,digits,pairs,shapes",
     bootstrap: Annotated[int, typer.Option(min=50, help="Bootstrap replicates.")] = 300,
 ) -> None:
     """Every registered sampler and guider on every testbed, placed on the CFG frontier."""
@@ -582,6 +582,49 @@ def leaderboard(
     console.print(plain(f"wrote {out / 'leaderboard.md'} and a folder per testbed"))
 
 
+def _training_folder(out: Path, overwrite: bool) -> None:
+    """A training command's ``--out``: a folder path, empty unless ``--overwrite``."""
+    _folder_option(out)
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        fail(
+            f"--out = {str(out)!r} is invalid: the folder exists and is not empty "
+            "(pass --overwrite to replace it)"
+        )
+
+
+@app.command("train-shapes")
+def train_shapes(
+    out: Annotated[Path, typer.Option(help="Folder to write the pipeline to.")] = Path(
+        "out/shapes-model"
+    ),
+    seed: Annotated[int, typer.Option(min=0, max=2**31 - 1, help="Training seed.")] = 0,
+    unet_steps: Annotated[int, typer.Option(min=1, help="UNet training steps.")] = 1000,
+    vae_steps: Annotated[int, typer.Option(min=1, help="VAE training steps.")] = 300,
+    seconds: Annotated[
+        float, typer.Option(min=1, help="CPU-time safety limit of the UNet phase (seconds).")
+    ] = 3600.0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing model folder.")] = False,
+) -> None:
+    """Train the shapes text-to-image pipeline (a tiny StableDiffusionPipeline; docs/shapes.md)."""
+    from zsampling.shapes.train import Recipe, train
+
+    _finite("--seconds", seconds)
+    _training_folder(out, overwrite)
+    recipe = Recipe(seed=seed, unet_steps=unet_steps, vae_steps=vae_steps, seconds=seconds)
+    record = train(
+        out,
+        recipe,
+        log=lambda phase, step, loss: console.print(f"{phase} step {step}: loss {loss:.4f}"),
+    )
+    cut = " (cut by --seconds: not reproducible)" if record["cut_by_time_limit"] else ""
+    console.print(
+        f"{record['unet_steps_done']} UNet steps in {record['cpu_seconds']} CPU s{cut}; "
+        f"UNet loss {record['unet_loss_first_100']:.4f} (first 100) -> "
+        f"{record['unet_loss_last_100']:.4f} (last 100); saved to {printable(out)}",
+        markup=False,
+    )
+
+
 @app.command("train-digits")
 def train_digits(
     out: Annotated[Path, typer.Option(help="Folder to write the model to.")] = Path(
@@ -602,12 +645,7 @@ def train_digits(
     from zsampling.digits.train import train
 
     _finite("--seconds", seconds)
-    _folder_option(out)
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        fail(
-            f"--out = {str(out)!r} is invalid: the folder exists and is not empty "
-            "(pass --overwrite to replace it)"
-        )
+    _training_folder(out, overwrite)
     losses = train(
         out,
         slots=2 if pairs else 1,

@@ -71,11 +71,13 @@ def testbed_of(config: RunConfig) -> Testbed | None:
 
 def as_latents(path: Path) -> torch.Tensor:
     """An output back as the model's sample: PNG pixels mapped back to [-1, 1] (the digits
-    models' decode, inverted up to its rounding), tensors as stored."""
+    models' decode, inverted up to its rounding; a colour PNG, the shapes model's decode, as the
+    image (3, H, W) its judge reads), tensors as stored."""
     stored = read_output(path)
     if path.suffix == ".safetensors":
         return stored.float()
-    return (stored.float() / 127.5 - 1.0).unsqueeze(0)
+    pixels = stored.float() / 127.5 - 1.0
+    return pixels.permute(2, 0, 1) if pixels.ndim == 3 else pixels.unsqueeze(0)
 
 
 def testbed_judge(results: list[CellResult]) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image, ImageDraw
 from rich.console import Console
@@ -31,6 +32,16 @@ from zsampling.samplers import Standard, Zigzag
 
 DEMO_PROMPTS = {
     "pairs": ["0 3", "1 8", "2 5", "3 0", "4 1", "5 2", "6 9", "7 4", "8 5", "9 6"],
+    "shapes": [
+        "a red circle",
+        "a red circle and a blue square",
+        "a red circle left of a blue square",
+        "two red circles",
+        "a blue circle",
+        "a blue circle and a green square",
+        "a green circle left of a red square",
+        "two blue circles",
+    ],
 }
 
 
@@ -86,12 +97,19 @@ def print_table(testbed: Testbed, arms: list[Arm], real: Arm, console: Console) 
             "-" if arm.kind == "real" else f"{1000 * arm.seconds_per_item:.1f}",
         )
     console.print(table)
+    judged = (
+        "accuracy: the rule-based judge reads exactly what the prompt says; log p: the log of the "
+        "share of the prompt's checks it passes. energy: energy distance of the images pooled to "
+        "8x8x3"
+        if testbed.name == "shapes"
+        else "accuracy / log p: the independent judge (trained on real digits only, temperature-"
+        "calibrated) on every requested digit. energy: energy distance of the judge's features"
+    )
     console.print(
-        "accuracy / log p: the independent judge (trained on real digits only, temperature-"
-        "calibrated) on every requested digit. energy: energy distance of the judge's features to "
-        "held-out real data of each prompt, averaged (lower is better; the real row is held-out "
-        "data the reference never saw). recall / coverage: how much of the real data the samples "
-        "cover. diversity: spread of the samples within a prompt (real data's is the yardstick)."
+        f"{judged} to held-out real data of each prompt, averaged (lower is better; the real row "
+        "is held-out data the reference never saw). recall / coverage: how much of the real data "
+        "the samples cover. diversity: spread of the samples within a prompt (real data's is the "
+        "yardstick)."
     )
 
 
@@ -127,6 +145,49 @@ def sample_grid(
     return img
 
 
+def shapes_grid(
+    testbed: Testbed,
+    arms: list[Arm],
+    latents: dict[str, torch.Tensor],
+    show: int = 3,
+    scale: int = 4,
+) -> Image.Image:
+    """The shapes demo's page: rows are prompts, column groups arms, ``show`` decoded colour
+    samples each (the same noise in every group), upscaled ``scale`` times, each framed and
+    captioned with the judge's verdict (green "right", red "wrong": what it read instead)."""
+    from zsampling.shapes.judge import judge
+
+    side, pad, label_w, head_h, caption = 32 * scale, 4, 260, 30, 26
+    group_w = show * (side + pad)
+    img = Image.new(
+        "RGB",
+        (
+            label_w + len(arms) * (group_w + 14),
+            head_h + len(testbed.prompts) * (side + caption + pad),
+        ),
+        "white",
+    )
+    draw = ImageDraw.Draw(img)
+    model = testbed.model()
+    for g, arm in enumerate(arms):
+        x0 = label_w + g * (group_w + 14)
+        draw.text((x0, 8), arm.label, fill="black")
+        for r, prompt in enumerate(testbed.prompts):
+            rows = [r * testbed.items_per_prompt + s for s in range(show)]
+            for s, tile in enumerate(model.decode(latents[arm.key][rows])):
+                x, y = x0 + s * (side + pad), head_h + r * (side + caption + pad)
+                verdict = judge(np.asarray(tile.convert("RGB")), prompt)
+                colour = "green" if verdict.right else "red"
+                img.paste(tile.resize((side, side), Image.Resampling.NEAREST), (x, y))
+                draw.rectangle((x - 1, y - 1, x + side, y + side), outline=colour, width=2)
+                seen = ", ".join(f"{t.colour} {t.shape}" for t in verdict.seen[:2]) or "nothing"
+                draw.text((x, y + side + 2), "right" if verdict.right else "wrong", fill=colour)
+                draw.text((x, y + side + 13), seen[:22], fill="black")
+    for r, prompt in enumerate(testbed.prompts):
+        draw.text((4, head_h + r * (side + caption + pad) + side // 2), f'"{prompt}"', fill="black")
+    return img
+
+
 def run_demo(
     out: Path,
     *,
@@ -145,10 +206,14 @@ def run_demo(
     keep = {arm.key: arm.latents for arm in arms if arm.latents is not None}
     real = real_arm(testbed)
     print_table(testbed, arms, real, console)
+    shown = [a for a in arms if a.key in ("standard", "zigzag", "double")]
+    grid = None
     if testbed.model().latent_shape()[0] == 1:  # images: a grid a person can read
-        shown = [a for a in arms if a.key in ("standard", "zigzag", "double")]
-        png = out / "comparison.png"
         grid = sample_grid(testbed, shown, keep)
+    elif testbed.name == "shapes":  # latents: decoded, framed with the judge's verdict
+        grid = shapes_grid(testbed, shown, keep)
+    if grid is not None:
+        png = out / "comparison.png"
         atomic_write(png, lambda p: grid.save(p, format="PNG"))
         console.print(
             f"wrote {png}: rows are prompts, column groups are arms, the same noise in each"

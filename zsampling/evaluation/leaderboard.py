@@ -275,7 +275,8 @@ def _summary(arm: Arm, placed: dict[str, Any] | None) -> dict[str, Any]:
         "guided_calls_per_item": arm.guided_calls_per_item,
         "rows_per_item": arm.rows_per_item,
         "ms_per_item": round(1000 * arm.seconds_per_item, 3),
-        "alignment": {name: float(v.mean()) for name, v in arm.stats.items()},
+        # nanmean: a per-category column is NaN on items whose prompt has no such check
+        "alignment": {name: float(np.nanmean(v)) for name, v in arm.stats.items()},
         "fidelity": arm.fidelity,
     }
     if placed is not None:

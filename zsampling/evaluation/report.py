@@ -94,6 +94,23 @@ def testbed_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+CATEGORY_COLUMNS = ("object", "colour", "attribution", "position", "count", "accuracy")
+"""The per-category accuracies of a rule-judged testbed (shapes), GenEval's categories."""
+
+
+def category_table(results: dict[str, Any]) -> str:
+    """Per-category accuracy of every arm (each over the items whose prompt has that check):
+    object, colour, colour attribution, position, counting, and the whole prompt exactly."""
+    head = ["arm", "evals/item", *CATEGORY_COLUMNS]
+    lines = [row(head), "|" + "---|" * len(head)]
+    for arm in [results["reference"], *results["sweep"], *results["arms"]]:
+        real = arm is results["reference"]
+        label = "**held-out real data**" if real else arm["label"]
+        calls = "-" if real else fmt(arm["guided_calls_per_item"])
+        lines.append(row([label, calls, *(fmt(arm["alignment"].get(c)) for c in CATEGORY_COLUMNS)]))
+    return "\n".join(lines)
+
+
 def frontier_plot(results: dict[str, Any], path: Path) -> None:
     """Alignment (x) against energy distance (y, lower is better): the CFG sweep as a line with
     its scales, every method as a point with 95% intervals, held-out real data as a star."""

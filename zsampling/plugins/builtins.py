@@ -8,6 +8,7 @@ from zsampling.adapters.digits import DigitPairsAdapter, DigitsAdapter
 from zsampling.adapters.flow import SD3Adapter
 from zsampling.adapters.flux import FluxAdapter
 from zsampling.adapters.kdiffusion import KDiffusionAdapter
+from zsampling.adapters.shapes import ShapesAdapter
 from zsampling.core.cfg import CFG
 from zsampling.core.kinds import Kind
 from zsampling.core.solvers import DDIM, DPMSolverPP2M, Euler
@@ -90,6 +91,7 @@ BUILTINS: dict[Kind, tuple[type, ...]] = {
         AnalyticAdapter,
         DigitsAdapter,
         DigitPairsAdapter,
+        ShapesAdapter,
         DiffusersAdapter,
         SD3Adapter,
         FluxAdapter,
