@@ -76,3 +76,15 @@ def test_zigzag_acts_like_a_larger_scale(analytic) -> None:  # type: ignore[no-u
     placed = place(testbed, sweep, [zig], replicates=100)["zig"]
     assert placed["equivalent_scale"]["value"] == pytest.approx(4.0, abs=0.3)
     assert zig.guided_calls_per_item == 3 * testbed.steps - 2
+
+
+def test_degenerate_resamples_give_no_interval_instead_of_failing() -> None:
+    """With two items per prompt, a quarter of a prompt's resamples repeat one item, where the
+    energy distance has no estimate: placing a method must say "no interval", not raise."""
+    testbed = analytic_testbed(items_per_prompt=2)
+    testbed.sweep = [1.0, 2.0, 3.0, 4.0]
+    sweep = sweep_arms(testbed)
+    probe = run_arm(testbed, "probe", "standard 2.5", "method", Standard(guidance=2.5))
+    placed = place(testbed, sweep, [probe], replicates=40)["probe"]
+    assert placed["delta_at_equal_alignment"]["ci95"] is None
+    assert placed["alignment"]["ci95"] is not None  # alignment is defined on every resample

@@ -233,8 +233,10 @@ def equivalent_scale(scales: np.ndarray, alignment: np.ndarray, target: float) -
 
 
 def interpolate(scales: np.ndarray, values: np.ndarray, at: float) -> float:
-    """A sweep quantity at scale ``at`` (PCHIP between scales); NaN for a NaN scale."""
-    if not np.isfinite(at):
+    """A sweep quantity at scale ``at`` (PCHIP between scales); NaN for a NaN scale, or where a
+    sweep value has no estimate (a degenerate resample): that replicate then has no difference,
+    and ``percentile_interval`` refuses an interval that too many replicates lack."""
+    if not np.isfinite(at) or not np.isfinite(values).all():
         return float("nan")
     order = np.argsort(scales)
     return _pchip(scales[order], values[order], at)
