@@ -21,7 +21,9 @@ JUDGE_METRICS = {"class-posterior", "log-density", "digit-alignment", "digit-acc
 
 
 def _unjudgeable(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make every built-in judge raise when asked (the analytic posterior, the CNN judge)."""
+    """Make every built-in judge raise when asked (the analytic posterior, the CNN judge, the
+    shapes rules)."""
+    import zsampling.shapes.scoring
     from zsampling.adapters.analytic import GaussianMixture
     from zsampling.digits.judge import Judge
 
@@ -29,8 +31,21 @@ def _unjudgeable(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("the verifier asked the judge")
 
     monkeypatch.setattr(GaussianMixture, "class_posterior", refuse)
+    monkeypatch.setattr(zsampling.shapes.scoring, "judge", refuse)
     for name in ("logits", "probabilities", "features", "typicality"):
         monkeypatch.setattr(Judge, name, refuse)
+
+
+@torch.no_grad()
+def _as_latents(model: object, samples: torch.Tensor) -> torch.Tensor:
+    """Real items as the model's latents: a latent-diffusion testbed's real data are images,
+    encoded by the model's own VAE (the mean, scaled as the pipeline scales it)."""
+    pipeline = getattr(model, "pipeline", None)
+    if pipeline is None or getattr(pipeline, "vae", None) is None:
+        return samples.to(model.dtype)  # type: ignore[attr-defined]
+    vae = pipeline.vae
+    latents = vae.encode(samples.to(vae.dtype)).latent_dist.mean * vae.config.scaling_factor
+    return latents.to(model.dtype)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("name", sorted(TESTBEDS))
@@ -44,7 +59,7 @@ def test_no_builtin_testbed_uses_its_judge_as_its_verifier(
     judged, _ = testbed.judge(real.samples, real.prompts)
     model = testbed.model()
     _unjudgeable(monkeypatch)
-    scores = verified(verifier, model, real.samples.to(model.dtype), real.prompts)
+    scores = verified(verifier, model, _as_latents(model, real.samples), real.prompts)
     # not the judge's opinion under another scale: its ranking of real items differs
     assert spearmanr(scores, judged[ALIGNMENT]).statistic < 0.99
 
