@@ -94,7 +94,7 @@ def test_training_is_deterministic_from_its_seed(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_retraining_gives_the_shipped_verdicts(tmp_path: Path) -> None:
-    """`zsampling train-shapes` at its defaults (about 11 CPU minutes) gives weights whose
+    """`zsampling train-shapes` at its defaults (about 30 CPU minutes) gives weights whose
     testbed verdicts (standard sampling at the testbed's guidance, every item) are the shipped
     weights' verdicts."""
     from zsampling import Standard

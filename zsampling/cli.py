@@ -598,8 +598,8 @@ def train_shapes(
         "out/shapes-model"
     ),
     seed: Annotated[int, typer.Option(min=0, max=2**31 - 1, help="Training seed.")] = 0,
-    unet_steps: Annotated[int, typer.Option(min=1, help="UNet training steps.")] = 1000,
-    vae_steps: Annotated[int, typer.Option(min=1, help="VAE training steps.")] = 300,
+    unet_steps: Annotated[int, typer.Option(min=1, help="UNet training steps.")] = 3000,
+    vae_steps: Annotated[int, typer.Option(min=1, help="VAE training steps.")] = 600,
     seconds: Annotated[
         float, typer.Option(min=1, help="CPU-time safety limit of the UNet phase (seconds).")
     ] = 3600.0,

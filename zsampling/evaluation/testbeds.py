@@ -397,7 +397,7 @@ def shapes_testbed(items_per_prompt: int = 8, prompts: list[str] | None = None) 
         prompts=chosen,
         items_per_prompt=items_per_prompt,
         steps=8,
-        # mid-sweep: the shipped model's accuracy barely moves with the scale (docs/shapes.md)
+        # where standard sampling is most often right on the hard prompts (docs/shapes.md)
         guidance=3.0,
         sweep=[1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0],
         # latents are decoded by the VAE of the model the testbed samples (`zsampling eval` may

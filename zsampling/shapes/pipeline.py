@@ -1,9 +1,8 @@
 """The parts of the tiny shapes Stable Diffusion pipeline, built from their configs.
 
 It is a real ``StableDiffusionPipeline``: a ``UNet2DConditionModel`` (self- and cross-attention on
-its 8x8 level and in its mid block), a two-layer ``CLIPTextModel`` kept at its seeded random
-initialisation (frozen: every prompt of the grammar still maps to distinct, position-aware token
-states, which the UNet's cross-attention learns to read), a word-level tokenizer built with the
+its 8x8 level and in its mid block), a two-layer ``CLIPTextModel`` (trained with the UNet until
+the weak checkpoint, then frozen), a word-level tokenizer built with the
 ``tokenizers`` library and saved as a transformers ``PreTrainedTokenizerFast`` (``tokenizer.json``),
 an ``AutoencoderKL`` trained on the renders (32x32x3 images <-> 4x16x16 latents) and SD's DDIM
 scheduler config. Nothing here is trained; `zsampling.shapes.train` does that.
@@ -142,12 +141,24 @@ def assemble(vae: Any, text_encoder: Any, tokenizer: Any, unet: Any, scheduler: 
     )
 
 
+def token_ids(tokenizer: Any, prompts: list[str]) -> torch.Tensor:
+    """Token ids of ``prompts``, padded to the tokenizer's maximum length as the pipeline's
+    ``encode_prompt`` pads them."""
+    out: torch.Tensor = tokenizer(
+        prompts, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt"
+    ).input_ids
+    return out
+
+
 @torch.no_grad()
 def text_states(tokenizer: Any, text_encoder: Any, prompts: list[str]) -> torch.Tensor:
     """The text encoder's last hidden states, tokenized exactly as the pipeline's
     ``encode_prompt`` does (padded to the tokenizer's maximum length, no attention mask)."""
-    ids = tokenizer(
-        prompts, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt"
-    ).input_ids
+    return text_states_of(text_encoder, token_ids(tokenizer, prompts))
+
+
+@torch.no_grad()
+def text_states_of(text_encoder: Any, ids: torch.Tensor) -> torch.Tensor:
+    """The text encoder's last hidden states of token ids."""
     out: torch.Tensor = text_encoder(ids)[0]
     return out

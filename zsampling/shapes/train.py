@@ -6,10 +6,13 @@ Two phases on one CPU thread:
    every step), then its ``scaling_factor`` is set so training latents have unit variance, as SD's
    is;
 2. the UNet learns epsilon prediction on the VAE's latents of a fixed set of training renders
-   (`zsampling.shapes.data.training_set`), conditioned on the frozen text encoder's states of
-   their prompts, 10% of them replaced by the empty prompt's (classifier-free guidance). An
+   (`zsampling.shapes.data.training_set`), conditioned on the text encoder's states of their
+   prompts, 10% of them replaced by the empty prompt's (classifier-free guidance). An
    exponential moving average of the weights is what is saved; ``weak/unet`` is that average at
-   ``weak_fraction`` of the steps (the weak model of W2SD and AutoGuidance).
+   ``weak_fraction`` of the steps (the weak model of W2SD and AutoGuidance). With
+   ``train_text`` the text encoder trains in the same optimiser until that checkpoint and is
+   frozen after it, so the weak and the final UNet read the same text states; at its random
+   initialisation the colour words barely reach the UNet (docs/shapes.md).
 
 Both phases stop at their step counts (``seconds`` is only a safety limit; a run cut by it says so
 in ``training.json`` and is not reproducible).
@@ -41,15 +44,18 @@ class Recipe:
     """Everything a training run depends on."""
 
     seed: int = 0
-    vae_steps: int = 300
+    vae_steps: int = 600
     vae_batch: int = 32
     vae_lr: float = 2e-3
-    unet_steps: int = 1000
+    unet_steps: int = 3000
     unet_batch: int = 64
     unet_lr: float = 2e-3
     train_images: int = 20000
     ema_decay: float = 0.998
     weak_fraction: float = 0.3
+    train_text: bool = True
+    """Train the text encoder with the UNet (same optimiser) until the weak checkpoint, then
+    freeze it; otherwise it stays at its seeded random initialisation."""
     seconds: float = 3600.0
 
 
@@ -89,20 +95,28 @@ def encode_latents(vae: Any, images: np.ndarray, batch: int = 500) -> torch.Tens
 
 def train_unet(
     unet: Any,
+    text_encoder: Any,
     latents: torch.Tensor,
-    states: torch.Tensor,
+    ids: torch.Tensor,
+    rows: torch.Tensor,
     recipe: Recipe,
-    out: Path,
     save_weak: Callable[[Any], None],
     log: Log | None,
 ) -> tuple[list[float], bool]:
-    """Phase 2 on (latents, text states); index ``-1`` of ``states`` is the empty prompt.
-    Returns the losses and whether the time limit cut the run."""
+    """Phase 2 on (latents, text): ``ids`` are the token ids of the distinct prompts,
+    ``rows[i]`` the row of latent ``i``'s prompt and ``rows[-1]`` the empty prompt's. Returns the
+    losses and whether the time limit cut the run."""
     gen = torch.Generator().manual_seed(recipe.seed + 200)
     ac = parts.build_scheduler().alphas_cumprod
     unet.train()
     ema = copy.deepcopy(unet).eval().requires_grad_(False)
-    opt = torch.optim.AdamW(unet.parameters(), lr=recipe.unet_lr, weight_decay=0.0)
+    trained = list(unet.parameters())
+    # a frozen encoder's states are computed once; a trained one's at every step
+    frozen = None if recipe.train_text else parts.text_states_of(text_encoder, ids)
+    if frozen is None:
+        text_encoder.train().requires_grad_(True)
+        trained += list(text_encoder.parameters())
+    opt = torch.optim.AdamW(trained, lr=recipe.unet_lr, weight_decay=0.0)
     params, ema_params = list(unet.parameters()), list(ema.parameters())
     weak_at = int(recipe.weak_fraction * recipe.unet_steps)
     losses: list[float] = []
@@ -112,12 +126,13 @@ def train_unet(
             return losses, True
         idx = torch.randint(0, len(latents), (recipe.unet_batch,), generator=gen)
         x0 = latents[idx]
-        text = idx.clone()
-        text[torch.rand(recipe.unet_batch, generator=gen) < 0.1] = -1
+        text = rows[idx]
+        text[torch.rand(recipe.unet_batch, generator=gen) < 0.1] = rows[-1]
         t = torch.randint(0, 1000, (recipe.unet_batch,), generator=gen)
         noise = torch.randn(x0.shape, generator=gen)
         a = ac[t].view(-1, 1, 1, 1)
-        pred = unet(a.sqrt() * x0 + (1 - a).sqrt() * noise, t, states[text]).sample
+        states = text_encoder(ids[text])[0] if frozen is None else frozen[text]
+        pred = unet(a.sqrt() * x0 + (1 - a).sqrt() * noise, t, states).sample
         loss = torch.nn.functional.mse_loss(pred, noise)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -131,9 +146,12 @@ def train_unet(
         losses.append(float(loss.detach()))
         if step + 1 == weak_at:
             save_weak(ema)
+            # the weak UNet and the final one read the same text states: the encoder stops here
+            text_encoder.eval().requires_grad_(False)
         if log is not None and (step + 1) % 100 == 0:
             log("unet", step + 1, sum(losses[-100:]) / 100)
     unet.load_state_dict(ema.state_dict())
+    text_encoder.eval().requires_grad_(False)
     return losses, False
 
 
@@ -151,16 +169,18 @@ def train(out: Path, recipe: Recipe = Recipe(), log: Log | None = None) -> dict[
     scale = float(1.0 / raw.std())
     vae.register_to_config(scaling_factor=scale)
     unique = sorted(set(prompts))
-    table = parts.text_states(tokenizer, text_encoder, [*unique, ""])
+    ids = parts.token_ids(tokenizer, [*unique, ""])
     where = {p: i for i, p in enumerate(unique)}
-    states = torch.cat([table[[where[p] for p in prompts]], table[-1:]])
+    rows = torch.tensor([*(where[p] for p in prompts), len(unique)])
     weak_dir = out / "weak"
 
     def save_weak(ema: Any) -> None:
         ema.to(torch.float16).save_pretrained(weak_dir / "unet", safe_serialization=True)
         ema.to(torch.float32)
 
-    unet_losses, cut = train_unet(unet, raw * scale, states, recipe, out, save_weak, log)
+    unet_losses, cut = train_unet(
+        unet, text_encoder, raw * scale, ids, rows, recipe, save_weak, log
+    )
     scheduler = parts.build_scheduler()
     # UNet and VAE weights in half precision (diffusers loads them back as float32); the text
     # encoder in float32, since transformers keeps the dtype it finds.
